@@ -1,0 +1,223 @@
+"""Changes to staff, roles and API clients. Each writes its audit entry in the same transaction."""
+
+import secrets
+
+from allauth.usersessions.models import UserSession
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
+from knox.models import AuthToken
+
+from accounts.models import ApiClient, User
+from accounts.roles import Role
+from core import audit
+
+
+def staff_snapshot(user):
+    return {
+        "email": user.email,
+        "full_name": user.full_name,
+        "is_active": user.is_active,
+        "roles": sorted(role.value for role in user.roles),
+    }
+
+
+def _check_may_manage(actor, target_roles, new_roles=()):
+    """Only a Global admin may grant, revoke or manage the Global admin role."""
+    touches_global = Role.GLOBAL_ADMIN in set(target_roles) | set(new_roles)
+    if touches_global and Role.GLOBAL_ADMIN not in actor.roles and not actor.is_superuser:
+        raise PermissionDenied(_("Only a Global admin can grant, change or remove Global admins."))
+
+
+def _active_global_admins():
+    return User.objects.staff_members().filter(is_active=True, groups__name=Role.GLOBAL_ADMIN)
+
+
+def _check_keeps_a_global_admin(user, new_roles=None, deactivating=False):
+    """Refuse to remove the last active Global admin: nobody could manage the portal after it."""
+    if Role.GLOBAL_ADMIN not in user.roles or not user.is_active:
+        return
+    losing = deactivating or (new_roles is not None and Role.GLOBAL_ADMIN not in new_roles)
+    if losing and not _active_global_admins().exclude(pk=user.pk).exists():
+        raise ValidationError(_("This is the last active Global admin; keep at least one."))
+
+
+def _set_roles(user, roles):
+    user.groups.set(Group.objects.filter(name__in=[Role(role).value for role in roles]))
+
+
+def invitation_url(request, user):
+    path = reverse(
+        "accounts:accept_invitation",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+    return request.build_absolute_uri(path)
+
+
+def send_invitation(request, user, invited_by):
+    context = {
+        "user": user,
+        "invited_by": invited_by,
+        "url": invitation_url(request, user),
+        "site_name": settings.MFA_TOTP_ISSUER,
+    }
+    with translation.override(user.language or translation.get_language()):
+        subject = render_to_string("emails/invitation-subject.txt", context).strip()
+        body = render_to_string("emails/invitation-body-text.txt", context)
+        html = render_to_string("emails/invitation-body-html.html", context)
+    send_mail(subject, body, None, [user.email], html_message=html)
+
+
+@transaction.atomic
+def invite_staff(request, *, email, full_name, roles, language=""):
+    actor = request.user
+    _check_may_manage(actor, (), roles)
+    user = User.objects.create_user(email=email, full_name=full_name, language=language)
+    _set_roles(user, roles)
+    audit.record(
+        actor=actor,
+        action="staff.invited",
+        target=user,
+        after=staff_snapshot(user),
+        request=request,
+    )
+    # The email leaves only when the invitation is committed.
+    transaction.on_commit(lambda: send_invitation(request, user, actor))
+    return user
+
+
+@transaction.atomic
+def resend_invitation(request, user):
+    if not user.is_invited or not user.is_active:
+        raise ValidationError(_("Only pending invitations can be sent again."))
+    audit.record(actor=request.user, action="staff.invitation_resent", target=user, request=request)
+    transaction.on_commit(lambda: send_invitation(request, user, request.user))
+
+
+@transaction.atomic
+def update_staff(request, user, *, full_name, roles):
+    actor = request.user
+    _check_may_manage(actor, user.roles, roles)
+    roles = [Role(role) for role in roles]
+    if user == actor and not {Role.GLOBAL_ADMIN, Role.USER_MANAGEMENT_ADMIN} & set(roles):
+        raise ValidationError(_("You cannot remove your own staff management role."))
+    _check_keeps_a_global_admin(user, new_roles=roles)
+    before = staff_snapshot(user)
+    user.full_name = full_name
+    user.save(update_fields=["full_name"])
+    _set_roles(user, roles)
+    after = staff_snapshot(user)
+    if after != before:
+        action = "staff.roles_changed" if before["roles"] != after["roles"] else "staff.updated"
+        audit.record(
+            actor=actor, action=action, target=user, before=before, after=after, request=request
+        )
+    return user
+
+
+@transaction.atomic
+def set_staff_active(request, user, *, active):
+    actor = request.user
+    _check_may_manage(actor, user.roles)
+    if user == actor:
+        raise ValidationError(_("You cannot deactivate your own account."))
+    if user.is_active == active:
+        return user
+    if not active:
+        _check_keeps_a_global_admin(user, deactivating=True)
+    before = staff_snapshot(user)
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    if not active:
+        # Sign the person out everywhere, now.
+        for session in UserSession.objects.filter(user=user):
+            session.end()
+    audit.record(
+        actor=actor,
+        action="staff.reactivated" if active else "staff.deactivated",
+        target=user,
+        before=before,
+        after=staff_snapshot(user),
+        request=request,
+    )
+    return user
+
+
+@transaction.atomic
+def accept_invitation(user, password, request=None):
+    before = staff_snapshot(user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit.record(
+        actor=user, action="staff.invitation_accepted", target=user, before=before, request=request
+    )
+
+
+def api_client_snapshot(client):
+    return {
+        "name": client.name,
+        "role": client.role,
+        "scopes": client.scopes,
+        "revoked": client.is_revoked,
+    }
+
+
+@transaction.atomic
+def create_api_client(*, name, role, scopes, actor=None, request=None):
+    """Create the client and its first token. Returns ``(client, token)``; the token is shown once."""
+    role = Role(role)
+    user = User.objects.create_user(
+        email=f"api-client-{secrets.token_hex(8)}@api-clients.invalid",
+        full_name=name,
+        is_api_client=True,
+    )
+    _set_roles(user, [role])
+    client = ApiClient.objects.create(
+        name=name,
+        user=user,
+        role=role,
+        scopes=sorted(set(scopes)),
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+    )
+    _instance, token = AuthToken.objects.create(user=user, expiry=None)
+    audit.record(
+        actor=actor,
+        action="api_client.created",
+        target=client,
+        after=api_client_snapshot(client),
+        request=request,
+    )
+    return client, token
+
+
+@transaction.atomic
+def revoke_api_client(request, client):
+    if client.is_revoked:
+        return client
+    before = api_client_snapshot(client)
+    client.revoked_at = timezone.now()
+    client.save(update_fields=["revoked_at"])
+    AuthToken.objects.filter(user=client.user).delete()
+    client.user.is_active = False
+    client.user.save(update_fields=["is_active"])
+    audit.record(
+        actor=request.user,
+        action="api_client.revoked",
+        target=client,
+        before=before,
+        after=api_client_snapshot(client),
+        request=request,
+    )
+    return client

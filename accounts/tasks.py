@@ -1,0 +1,1 @@
+# accounts has no background work yet; Celery's autodiscovery finds this module.

@@ -1,0 +1,33 @@
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("staff/", views.staff_list, name="staff_list"),
+    path("staff/invite/", views.staff_invite, name="staff_invite"),
+    path("staff/<int:pk>/", views.staff_edit, name="staff_edit"),
+    path(
+        "staff/<int:pk>/deactivate/",
+        views.staff_set_active,
+        {"active": False},
+        name="staff_deactivate",
+    ),
+    path(
+        "staff/<int:pk>/reactivate/",
+        views.staff_set_active,
+        {"active": True},
+        name="staff_reactivate",
+    ),
+    path("staff/<int:pk>/resend-invitation/", views.staff_resend_invitation, name="staff_resend"),
+    path(
+        "invitation/<str:uidb64>/<str:token>/",
+        views.accept_invitation,
+        name="accept_invitation",
+    ),
+    path("profile/", views.profile, name="profile"),
+    path("api-clients/", views.api_client_list, name="api_client_list"),
+    path("api-clients/new/", views.api_client_create, name="api_client_create"),
+    path("api-clients/<int:pk>/revoke/", views.api_client_revoke, name="api_client_revoke"),
+]

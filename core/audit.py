@@ -1,0 +1,27 @@
+"""Writing the audit log. Service functions call ``record`` inside their transaction."""
+
+from core.middleware import current_request_id
+from core.models import AuditEntry
+
+
+def client_ip(request):
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record(*, actor, action, target, before=None, after=None, request=None):
+    """Append one entry. ``target`` is a model instance; ``before``/``after`` are plain dicts."""
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    return AuditEntry.objects.create(
+        actor=actor if is_user else None,
+        actor_email=actor.email if is_user else "",
+        action=action,
+        target_type=target._meta.label_lower,
+        target_id=str(target.pk),
+        target_repr=str(target)[:255],
+        before=before,
+        after=after,
+        ip_address=client_ip(request),
+        request_id=current_request_id() or "",
+    )

@@ -1,0 +1,133 @@
+import csv
+import json
+
+from django.core.paginator import Paginator
+from django.http import HttpResponseServerError, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.template import loader
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import requires_csrf_token
+
+from accounts.models import User
+from accounts.permissions import capability_required
+from accounts.roles import Capability
+from core import health
+from core.models import AuditEntry
+
+
+@capability_required(None)
+def dashboard(request):
+    capabilities = request.user.capabilities
+    if not capabilities:
+        # A user with no role sees nothing but their own profile.
+        return redirect("accounts:profile")
+    context = {"capabilities": {c.value for c in capabilities}}
+    if Capability.MANAGE_STAFF in capabilities:
+        staff = User.objects.staff_members()
+        context["staff_counts"] = {
+            "active": staff.filter(is_active=True).count(),
+            "deactivated": staff.filter(is_active=False).count(),
+        }
+    return render(request, "core/dashboard.html", context)
+
+
+@never_cache
+def healthz(request):
+    """Database, cache and broker reachability as JSON: 200 when all answer, else 503."""
+    healthy, report = health.overall()
+    return JsonResponse(report, status=200 if healthy else 503)
+
+
+def _filtered_audit_entries(request):
+    entries = AuditEntry.objects.all()
+    action = request.GET.get("action", "").strip()
+    if action:
+        entries = entries.filter(action=action)
+    actor = request.GET.get("actor", "").strip()
+    if actor:
+        entries = entries.filter(actor_email__icontains=actor)
+    target = request.GET.get("target", "").strip()
+    if target:
+        entries = entries.filter(target_repr__icontains=target)
+    return entries, {"action": action, "actor": actor, "target": target}
+
+
+@capability_required(Capability.VIEW_AUDIT_LOG)
+def audit_log(request):
+    entries, filters = _filtered_audit_entries(request)
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    actions = AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
+    return render(
+        request,
+        "core/audit_log.html",
+        {"page": page, "filters": filters, "actions": actions, "query": request.GET.urlencode()},
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+AUDIT_CSV_COLUMNS = [
+    "time",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "object",
+    "before",
+    "after",
+    "ip_address",
+    "request_id",
+]
+
+
+def _csv_safe(value):
+    # Spreadsheet programs run cells that start with these as formulas.
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@capability_required(Capability.VIEW_AUDIT_LOG)
+def audit_log_export(request):
+    entries, _filters = _filtered_audit_entries(request)
+
+    def rows():
+        yield AUDIT_CSV_COLUMNS
+        for entry in entries.iterator(chunk_size=1000):
+            yield [
+                entry.created_at.isoformat(),
+                entry.actor_email,
+                entry.action,
+                entry.target_type,
+                entry.target_id,
+                entry.target_repr,
+                json.dumps(entry.before, sort_keys=True) if entry.before is not None else "",
+                json.dumps(entry.after, sort_keys=True) if entry.after is not None else "",
+                entry.ip_address or "",
+                entry.request_id,
+            ]
+
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow([_csv_safe(cell) for cell in row]) for row in rows()),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
+    return response
+
+
+def permission_denied(request, exception=None):
+    return render(request, "403.html", status=403)
+
+
+def page_not_found(request, exception=None):
+    return render(request, "404.html", status=404)
+
+
+@requires_csrf_token
+def server_error(request):
+    # No context processors: whatever broke may be what they need.
+    template = loader.get_template("500.html")
+    return HttpResponseServerError(template.render({}))

@@ -1,0 +1,1 @@
+# Customers: filled by its own issue (see DESIGN.md for what this app owns).

@@ -1,0 +1,3 @@
+# Customers: filled by its own issue (see DESIGN.md for what this app owns).
+app_name = "customers"
+urlpatterns = []

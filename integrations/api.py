@@ -1,0 +1,1 @@
+# Integrations: filled by its own issue (see DESIGN.md for what this app owns).

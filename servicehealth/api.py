@@ -1,0 +1,1 @@
+# Service health: filled by its own issue (see DESIGN.md for what this app owns).

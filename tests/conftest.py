@@ -1,0 +1,118 @@
+"""The cast every test draws on: one user per role, a user with no role, an inactive user.
+
+In `make test` (PORTAL_TEST_REQUIRE_SERVICES=1) the suite refuses to run without PostgreSQL and
+Redis: a test that needs a service fails, it never skips.
+"""
+
+import os
+
+import pytest
+from django.conf import settings
+
+from accounts import services
+from accounts.roles import Role
+from tests.factories import PASSWORD, UserFactory
+
+# Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls there.
+# Test environment only, never in settings.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+ROLE_PRINCIPALS = {
+    "global_admin": Role.GLOBAL_ADMIN,
+    "user_management_admin": Role.USER_MANAGEMENT_ADMIN,
+    "admin_agent": Role.ADMIN_AGENT,
+    "helpdesk_agent": Role.HELPDESK_AGENT,
+}
+
+
+def pytest_configure(config):
+    if os.environ.get("PORTAL_TEST_REQUIRE_SERVICES") == "1":
+        engine = settings.DATABASES["default"]["ENGINE"]
+        problems = []
+        if "postgresql" not in engine:
+            problems.append(f"DATABASE_URL must point at PostgreSQL (engine is {engine})")
+        if not settings.REDIS_URL:
+            problems.append("REDIS_URL must be set")
+        if problems:
+            pytest.exit("make test needs its services: " + "; ".join(problems), returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The real hasher is deliberately slow; the suite creates hundreds of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def redis_url():
+    """The real Redis; a test that needs it fails without it."""
+    if not settings.REDIS_URL:
+        pytest.fail("This test needs Redis: set REDIS_URL (make test starts one).")
+    return settings.REDIS_URL
+
+
+@pytest.fixture
+def cast(db):
+    """One user per role, a user with no role, and an inactive user."""
+    users = {
+        name: UserFactory(email=f"{name.replace('_', '-')}@partner.example", roles=[role])
+        for name, role in ROLE_PRINCIPALS.items()
+    }
+    users["no_role"] = UserFactory(email="no-role@partner.example")
+    users["inactive"] = UserFactory(
+        email="inactive@partner.example", roles=[Role.GLOBAL_ADMIN], is_active=False
+    )
+    return users
+
+
+@pytest.fixture
+def client_for(client, cast):
+    """``client_for("helpdesk_agent")`` is a Django test client signed in as that user."""
+    from django.test import Client
+
+    def make(principal):
+        if principal == "anonymous":
+            return Client()
+        signed_in = Client()
+        signed_in.force_login(cast[principal])
+        return signed_in
+
+    return make
+
+
+@pytest.fixture
+def api_token_for(db):
+    """``api_token_for(Role.X, scopes)`` creates an API client and returns its bearer token."""
+    counter = iter(range(1000))
+
+    def make(role, scopes=("read", "write")):
+        _client, token = services.create_api_client(
+            name=f"client-{role}-{next(counter)}", role=role, scopes=scopes
+        )
+        return token
+
+    return make
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's chromium, never a downloaded browser (`playwright install` cannot run here)."""
+    return {**browser_type_launch_args, "executable_path": CHROMIUM_PATH, "args": CHROMIUM_ARGS}

@@ -1,0 +1,158 @@
+"""Every URL pattern of the project, requested by every principal, against DESIGN.md's role matrix.
+
+The expectations below restate the matrix independently of ``accounts.roles``: a view added
+without an entry here fails ``test_every_url_pattern_is_in_the_matrix``, and a view whose check is
+wrong fails ``test_url_access``.
+"""
+
+import uuid
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.roles import Role
+
+PEOPLE = [
+    "anonymous",
+    "no_role",
+    "inactive",
+    "global_admin",
+    "user_management_admin",
+    "admin_agent",
+    "helpdesk_agent",
+]
+ANY_ROLE = {"global_admin", "user_management_admin", "admin_agent", "helpdesk_agent"}
+SIGNED_IN = ANY_ROLE | {"no_role"}
+STAFF_MANAGERS = {"global_admin", "user_management_admin"}
+GLOBAL_ADMINS = {"global_admin"}
+PUBLIC = "public"
+
+# URL name -> (method, who may, status when allowed, kwargs maker)
+URL_ACCESS = {
+    "core:dashboard": ("get", ANY_ROLE, 200, None),
+    "core:healthz": ("get", PUBLIC, 200, None),
+    "core:audit_log": ("get", GLOBAL_ADMINS, 200, None),
+    "core:audit_log_export": ("get", GLOBAL_ADMINS, 200, None),
+    "accounts:staff_list": ("get", STAFF_MANAGERS, 200, None),
+    "accounts:staff_invite": ("get", STAFF_MANAGERS, 200, None),
+    "accounts:staff_edit": ("get", STAFF_MANAGERS, 200, "target_user"),
+    "accounts:staff_deactivate": ("post", STAFF_MANAGERS, 302, "target_user"),
+    "accounts:staff_reactivate": ("post", STAFF_MANAGERS, 302, "target_user"),
+    "accounts:staff_resend": ("post", STAFF_MANAGERS, 302, "target_user"),
+    # Public, but only a valid token for a real invitation opens the form.
+    "accounts:accept_invitation": ("get", PUBLIC, 400, "bad_invitation"),
+    "accounts:profile": ("get", SIGNED_IN, 200, None),
+    "accounts:api_client_list": ("get", GLOBAL_ADMINS, 200, None),
+    "accounts:api_client_create": ("get", GLOBAL_ADMINS, 200, None),
+    "accounts:api_client_revoke": ("post", GLOBAL_ADMINS, 302, "api_client"),
+    "api-v1:me": ("get", SIGNED_IN, 200, None),
+    "api-v1:schema": ("get", SIGNED_IN, 200, None),
+    "api-v1:docs": ("get", SIGNED_IN, 200, None),
+}
+
+# Third-party URL trees with their own, tested access rules: allauth's sign-in pages, Django's
+# language switch and Django's own admin (checked in test_django_admin_needs_is_staff).
+EXTERNAL_PREFIXES = ("accounts/", "i18n/", "django-admin/")
+
+
+def _walk(patterns, prefix="", namespace=""):
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            ns = namespace
+            if entry.namespace:
+                ns = f"{namespace}{entry.namespace}:"
+            yield from _walk(entry.url_patterns, route, ns)
+        elif isinstance(entry, URLPattern):
+            yield route, f"{namespace}{entry.name}" if entry.name else None
+
+
+def project_url_names():
+    for route, name in _walk(get_resolver().url_patterns):
+        if route.startswith(EXTERNAL_PREFIXES):
+            continue
+        yield route, name
+
+
+def test_every_url_pattern_is_in_the_matrix():
+    missing = [f"{route} ({name})" for route, name in project_url_names() if name not in URL_ACCESS]
+    assert missing == [], "URL patterns without an access expectation: " + ", ".join(missing)
+
+
+def _kwargs(kind, cast):
+    from accounts import services
+
+    if kind is None:
+        return {}
+    if kind == "target_user":
+        from tests.factories import UserFactory
+
+        # A fresh, invited helpdesk agent, so each principal acts on an untouched row.
+        target = UserFactory(roles=[Role.HELPDESK_AGENT])
+        target.set_unusable_password()
+        target.save()
+        return {"pk": target.pk}
+    if kind == "bad_invitation":
+        return {"uidb64": "MQ", "token": "not-a-token"}
+    if kind == "api_client":
+        client, _token = services.create_api_client(
+            name=f"matrix-{uuid.uuid4().hex}",
+            role=Role.HELPDESK_AGENT,
+            scopes=["read"],
+        )
+        return {"pk": client.pk}
+    raise AssertionError(kind)
+
+
+def expected_status(principal, url_name):
+    method, allowed, ok_status, _kind = URL_ACCESS[url_name]
+    is_api = url_name.startswith("api-v1:")
+    if allowed == PUBLIC:
+        return {ok_status}
+    if principal in ("anonymous", "inactive"):
+        # An inactive user's session no longer authenticates: they are anonymous.
+        return {401, 403} if is_api else {302}
+    if principal in allowed:
+        return {ok_status}
+    if url_name == "core:dashboard" and principal == "no_role":
+        return {302}  # sent to their profile, the only page they have
+    return {404}
+
+
+@pytest.mark.parametrize("principal", PEOPLE)
+@pytest.mark.parametrize("url_name", sorted(URL_ACCESS))
+def test_url_access(url_name, principal, cast, client_for, mailoutbox):
+    method, _allowed, _status, kind = URL_ACCESS[url_name]
+    url = reverse(url_name, kwargs=_kwargs(kind, cast))
+    response = getattr(client_for(principal), method)(url)
+    assert response.status_code in expected_status(principal, url_name), (
+        f"{principal} {method.upper()} {url} -> {response.status_code}"
+    )
+    if response.status_code == 302 and principal in ("anonymous", "inactive"):
+        assert response["Location"].startswith(reverse("account_login"))
+
+
+@pytest.mark.parametrize("principal", ["global_admin", "helpdesk_agent", "no_role"])
+def test_django_admin_needs_is_staff(principal, client_for):
+    # Portal roles never open Django's admin site; it is for operators (is_staff) only.
+    response = client_for(principal).get("/django-admin/")
+    assert response.status_code == 302
+    assert "/django-admin/login/" in response["Location"]
+
+
+NAVIGATION_LINKS = {
+    "accounts:staff_list": STAFF_MANAGERS,
+    "accounts:api_client_list": GLOBAL_ADMINS,
+    "core:audit_log": GLOBAL_ADMINS,
+}
+
+
+@pytest.mark.parametrize("principal", sorted(ANY_ROLE | {"no_role"}))
+def test_navigation_shows_only_allowed_links(principal, client_for):
+    response = client_for(principal).get(reverse("accounts:profile"))
+    assert response.status_code == 200
+    nav_urls = {item["url"] for item in response.context["navigation"]}
+    for url_name, allowed in NAVIGATION_LINKS.items():
+        assert (reverse(url_name) in nav_urls) == (principal in allowed), url_name
+    if principal == "no_role":
+        assert nav_urls == set()
