@@ -39,7 +39,7 @@ format: install
 
 #: extract translatable strings into locale/*/LC_MESSAGES/django.po, then compile them
 messages: install
-	$(PY) manage.py makemessages -l tr --no-obsolete --ignore '.venv/*' --ignore 'var/*'
+	$(PY) manage.py makemessages -l tr --no-obsolete --ignore '.venv/*' --ignore 'var/*' --ignore 'tests/*'
 	$(PY) manage.py compilemessages --ignore '.venv/*'
 
 #: write the pinned versions of what is installed into constraints.txt

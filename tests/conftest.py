@@ -8,6 +8,7 @@ import os
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
 from accounts import services
 from accounts.roles import Role
@@ -67,6 +68,8 @@ def redis_url():
 @pytest.fixture
 def cast(db):
     """One user per role, a user with no role, and an inactive user."""
+    # Transactional tests (real workers, the browser) flush the roles the migration created.
+    call_command("sync_roles", verbosity=0)
     users = {
         name: UserFactory(email=f"{name.replace('_', '-')}@partner.example", roles=[role])
         for name, role in ROLE_PRINCIPALS.items()

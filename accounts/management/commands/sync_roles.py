@@ -10,4 +10,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         changed = sync_roles(Group, Permission, ContentType)
-        self.stdout.write(f"Roles in sync; {changed} group(s) changed.")
+        if options["verbosity"]:
+            self.stdout.write(f"Roles in sync; {changed} group(s) changed.")
