@@ -17,7 +17,15 @@ stop_all() {
   trap - INT TERM EXIT
   echo "Stopping the portal, worker and beat..."
   kill -TERM "${pids[@]}" 2>/dev/null || true
-  wait "${pids[@]}" 2>/dev/null || true
+  # A Celery worker finishes its running tasks first (warm shutdown); give it 20 s, then insist.
+  for _ in $(seq 40); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive -eq 0 ] && return 0
+    sleep 0.5
+  done
+  echo "Still running after 20 s; killing." >&2
+  kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 trap stop_all INT TERM EXIT
 
