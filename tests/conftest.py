@@ -57,6 +57,15 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def empty_caches():
+    # Rate-limit counters live in the cache; one test's failed sign-ins must not lock the next.
+    from django.core.cache import caches
+
+    for alias in settings.CACHES:
+        caches[alias].clear()
+
+
 @pytest.fixture
 def redis_url():
     """The real Redis; a test that needs it fails without it."""

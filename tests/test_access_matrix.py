@@ -156,3 +156,29 @@ def test_navigation_shows_only_allowed_links(principal, client_for):
         assert (reverse(url_name) in nav_urls) == (principal in allowed), url_name
     if principal == "no_role":
         assert nav_urls == set()
+
+
+API_URL_NAMES = sorted(name for name in URL_ACCESS if name.startswith("api-v1:"))
+TOKEN_PRINCIPALS = [*sorted(ANY_ROLE), "revoked"]
+
+
+@pytest.mark.parametrize("principal", TOKEN_PRINCIPALS)
+@pytest.mark.parametrize("url_name", API_URL_NAMES)
+def test_api_access_with_tokens(url_name, principal, api_token_for, client_for, cast):
+    """The same matrix for API clients: a token acts with its role, a revoked one not at all."""
+    from django.test import Client
+
+    from accounts import services
+    from accounts.models import ApiClient
+
+    role = Role.HELPDESK_AGENT if principal == "revoked" else Role(principal)
+    token = api_token_for(role, scopes=["read"])
+    if principal == "revoked":
+        request = type("Request", (), {"user": cast["global_admin"], "META": {}})()
+        services.revoke_api_client(request, ApiClient.objects.get(user__groups__name=role))
+    method, allowed, ok_status, _kind = URL_ACCESS[url_name]
+    response = getattr(Client(), method)(reverse(url_name), HTTP_AUTHORIZATION=f"Bearer {token}")
+    if principal == "revoked":
+        assert response.status_code == 401
+    else:
+        assert response.status_code == (ok_status if principal in allowed else 404)
