@@ -150,7 +150,7 @@ def accept_invitation(request, uidb64, token):
 def profile(request):
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
+        user = services.update_profile(request, form)
         messages.success(request, _("Your profile is saved."))
         response = redirect("accounts:profile")
         if user.language:

@@ -115,3 +115,38 @@ def test_audit_entries_carry_the_request_id_header(
         )
     assert response["X-Request-ID"] == "req-1234567890"
     assert AuditEntry.objects.get(action="staff.deactivated").request_id == "req-1234567890"
+
+
+def test_sign_in_attempts_are_logged_without_the_password(cast, password, caplog):
+    with caplog.at_level("INFO", logger="accounts.security"):
+        sign_in(Client(), "helpdesk-agent@partner.example", "wrong-password-canary")
+        sign_in(Client(), "helpdesk-agent@partner.example", password)
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("sign-in failed login=helpdesk-agent@partner.example" in m for m in messages)
+    assert any("sign-in succeeded" in m for m in messages)
+    assert not any("wrong-password-canary" in m for m in messages)
+
+
+def test_a_password_change_is_audited(client_for, cast, password):
+    response = client_for("helpdesk_agent").post(
+        reverse("account_change_password"),
+        {
+            "oldpassword": password,
+            "password1": "a-brand-new-passphrase",
+            "password2": "a-brand-new-passphrase",
+        },
+    )
+    assert response.status_code == 302
+    entry = AuditEntry.objects.get(action="staff.password_changed")
+    assert entry.actor == cast["helpdesk_agent"]
+    assert "a-brand-new-passphrase" not in str(entry.before) + str(entry.after)
+
+
+def test_a_profile_change_is_audited(client_for, cast):
+    response = client_for("helpdesk_agent").post(
+        reverse("accounts:profile"), {"full_name": "Hakan Ş.", "language": "tr"}
+    )
+    assert response.status_code == 302
+    assert response.cookies["django_language"].value == "tr"
+    entry = AuditEntry.objects.get(action="staff.profile_updated")
+    assert entry.after == {"full_name": "Hakan Ş.", "language": "tr"}
