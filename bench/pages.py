@@ -19,7 +19,7 @@ os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="portal-bench-"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partnerportal.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
