@@ -68,7 +68,7 @@ def main():
         timed(client, path, 10)  # warm up
         queries = []
         with connection.execute_wrapper(
-            lambda execute, sql, *rest: queries.append(sql) or execute(sql, *rest)
+            lambda execute, sql, *rest, log=queries: log.append(sql) or execute(sql, *rest)
         ):
             client.get(path)
         durations = timed(client, path, args.requests)
