@@ -22,10 +22,11 @@ def check_capability(user, read, write=None, method="GET"):
         raise PermissionDenied
 
 
-def capability_required(read, write=None):
+def capability_required(read, write=None, form_page=False):
     """View decorator: sign-in required; ``read`` for every method, ``write`` for unsafe ones.
 
-    ``read=None`` lets any signed-in user in (their own profile, for example).
+    ``read=None`` lets any signed-in user in (their own profile, for example). ``form_page=True``
+    asks for ``write`` on GET as well: the form to change something is itself a write page.
     """
 
     def decorator(view):
@@ -33,7 +34,8 @@ def capability_required(read, write=None):
         def wrapped(request, *args, **kwargs):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            check_capability(request.user, read, write, request.method)
+            method = "POST" if form_page else request.method
+            check_capability(request.user, read, write, method)
             return view(request, *args, **kwargs)
 
         wrapped.required_capabilities = {"read": read, "write": write}
@@ -58,14 +60,14 @@ class HasCapability(permissions.BasePermission):
         if required is None or not user or not user.is_authenticated:
             return False
         is_write = request.method not in SAFE_METHODS
+        read = required.get("read")
+        if read is not None and not user.has_capability(read):
+            raise exceptions.NotFound
         if isinstance(request.auth, AuthToken):
             client = user.api_client
             scope = "write" if is_write else "read"
             if not client.allows(scope):
                 self.message = f"This API client's token lacks the '{scope}' scope."
                 return False
-        read = required.get("read")
-        if read is not None and not user.has_capability(read):
-            raise exceptions.NotFound
         write = required.get("write")
         return not (is_write and write is not None and not user.has_capability(write))

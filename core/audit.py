@@ -25,3 +25,27 @@ def record(*, actor, action, target, before=None, after=None, request=None):
         ip_address=client_ip(request),
         request_id=current_request_id() or "",
     )
+
+
+def record_many(*, actor, action, entries, request=None):
+    """Append one entry per ``(target, before, after)`` in a single statement (bulk imports)."""
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    request_id = current_request_id() or ""
+    return AuditEntry.objects.bulk_create(
+        [
+            AuditEntry(
+                actor=actor if is_user else None,
+                actor_email=actor.email if is_user else "",
+                action=action,
+                target_type=target._meta.label_lower,
+                target_id=str(target.pk),
+                target_repr=str(target)[:255],
+                before=before,
+                after=after,
+                ip_address=client_ip(request),
+                request_id=request_id,
+            )
+            for target, before, after in entries
+        ],
+        batch_size=500,
+    )

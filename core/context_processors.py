@@ -6,6 +6,8 @@ from accounts.roles import Capability
 # (url name, label, capability needed; None = any user with at least one capability)
 NAVIGATION = [
     ("core:dashboard", _("Dashboard"), None),
+    ("customers:list", _("Customers"), Capability.VIEW_SUPPORT),
+    ("customers:expiring_access", _("Expiring access"), Capability.VIEW_SUPPORT),
     ("accounts:staff_list", _("Staff"), Capability.MANAGE_STAFF),
     ("accounts:api_client_list", _("API clients"), Capability.MANAGE_INTEGRATIONS),
     ("core:audit_log", _("Audit log"), Capability.VIEW_AUDIT_LOG),

@@ -1,10 +1,12 @@
-"""Demo data for `make run`: one login per role. Later issues add customers, incidents, requests."""
+"""Demo data for `make run`: one login per role and the demo customers (customers.demo).
+Later issues add incidents and requests."""
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 
 from accounts.models import User
 from accounts.roles import Role
+from customers import demo as customers_demo
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - demo data only, refused in production
 
@@ -29,4 +31,6 @@ def load():
             user.save(update_fields=["password"])
             created += 1
         user.groups.set([Group.objects.get(name=role.value)])
-    return [f"Demo users: {created} created, {len(DEMO_USERS) - created} already there."]
+    summary = [f"Demo users: {created} created, {len(DEMO_USERS) - created} already there."]
+    summary.extend(customers_demo.load())
+    return summary

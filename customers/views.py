@@ -1,1 +1,348 @@
-# Customers: filled by its own issue (see DESIGN.md for what this app owns).
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch, Q
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.permissions import capability_required
+from accounts.roles import Capability
+from core.exports import csv_response
+from customers import gdap, imports, service_links, services
+from customers.filters import CUSTOMER_ORDERINGS, CustomerFilterSet
+from customers.forms import (
+    ContactFormSet,
+    CustomerForm,
+    CustomerImportForm,
+    RelationshipForm,
+    SubscriptionForm,
+    contacts_from,
+)
+from customers.models import (
+    AccessAssignment,
+    Customer,
+    CustomerImport,
+    DelegatedAdminRelationship,
+    Subscription,
+    SubscriptionStatusChoices,
+    Tag,
+)
+
+VIEW = Capability.VIEW_SUPPORT
+MANAGE = Capability.MANAGE_CUSTOMERS
+PAGE_SIZE = 50
+TABS = ["overview", "subscriptions", "services", "access", "health", "incidents", "requests"]
+
+
+def _filtered_customers(request):
+    queryset = Customer.objects.visible_to(request.user).prefetch_related(
+        Prefetch("tags", queryset=Tag.objects.only("name"))
+    )
+    filterset = CustomerFilterSet(request.GET, queryset=queryset)
+    customers = filterset.qs if filterset.is_valid() else queryset.none()
+    sort = request.GET.get("sort", "name")
+    if sort not in CUSTOMER_ORDERINGS:
+        sort = "name"
+    return filterset, customers.order_by(*CUSTOMER_ORDERINGS[sort]), sort
+
+
+def _get_customer(request, tenant_id):
+    """A customer the user may see, or 404."""
+    return get_object_or_404(Customer.objects.visible_to(request.user), tenant_id=tenant_id)
+
+
+@capability_required(VIEW)
+def customer_list(request):
+    filterset, customers, sort = _filtered_customers(request)
+    page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    sort_query = query.copy()
+    sort_query.pop("sort", None)
+    return render(
+        request,
+        "customers/customer_list.html",
+        {
+            "filterset": filterset,
+            "page": page,
+            "sort": sort,
+            "query": query.urlencode(),
+            "sort_query": sort_query.urlencode(),
+            "tags": Tag.objects.all(),
+            "can_manage": request.user.has_capability(MANAGE),
+        },
+    )
+
+
+CSV_COLUMNS = [
+    "tenant_id",
+    "company_name",
+    "default_domain",
+    "other_domains",
+    "country",
+    "relationship",
+    "tags",
+    "gdap_state",
+    "gdap_access_until",
+    "notes",
+]
+
+
+@capability_required(VIEW)
+def customer_export(request):
+    _filterset, customers, _sort = _filtered_customers(request)
+    now = timezone.now()
+
+    def rows():
+        yield CSV_COLUMNS
+        for customer in customers.iterator(chunk_size=500):
+            yield [
+                customer.tenant_id,
+                customer.company_name,
+                customer.default_domain,
+                " ".join(customer.other_domains),
+                customer.country,
+                customer.relationship,
+                ",".join(tag.name for tag in customer.tags.all()),
+                customer.gdap_state(now).value,
+                customer.gdap_access_until.isoformat() if customer.gdap_access_until else "",
+                customer.notes,
+            ]
+
+    return csv_response("customers.csv", rows())
+
+
+@capability_required(VIEW)
+def customer_detail(request, tenant_id):
+    customer = _get_customer(request, tenant_id)
+    tab = request.GET.get("tab", "overview")
+    if tab not in TABS:
+        tab = "overview"
+    subscriptions = list(customer.subscriptions.all())
+    families = {
+        s.service_family for s in subscriptions if s.status != SubscriptionStatusChoices.DELETED
+    }
+    relationships = customer.relationships.prefetch_related(
+        Prefetch("access_assignments", queryset=AccessAssignment.objects.all())
+    )
+    return render(
+        request,
+        "customers/customer_detail.html",
+        {
+            "customer": customer,
+            "tab": tab,
+            "tabs": TABS,
+            "contacts": customer.contacts.all(),
+            "subscriptions": subscriptions,
+            "admin_links": service_links.links_for(customer, families),
+            "relationships": relationships,
+            "can_manage": request.user.has_capability(MANAGE),
+        },
+    )
+
+
+def _save_customer(request, form, contact_formset, customer=None):
+    data = form.service_fields()
+    contacts = contacts_from(contact_formset)
+    try:
+        if customer is None:
+            return services.create_customer(
+                actor=request.user, request=request, contacts=contacts, **data
+            )
+        return services.update_customer(
+            customer, actor=request.user, request=request, contacts=contacts, **data
+        )
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return None
+
+
+@capability_required(VIEW, write=MANAGE, form_page=True)
+def customer_create(request):
+    form = CustomerForm(request.POST or None)
+    contact_formset = ContactFormSet(request.POST or None, prefix="contacts")
+    if request.method == "POST" and form.is_valid() and contact_formset.is_valid():
+        customer = _save_customer(request, form, contact_formset)
+        if customer is not None:
+            messages.success(request, _("%(name)s is added.") % {"name": customer})
+            return redirect(customer)
+    return render(
+        request,
+        "customers/customer_form.html",
+        {"form": form, "contact_formset": contact_formset, "customer": None},
+    )
+
+
+@capability_required(VIEW, write=MANAGE, form_page=True)
+def customer_edit(request, tenant_id):
+    customer = _get_customer(request, tenant_id)
+    form = CustomerForm(request.POST or None, instance=customer)
+    initial_contacts = [
+        {"name": c.name, "email": c.email, "phone": c.phone, "role": c.role}
+        for c in customer.contacts.all()
+    ]
+    contact_formset = ContactFormSet(
+        request.POST or None, prefix="contacts", initial=initial_contacts
+    )
+    if request.method == "POST" and form.is_valid() and contact_formset.is_valid():
+        saved = _save_customer(request, form, contact_formset, customer)
+        if saved is not None:
+            messages.success(request, _("%(name)s is saved.") % {"name": saved})
+            return redirect(saved)
+    return render(
+        request,
+        "customers/customer_form.html",
+        {"form": form, "contact_formset": contact_formset, "customer": customer},
+    )
+
+
+@capability_required(VIEW, write=MANAGE, form_page=True)
+def subscription_edit(request, tenant_id, pk=None):
+    customer = _get_customer(request, tenant_id)
+    subscription = (
+        get_object_or_404(Subscription, customer=customer, pk=pk)
+        if pk
+        else Subscription(customer=customer)
+    )
+    form = SubscriptionForm(request.POST or None, instance=subscription)
+    if request.method == "POST" and form.is_valid():
+        services.save_subscription(
+            subscription, actor=request.user, request=request, **form.cleaned_data
+        )
+        messages.success(request, _("The subscription is saved."))
+        return redirect(f"{customer.get_absolute_url()}?tab=subscriptions")
+    return render(
+        request,
+        "customers/subscription_form.html",
+        {"form": form, "customer": customer, "subscription": subscription},
+    )
+
+
+@capability_required(VIEW, write=MANAGE, form_page=True)
+def relationship_edit(request, tenant_id, pk=None):
+    customer = _get_customer(request, tenant_id)
+    relationship = (
+        get_object_or_404(DelegatedAdminRelationship, customer=customer, pk=pk)
+        if pk
+        else DelegatedAdminRelationship(customer=customer)
+    )
+    form = RelationshipForm(request.POST or None, instance=relationship)
+    if request.method == "POST" and form.is_valid():
+        services.save_relationship(
+            relationship, actor=request.user, request=request, **form.cleaned_data
+        )
+        messages.success(request, _("The relationship is saved."))
+        return redirect(f"{customer.get_absolute_url()}?tab=access")
+    return render(
+        request,
+        "customers/relationship_form.html",
+        {"form": form, "customer": customer, "relationship": relationship},
+    )
+
+
+def expiring_relationships(user, days=30, now=None):
+    """Relationships granting access that end within ``days``, soonest first."""
+    now = now or timezone.now()
+    return (
+        DelegatedAdminRelationship.objects.filter(
+            customer__in=Customer.objects.visible_to(user),
+            status__in=gdap.ACCESS_STATUSES,
+            ends_on__gt=now,
+            ends_on__lte=now + timedelta(days=days),
+        )
+        .select_related("customer")
+        .order_by("ends_on", "pk")
+    )
+
+
+def expiry_counts(user, now=None):
+    now = now or timezone.now()
+    relationships = expiring_relationships(user, now=now)
+    return relationships.aggregate(
+        **{
+            f"within_{days}": Count("pk", filter=Q(ends_on__lte=now + timedelta(days=days)))
+            for days in gdap.EXPIRY_THRESHOLDS_DAYS
+        }
+    )
+
+
+@capability_required(VIEW)
+def expiring_access(request):
+    try:
+        days = int(request.GET.get("days", 30))
+    except ValueError:
+        days = 30
+    if days not in gdap.EXPIRY_THRESHOLDS_DAYS:
+        days = 30
+    now = timezone.now()
+    relationships = expiring_relationships(request.user, days=days, now=now)
+    recently_lost = (
+        Customer.objects.visible_to(request.user)
+        .with_gdap_state(gdap.GdapStateChoices.EXPIRED, now=now)
+        .order_by("company_name")
+    )
+    return render(
+        request,
+        "customers/expiring_access.html",
+        {
+            "relationships": relationships,
+            "days": days,
+            "thresholds": gdap.EXPIRY_THRESHOLDS_DAYS,
+            "counts": expiry_counts(request.user, now=now),
+            "without_access": recently_lost,
+        },
+    )
+
+
+@capability_required(VIEW, write=MANAGE, form_page=True)
+def import_upload(request):
+    form = CustomerImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            job = imports.create(actor=request.user, file_name=upload.name, raw=upload.read())
+        except imports.ImportFileError as exc:
+            form.add_error("file", str(exc))
+        else:
+            return redirect(job)
+    recent = CustomerImport.objects.select_related("created_by").defer("csv_text")[:10]
+    return render(
+        request,
+        "customers/import_upload.html",
+        {"form": form, "recent": recent, "columns": imports.COLUMNS},
+    )
+
+
+@capability_required(VIEW, write=MANAGE, form_page=True)
+def import_detail(request, pk):
+    job = get_object_or_404(CustomerImport.objects.defer("csv_text"), pk=pk)
+    return render(request, "customers/import_detail.html", {"job": job})
+
+
+@capability_required(VIEW, write=MANAGE, form_page=True)
+def import_status(request, pk):
+    """Progress for the page's script, polled every second until the import finishes."""
+    job = get_object_or_404(CustomerImport.objects.defer("csv_text"), pk=pk)
+    return JsonResponse(
+        {
+            "status": job.status,
+            "status_label": job.get_status_display(),
+            "finished": job.is_finished,
+            "percent": job.percent,
+            "processed_rows": job.processed_rows,
+            "total_rows": job.total_rows,
+            "imported_count": job.imported_count,
+            "error_count": len(job.errors),
+        }
+    )
+
+
+@capability_required(VIEW, write=MANAGE, form_page=True)
+def import_template(request):
+    response = HttpResponse(imports.template_csv(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="customers-template.csv"'
+    return response

@@ -323,6 +323,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
+        "SubscriptionStatusEnum": "customers.models.SubscriptionStatusChoices.choices",
+        "CustomerRelationshipEnum": "customers.models.CustomerRelationshipChoices.choices",
+        "ServiceFamilyEnum": "customers.models.ServiceFamilyChoices.choices",
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
@@ -336,7 +339,6 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
     },
     "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
     ],
 }
@@ -407,6 +409,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=15),
         "args": ("escalations",),
         "options": {"queue": "escalations", "expires": 15},
+    },
+    "resume-customer-imports": {
+        "task": "customers.tasks.resume_customer_imports",
+        "schedule": timedelta(seconds=60),
+        "options": {"expires": 60},
     },
 }
 # A worker whose heartbeat is older than this is reported as stale by /healthz.

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 api_v1 = [
     path("", include("accounts.api_urls")),
+    path("", include("customers.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "docs/",
@@ -15,6 +16,7 @@ api_v1 = [
 urlpatterns = [
     path("", include("core.urls")),
     path("", include("accounts.urls")),
+    path("", include("customers.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include((api_v1, "api-v1"))),

@@ -26,6 +26,8 @@ SIGNED_IN = ANY_ROLE | {"no_role"}
 STAFF_MANAGERS = {"global_admin", "user_management_admin"}
 GLOBAL_ADMINS = {"global_admin"}
 PUBLIC = "public"
+SUPPORT = {"global_admin", "admin_agent", "helpdesk_agent"}
+MANAGERS = {"global_admin", "admin_agent"}
 
 # URL name -> (method, who may, status when allowed, kwargs maker)
 URL_ACCESS = {
@@ -48,6 +50,25 @@ URL_ACCESS = {
     "api-v1:me": ("get", SIGNED_IN, 200, None),
     "api-v1:schema": ("get", SIGNED_IN, 200, None),
     "api-v1:docs": ("get", SIGNED_IN, 200, None),
+    "customers:list": ("get", SUPPORT, 200, None),
+    "customers:export": ("get", SUPPORT, 200, None),
+    "customers:detail": ("get", SUPPORT, 200, "customer"),
+    "customers:expiring_access": ("get", SUPPORT, 200, None),
+    # Form pages are write pages: helpdesk agents see the customer but get 403 here.
+    "customers:create": ("get", MANAGERS, 200, None),
+    "customers:import_upload": ("get", MANAGERS, 200, None),
+    "customers:import_template": ("get", MANAGERS, 200, None),
+    "customers:import_detail": ("get", MANAGERS, 200, "customer_import"),
+    "customers:import_status": ("get", MANAGERS, 200, "customer_import"),
+    "customers:edit": ("get", MANAGERS, 200, "customer"),
+    "customers:subscription_create": ("get", MANAGERS, 200, "customer"),
+    "customers:subscription_edit": ("get", MANAGERS, 200, "subscription"),
+    "customers:relationship_create": ("get", MANAGERS, 200, "customer"),
+    "customers:relationship_edit": ("get", MANAGERS, 200, "relationship"),
+    "api-v1:customer-list": ("get", SUPPORT, 200, None),
+    "api-v1:customer-detail": ("get", SUPPORT, 200, "customer"),
+    "api-v1:customer-subscriptions": ("get", SUPPORT, 200, "customer"),
+    "api-v1:customer-relationships": ("get", SUPPORT, 200, "customer"),
 }
 
 # Third-party URL trees with their own, tested access rules: allauth's sign-in pages, Django's
@@ -101,6 +122,27 @@ def _kwargs(kind, cast):
             scopes=["read"],
         )
         return {"pk": client.pk}
+    if kind == "customer":
+        from customers.services import create_customer
+
+        customer = create_customer(
+            actor=None,
+            tenant_id=uuid.uuid4(),
+            company_name="Matrix Ltd",
+            default_domain=f"matrix{uuid.uuid4().hex[:8]}.example",
+            country="GB",
+        )
+        return {"tenant_id": customer.tenant_id}
+    if kind == "customer_import":
+        from customers.models import CustomerImport
+
+        return {"pk": CustomerImport.objects.create(file_name="m.csv", csv_text="x").pk}
+    if kind in ("subscription", "relationship"):
+        from tests.customers.factories import RelationshipFactory, SubscriptionFactory
+
+        factory = SubscriptionFactory if kind == "subscription" else RelationshipFactory
+        row = factory()
+        return {"tenant_id": row.customer.tenant_id, "pk": row.pk}
     raise AssertionError(kind)
 
 
@@ -114,6 +156,8 @@ def expected_status(principal, url_name):
         return {401, 403} if is_api else {302}
     if principal in allowed:
         return {ok_status}
+    if allowed is MANAGERS and principal in SUPPORT:
+        return {403}  # may see customers, may not change them
     if url_name == "core:dashboard" and principal == "no_role":
         return {302}  # sent to their profile, the only page they have
     return {404}
@@ -176,8 +220,9 @@ def test_api_access_with_tokens(url_name, principal, api_token_for, client_for, 
     if principal == "revoked":
         request = type("Request", (), {"user": cast["global_admin"], "META": {}})()
         services.revoke_api_client(request, ApiClient.objects.get(user__groups__name=role))
-    method, allowed, ok_status, _kind = URL_ACCESS[url_name]
-    response = getattr(Client(), method)(reverse(url_name), HTTP_AUTHORIZATION=f"Bearer {token}")
+    method, allowed, ok_status, kind = URL_ACCESS[url_name]
+    url = reverse(url_name, kwargs=_kwargs(kind, cast))
+    response = getattr(Client(), method)(url, HTTP_AUTHORIZATION=f"Bearer {token}")
     if principal == "revoked":
         assert response.status_code == 401
     else:

@@ -27,3 +27,33 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 });
+
+// Import progress: poll the status until the import finishes, then reload to show the result.
+document.addEventListener("DOMContentLoaded", () => {
+  const box = document.getElementById("import-progress");
+  if (!box || box.dataset.finished === "true") {
+    return;
+  }
+  const bar = box.querySelector("progress");
+  const label = box.querySelector("[data-field=status_label]");
+  const counts = box.querySelector(".muted");
+  const poll = async () => {
+    try {
+      const response = await fetch(box.dataset.statusUrl, { headers: { Accept: "application/json" } });
+      if (response.ok) {
+        const state = await response.json();
+        bar.value = state.percent;
+        label.textContent = state.status_label;
+        counts.textContent = counts.textContent.replace(/^\d+/, String(state.processed_rows));
+        if (state.finished) {
+          window.location.reload();
+          return;
+        }
+      }
+    } catch (error) {
+      // A network blip: try again at the next tick.
+    }
+    window.setTimeout(poll, 1000);
+  };
+  window.setTimeout(poll, 1000);
+});

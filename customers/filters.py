@@ -1,0 +1,56 @@
+"""One filter set for the customer list page, its CSV export and the API."""
+
+import django_filters
+from django.utils.translation import gettext_lazy as _
+
+from customers.gdap import GdapStateChoices
+from customers.models import Customer, CustomerRelationshipChoices, Tag
+
+CUSTOMER_ORDERINGS = {
+    "name": ("company_name", "pk"),
+    "-name": ("-company_name", "-pk"),
+    "country": ("country", "company_name", "pk"),
+    "-country": ("-country", "company_name", "pk"),
+    "access_until": ("gdap_access_until", "company_name", "pk"),
+    "-access_until": ("-gdap_access_until", "company_name", "pk"),
+    "modified": ("modified_at", "pk"),
+    "-modified": ("-modified_at", "-pk"),
+}
+
+
+class CustomerFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        method="filter_search",
+        label=_("Search"),
+        help_text=_("Company name, any domain or tenant id."),
+    )
+    relationship = django_filters.ChoiceFilter(
+        choices=CustomerRelationshipChoices.choices, label=_("Relationship")
+    )
+    tag = django_filters.ModelChoiceFilter(
+        field_name="tags",
+        queryset=Tag.objects.all(),
+        to_field_name="name",
+        label=_("Tag"),
+    )
+    gdap_state = django_filters.ChoiceFilter(
+        choices=GdapStateChoices.choices,
+        method="filter_gdap_state",
+        label=_("Delegated access"),
+    )
+    modified_since = django_filters.IsoDateTimeFilter(
+        field_name="modified_at",
+        lookup_expr="gte",
+        label=_("Modified since"),
+        help_text=_("ISO 8601 date and time; customers changed at or after it."),
+    )
+
+    class Meta:
+        model = Customer
+        fields = ["q", "relationship", "tag", "gdap_state", "modified_since"]
+
+    def filter_search(self, queryset, name, value):
+        return queryset.search(value)
+
+    def filter_gdap_state(self, queryset, name, value):
+        return queryset.with_gdap_state(value)
