@@ -16,16 +16,6 @@ class AuditEntryQuerySet(models.QuerySet):
     def delete(self):
         raise AppendOnlyError("Audit entries cannot be deleted.")
 
-    @property
-    def changes(self):
-        """``(field, before, after)`` for each value that differs, for display."""
-        before, after = self.before or {}, self.after or {}
-        return [
-            (key, before.get(key), after.get(key))
-            for key in sorted(set(before) | set(after))
-            if before.get(key) != after.get(key)
-        ]
-
 
 class AuditEntry(models.Model):
     """Who changed what, when, from where, with the values before and after."""
@@ -73,6 +63,16 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit entries cannot be deleted.")
+
+    @property
+    def changes(self):
+        """``(field, before, after)`` for each value that differs, for display."""
+        before, after = self.before or {}, self.after or {}
+        return [
+            (key, before.get(key), after.get(key))
+            for key in sorted(set(before) | set(after))
+            if before.get(key) != after.get(key)
+        ]
 
 
 class WorkerHeartbeat(models.Model):

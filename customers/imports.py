@@ -72,7 +72,7 @@ class ImportRowForm(forms.Form):
     company_name = forms.CharField(max_length=200)
     default_domain = forms.CharField(max_length=253)
     other_domains = forms.CharField(required=False)
-    country = forms.CharField(max_length=2, min_length=2)
+    country = forms.CharField()
     relationship = forms.ChoiceField(choices=CustomerRelationshipChoices.choices, required=False)
     tags = forms.CharField(required=False)
     notes = forms.CharField(required=False)
@@ -99,7 +99,7 @@ class ImportRowForm(forms.Form):
 
     def clean_country(self):
         country = self.cleaned_data["country"].strip().upper()
-        if not country.isalpha():
+        if len(country) != 2 or not country.isalpha():
             raise forms.ValidationError(_("Use the two-letter ISO 3166 country code."))
         return country
 

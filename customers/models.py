@@ -468,3 +468,41 @@ class CustomerImport(models.Model):
         if not self.total_rows:
             return 100 if self.is_finished else 0
         return min(100, round(100 * self.processed_rows / self.total_rows))
+
+
+class GdapSyncState(models.Model):
+    """The one record of the GDAP sync: who holds it (lease), and how the last run went.
+
+    A single row: the sync reads every relationship of the partner tenant at once, so two runs
+    at the same time would only repeat each other; the lease makes the second one skip.
+    """
+
+    class Outcome(models.TextChoices):
+        NEVER = "never", _("Never run")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        NOT_CONFIGURED = "not_configured", _("Not configured")
+
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.NEVER)
+    last_error = models.TextField(blank=True)
+    needs_attention = models.BooleanField(
+        default=False, help_text=_("The last failure needs an admin (consent, role, secret).")
+    )
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("GDAP sync state")
+        verbose_name_plural = _("GDAP sync state")
+
+    def __str__(self):
+        return f"GDAP sync: {self.get_last_outcome_display()}"
+
+    @classmethod
+    def get(cls):
+        state, _created = cls.objects.get_or_create(pk=1)
+        return state

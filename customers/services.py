@@ -181,12 +181,17 @@ def save_subscription(subscription, *, actor, request=None, **fields):
     return subscription
 
 
+def relationship_snapshot(relationship):
+    return _snapshot(relationship, RELATIONSHIP_FIELDS)
+
+
 @transaction.atomic
 def save_relationship(relationship, *, actor, request=None, **fields):
     is_new = relationship.pk is None
     before = None if is_new else _snapshot(relationship, RELATIONSHIP_FIELDS)
     for field, value in fields.items():
         setattr(relationship, field, value)
+    relationship.roles = sorted(set(relationship.roles or []))
     if before == _snapshot(relationship, RELATIONSHIP_FIELDS):
         return relationship  # nothing changed: nothing written
     relationship.full_clean()

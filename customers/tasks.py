@@ -1,6 +1,8 @@
+import contextlib
+
 from celery import shared_task
 
-from customers import imports
+from customers import imports, sync
 
 
 @shared_task
@@ -12,3 +14,13 @@ def run_customer_import(import_id):
 def resume_customer_imports():
     """Beat: hand imports whose worker died (lease ran out) or was never woken to a worker."""
     imports.resume_stalled()
+
+
+@shared_task
+def sync_gdap():
+    """Beat, on the feeds queue: refresh GDAP relationships from Graph.
+
+    Not configured is recorded on GdapSyncState and shown in the UI; there is nothing to retry.
+    """
+    with contextlib.suppress(sync.NotConfigured):
+        sync.run()

@@ -8,6 +8,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
@@ -27,6 +28,7 @@ from customers.models import (
     Customer,
     CustomerImport,
     DelegatedAdminRelationship,
+    GdapSyncState,
     Subscription,
     SubscriptionStatusChoices,
     Tag,
@@ -141,6 +143,7 @@ def customer_detail(request, tenant_id):
             "admin_links": service_links.links_for(customer, families),
             "relationships": relationships,
             "can_manage": request.user.has_capability(MANAGE),
+            "sync_state": GdapSyncState.get() if tab == "access" else None,
         },
     )
 
@@ -280,7 +283,7 @@ def expiring_access(request):
         days = 30
     now = timezone.now()
     relationships = expiring_relationships(request.user, days=days, now=now)
-    recently_lost = (
+    without_access = (
         Customer.objects.visible_to(request.user)
         .with_gdap_state(gdap.GdapStateChoices.EXPIRED, now=now)
         .order_by("company_name")
@@ -293,7 +296,9 @@ def expiring_access(request):
             "days": days,
             "thresholds": gdap.EXPIRY_THRESHOLDS_DAYS,
             "counts": expiry_counts(request.user, now=now),
-            "without_access": recently_lost,
+            "without_access": without_access,
+            "sync_state": GdapSyncState.get(),
+            "can_manage": request.user.has_capability(MANAGE),
         },
     )
 
@@ -346,3 +351,18 @@ def import_template(request):
     response = HttpResponse(imports.template_csv(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="customers-template.csv"'
     return response
+
+
+@require_POST
+@capability_required(VIEW, write=MANAGE)
+def gdap_sync(request):
+    """Ask a worker to read GDAP relationships from Microsoft now."""
+    from customers.tasks import sync_gdap
+
+    try:
+        sync_gdap.delay()
+    except Exception:  # the broker is down: say so; beat runs the sync when it is back
+        messages.error(request, _("The background workers cannot be reached; try again later."))
+    else:
+        messages.success(request, _("Reading relationships from Microsoft; refresh in a moment."))
+    return redirect(request.POST.get("next") or "customers:expiring_access")

@@ -244,6 +244,26 @@ if PRODUCTION and not FIELD_ENCRYPTION_KEYS:
         "(comma-separated Fernet keys, newest first)."
     )
 
+# Hosts the portal may connect to even though they are internal (loopback, private ranges):
+# the bundled simulators in development. Production allows none unless listed here.
+OUTBOUND_URL_ALLOWLIST = env.list(
+    "OUTBOUND_URL_ALLOWLIST", [] if PRODUCTION else ["127.0.0.1", "localhost", "::1"]
+)
+
+# Microsoft Graph for the partner's own tenant: delegated-admin (GDAP) relationships are read
+# from there. Unset: the sync reports "not configured". `make run` points it at the simulator.
+PARTNER_TENANT_ID = env.str("PARTNER_TENANT_ID")
+GRAPH_CLIENT_ID = env.str("GRAPH_CLIENT_ID")
+GRAPH_CLIENT_SECRET = env.secret("GRAPH_CLIENT_SECRET")
+GRAPH_BASE_URL = env.str("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0")
+GRAPH_TOKEN_URL = env.str(
+    "GRAPH_TOKEN_URL", "https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token"
+)
+# How often beat refreshes GDAP relationships, in minutes.
+GDAP_SYNC_INTERVAL_MINUTES = env.int("GDAP_SYNC_INTERVAL_MINUTES", 60, minimum=1)
+# The bundled simulators (Graph; later Partner Center) are never served in production.
+SIMULATORS_ENABLED = not PRODUCTION and env.bool("SIMULATORS_ENABLED", default=True)
+
 # Security headers. Production defaults are strict; development serves plain HTTP.
 NUM_PROXIES = env.int("NUM_PROXIES", 0, minimum=0)
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
@@ -409,6 +429,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=15),
         "args": ("escalations",),
         "options": {"queue": "escalations", "expires": 15},
+    },
+    "sync-gdap": {
+        "task": "customers.tasks.sync_gdap",
+        "schedule": timedelta(minutes=GDAP_SYNC_INTERVAL_MINUTES),
+        "options": {"expires": 300},
     },
     "resume-customer-imports": {
         "task": "customers.tasks.resume_customer_imports",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make run: migrate, load the demo data, then serve the portal with a Celery worker and beat in
-# the foreground. One Ctrl-C stops all of them.
+# make run: migrate, load the demo data, then serve the portal with a Celery worker, beat and
+# the Microsoft API simulators in the foreground. One Ctrl-C stops all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +8,17 @@ PY=.venv/bin/python
 CELERY=.venv/bin/celery
 HOST=${RUN_HOST:-127.0.0.1}
 PORT=${RUN_PORT:-8000}
+
+SIM_PORT=${SIM_PORT:-8001}
+# Unless configured otherwise, the portal reads Microsoft Graph from the bundled simulator.
+if [ -z "${GRAPH_CLIENT_ID:-}" ]; then
+  export PARTNER_TENANT_ID=7b0c1f4e-2a5d-4c8b-9e3f-1d6a8b4c2e90
+  export GRAPH_CLIENT_ID=partner-portal-demo GRAPH_CLIENT_SECRET=demo-graph-secret
+  export GRAPH_BASE_URL="http://127.0.0.1:$SIM_PORT/v1.0"
+  export GRAPH_TOKEN_URL="http://127.0.0.1:$SIM_PORT/{tenant_id}/oauth2/v2.0/token"
+  export GDAP_SYNC_INTERVAL_MINUTES=${GDAP_SYNC_INTERVAL_MINUTES:-2}
+  start_simulators=1
+fi
 
 "$PY" manage.py migrate --noinput
 "$PY" manage.py load_demo
@@ -29,6 +40,10 @@ stop_all() {
 }
 trap stop_all INT TERM EXIT
 
+if [ "${start_simulators:-0}" = 1 ]; then
+  "$PY" manage.py run_simulators --port "$SIM_PORT" &
+  pids+=($!)
+fi
 "$CELERY" -A partnerportal worker -Q feeds,escalations --concurrency 2 --loglevel INFO &
 pids+=($!)
 "$CELERY" -A partnerportal beat --loglevel INFO &
@@ -44,5 +59,5 @@ cat <<MSG
 
 MSG
 
-# If any of the three exits, stop the others too.
+# If any of them exits, stop the others too.
 wait -n "${pids[@]}"

@@ -128,3 +128,36 @@ def password():
 def browser_type_launch_args(browser_type_launch_args):
     """Debian's chromium, never a downloaded browser (`playwright install` cannot run here)."""
     return {**browser_type_launch_args, "executable_path": CHROMIUM_PATH, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture
+def graph_simulator():
+    """The bundled Graph simulator on a free loopback port, with one partner tenant.
+
+    Yields ``(simulator, connection)``; tests add relationships to
+    ``simulator.partner.relationships`` and script faults with ``simulator.fail_next``.
+    """
+    from core.graph import GraphConnection, clear_token_cache
+    from simulators.graph import GraphSimulator, PartnerTenant
+    from simulators.http import SimulatorServer
+
+    partner = PartnerTenant(
+        tenant_id="11111111-2222-3333-4444-555555555555",
+        client_id="portal-app",
+        client_secret="simulated-client-secret",
+    )
+    simulator = GraphSimulator(partner, page_size=2)
+    clear_token_cache()
+    with SimulatorServer(simulator) as server:
+        simulator.base_url = server.url
+        yield (
+            simulator,
+            GraphConnection(
+                base_url=f"{server.url}/v1.0",
+                token_url=server.url + "/{tenant_id}/oauth2/v2.0/token",
+                tenant_id=partner.tenant_id,
+                client_id=partner.client_id,
+                client_secret=partner.client_secret,
+            ),
+        )
+    clear_token_cache()

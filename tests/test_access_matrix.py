@@ -54,6 +54,7 @@ URL_ACCESS = {
     "customers:export": ("get", SUPPORT, 200, None),
     "customers:detail": ("get", SUPPORT, 200, "customer"),
     "customers:expiring_access": ("get", SUPPORT, 200, None),
+    "customers:gdap_sync": ("post", MANAGERS, 302, None),
     # Form pages are write pages: helpdesk agents see the customer but get 403 here.
     "customers:create": ("get", MANAGERS, 200, None),
     "customers:import_upload": ("get", MANAGERS, 200, None),

@@ -79,3 +79,17 @@ def test_role_changes_made_in_the_ui_reach_the_export(client_for, cast):
     body = b"".join(response.streaming_content).decode()
     assert "staff.roles_changed" in body
     assert "helpdesk-agent@partner.example" in body
+
+
+def test_the_audit_page_shows_what_changed(client_for, cast):
+    audit.record(
+        actor=cast["global_admin"],
+        action="staff.roles_changed",
+        target=cast["helpdesk_agent"],
+        before={"roles": ["helpdesk_agent"], "email": "same@partner.example"},
+        after={"roles": ["admin_agent", "helpdesk_agent"], "email": "same@partner.example"},
+    )
+    page = client_for("global_admin").get(reverse("core:audit_log")).content.decode()
+    assert "<del>helpdesk_agent</del>" in page
+    assert "<ins>admin_agent, helpdesk_agent</ins>" in page
+    assert "same@partner.example" not in page  # unchanged values are not repeated

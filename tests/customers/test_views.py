@@ -300,3 +300,20 @@ def test_expiring_access_page_and_dashboard(client_for, cast):
     ]
     counts = agent.get(reverse("core:dashboard")).context["expiry_counts"]
     assert counts == {"within_1": 1, "within_7": 2, "within_30": 3}
+
+
+def test_a_failing_gdap_sync_is_shown_with_its_reason(client_for, cast):
+    from customers.models import GdapSyncState
+
+    state = GdapSyncState.get()
+    state.last_outcome = GdapSyncState.Outcome.FAILED
+    state.last_error = "Graph refused access (403 Authorization_RequestDenied)"
+    state.needs_attention = True
+    state.save()
+    page = client_for("helpdesk_agent").get(reverse("customers:expiring_access")).content.decode()
+    assert "Reading relationships from Microsoft failed" in page
+    assert "Authorization_RequestDenied" in page
+    assert "Needs an admin" in page
+    assert reverse("customers:gdap_sync") not in page  # helpdesk agents cannot trigger it
+    manager_page = client_for("admin_agent").get(reverse("customers:expiring_access"))
+    assert reverse("customers:gdap_sync") in manager_page.content.decode()

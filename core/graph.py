@@ -1,0 +1,316 @@
+"""A small Microsoft Graph client: OAuth2 client credentials, paging, retries, defensive limits.
+
+Shared by everything that reads Graph (GDAP relationships now; service health next). One
+``GraphConnection`` says where and as whom; the base and token URLs are data, so the same code
+talks to Microsoft and to the bundled simulator.
+
+Failures are classified once, here:
+- 429 and 503 honour ``Retry-After`` (seconds, fractional or an HTTP date), other 5xx and
+  connection errors back off exponentially; both within a total deadline;
+- 401 and 403 are permanent: the app lacks consent or a role, and retrying cannot help;
+- a body that is not the JSON Graph documents (truncated, HTML, wrong shape, too large) is an error;
+- ``@odata.nextLink`` must stay on the base URL's host, and a link seen twice stops the walk.
+Act on Graph's ``error.code``, never its message.
+"""
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import requests
+
+from core.urlguard import UnsafeURL, check_outbound_url, same_origin
+
+logger = logging.getLogger(__name__)
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+# Refresh a token this long before Microsoft says it expires.
+TOKEN_SAFETY_MARGIN = 120
+MAX_BODY_BYTES = 20 * 1024 * 1024
+MAX_PAGES = 1000
+
+
+@dataclass(frozen=True)
+class GraphConnection:
+    base_url: str
+    token_url: str
+    tenant_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+
+    @property
+    def resolved_token_url(self):
+        return self.token_url.format(tenant_id=self.tenant_id)
+
+
+class GraphError(Exception):
+    """A Graph call failed. ``permanent`` means retrying will not help (needs an admin)."""
+
+    def __init__(self, message, *, status=None, code="", permanent=False, retry_after=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class GraphAuthError(GraphError):
+    """401/403 or a refused token: missing consent, a missing role, or a wrong secret."""
+
+    def __init__(self, message, **kwargs):
+        kwargs.setdefault("permanent", True)
+        super().__init__(message, **kwargs)
+
+
+_token_cache = {}
+_token_lock = threading.Lock()
+
+
+def clear_token_cache():
+    with _token_lock:
+        _token_cache.clear()
+
+
+def parse_retry_after(value, now=None):
+    """Seconds to wait from a Retry-After header: a number (maybe fractional) or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _error_code(payload):
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        return str(payload["error"].get("code", ""))
+    return ""
+
+
+class GraphClient:
+    def __init__(
+        self,
+        connection,
+        *,
+        timeout=(5, 30),
+        max_attempts=4,
+        deadline_seconds=240,
+        max_wait_seconds=60,
+        sleep=time.sleep,
+        session=None,
+    ):
+        self.connection = connection
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.deadline = time.monotonic() + deadline_seconds
+        self.max_wait_seconds = max_wait_seconds
+        self.sleep = sleep
+        self.session = session or requests.Session()
+        self.requests_made = 0
+        check_outbound_url(connection.base_url)
+
+    # --- token -----------------------------------------------------------------------------
+    def _token(self):
+        key = (self.connection.resolved_token_url, self.connection.client_id)
+        with _token_lock:
+            cached = _token_cache.get(key)
+            if cached and cached[1] > time.monotonic():
+                return cached[0]
+        token_url = check_outbound_url(self.connection.resolved_token_url)
+        try:
+            response = self.session.post(
+                token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self.connection.client_id,
+                    "client_secret": self.connection.client_secret,
+                    "scope": GRAPH_SCOPE,
+                },
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+            self.requests_made += 1
+        except requests.RequestException as exc:
+            raise GraphError(f"Token endpoint unreachable: {type(exc).__name__}") from None
+        payload = self._json(response, allow_error=True)
+        if (
+            response.status_code != 200
+            or not isinstance(payload, dict)
+            or "access_token" not in payload
+        ):
+            code = payload.get("error", "") if isinstance(payload, dict) else ""
+            if 400 <= response.status_code < 500:
+                raise GraphAuthError(
+                    f"The token endpoint refused the app ({response.status_code} {code}): check "
+                    "the client id, secret and tenant.",
+                    status=response.status_code,
+                    code=str(code),
+                )
+            raise GraphError(
+                f"Token endpoint answered {response.status_code}", status=response.status_code
+            )
+        lifetime = float(payload.get("expires_in", 3600))
+        expires = time.monotonic() + max(0.0, lifetime - TOKEN_SAFETY_MARGIN)
+        with _token_lock:
+            _token_cache[key] = (payload["access_token"], expires)
+        return payload["access_token"]
+
+    def _forget_token(self):
+        key = (self.connection.resolved_token_url, self.connection.client_id)
+        with _token_lock:
+            _token_cache.pop(key, None)
+
+    # --- requests --------------------------------------------------------------------------
+    def _json(self, response, allow_error=False):
+        chunks, size = [], 0
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                response.close()
+                raise GraphError(f"Response larger than {MAX_BODY_BYTES} bytes; refused.")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            if allow_error:
+                return None
+            content_type = response.headers.get("Content-Type", "?")
+            raise GraphError(
+                f"Response is not JSON (status {response.status_code}, {content_type}, "
+                f"{len(body)} bytes)",
+                status=response.status_code,
+            ) from None
+
+    def _backoff(self, attempt, retry_after=None):
+        jitter = random.random()  # noqa: S311 - spreading retries, not cryptography
+        wait = retry_after if retry_after is not None else min(30.0, 2**attempt + jitter)
+        if wait > self.max_wait_seconds:
+            raise GraphError(
+                f"Graph asks to wait {wait:.0f} s; trying again later.", retry_after=wait
+            )
+        if time.monotonic() + wait > self.deadline:
+            raise GraphError("Deadline reached while retrying.", retry_after=wait)
+        self.sleep(wait)
+
+    def get_json(self, url, params=None):
+        """GET one URL (absolute, or a path under the base URL) and return its JSON object."""
+        if not url.startswith(("http://", "https://")):
+            url = self.connection.base_url.rstrip("/") + "/" + url.lstrip("/")
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            if time.monotonic() > self.deadline:
+                raise GraphError("Deadline reached.")
+            headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json"}
+            try:
+                response = self.session.get(
+                    url,
+                    params=params,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                self.requests_made += 1
+            except requests.RequestException as exc:
+                if attempt >= self.max_attempts:
+                    raise GraphError(f"Graph unreachable: {type(exc).__name__}") from None
+                self._backoff(attempt)
+                continue
+            status = response.status_code
+            if status == 200:
+                payload = self._json(response)
+                if not isinstance(payload, dict):
+                    raise GraphError("Response JSON is not an object.", status=status)
+                return payload
+            payload = self._json(response, allow_error=True)
+            code = _error_code(payload)
+            if status == 401 and not refreshed:
+                # The cached token may have been revoked early: fetch a new one once.
+                self._forget_token()
+                refreshed = True
+                attempt -= 1
+                continue
+            if status in (401, 403):
+                raise GraphAuthError(
+                    f"Graph refused access ({status} {code}): grant the app the required "
+                    "permission and admin consent in this tenant.",
+                    status=status,
+                    code=code,
+                )
+            if status in (429, 503) or 500 <= status < 600:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if attempt >= self.max_attempts:
+                    raise GraphError(
+                        f"Graph answered {status} {code} {attempt} times.",
+                        status=status,
+                        code=code,
+                        retry_after=retry_after,
+                    )
+                self._backoff(attempt, retry_after)
+                continue
+            if 300 <= status < 400:
+                raise GraphError(
+                    f"Graph redirected ({status}); redirects are not followed.", status=status
+                )
+            raise GraphError(
+                f"Graph answered {status} {code}", status=status, code=code, permanent=True
+            )
+
+    def get_collection(self, path, params=None):
+        """All items of a collection, following ``@odata.nextLink`` until it is absent."""
+        seen = set()
+        url, page_params = path, params
+        for _page in range(MAX_PAGES):
+            payload = self.get_json(url, page_params)
+            items = payload.get("value")
+            if not isinstance(items, list):
+                raise GraphError("Collection response without a 'value' list.")
+            yield from items
+            next_link = payload.get("@odata.nextLink")
+            if not next_link:
+                return
+            if not isinstance(next_link, str) or not same_origin(
+                next_link, self.connection.base_url
+            ):
+                raise GraphError("@odata.nextLink points to another host; not followed.")
+            if next_link in seen:
+                raise GraphError("@odata.nextLink repeats a page; stopped.")
+            try:
+                check_outbound_url(next_link)
+            except UnsafeURL as exc:
+                raise GraphError(f"@odata.nextLink refused: {exc}") from None
+            seen.add(next_link)
+            url, page_params = next_link, None
+        raise GraphError(f"More than {MAX_PAGES} pages; stopped.")
+
+
+def parse_datetime(value):
+    """Graph's ISO 8601 timestamps (7 fractional digits, Z); None when absent or malformed."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    if "." in text:
+        head, _dot, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6]}{zone}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,47 @@
+"""A tiny threaded WSGI server for the simulators (stdlib only), on loopback."""
+
+import threading
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+class SimulatorServer:
+    """Serve a WSGI app on ``host:port`` (port 0: any free one) in a background thread."""
+
+    def __init__(self, app, host="127.0.0.1", port=0, quiet=True):
+        handler = _QuietHandler if quiet else WSGIRequestHandler
+        self.httpd = make_server(
+            host, port, app, server_class=_ThreadingWSGIServer, handler_class=handler
+        )
+        self.host, self.port = self.httpd.server_address[:2]
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.port}"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
