@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core import audit
 from core.graph import GraphClient, GraphConnection, GraphError, parse_datetime
 from customers import services
 from customers.models import AccessAssignment, Customer, DelegatedAdminRelationship, GdapSyncState
@@ -203,19 +204,29 @@ def _apply_assignments(relationship, records, summary):
         seen.add(fields["microsoft_id"])
         assignment = current.get(fields["microsoft_id"])
         if assignment is None:
-            AccessAssignment.objects.create(relationship=relationship, **fields)
+            assignment = AccessAssignment.objects.create(relationship=relationship, **fields)
+            _audit_assignment("gdap.access_assignment_created", assignment, None, fields)
             changed += 1
             continue
-        if any(getattr(assignment, key) != value for key, value in fields.items()):
+        before = {key: getattr(assignment, key) for key in fields}
+        if before != fields:
             for key, value in fields.items():
                 setattr(assignment, key, value)
             assignment.save()
+            _audit_assignment("gdap.access_assignment_updated", assignment, before, fields)
             changed += 1
-    gone = [a.pk for microsoft_id, a in current.items() if microsoft_id not in seen]
-    if gone:
-        AccessAssignment.objects.filter(pk__in=gone).delete()
-        changed += len(gone)
+    for microsoft_id, assignment in current.items():
+        if microsoft_id not in seen:
+            _audit_assignment(
+                "gdap.access_assignment_removed", assignment, {"status": assignment.status}, None
+            )
+            assignment.delete()
+            changed += 1
     return changed
+
+
+def _audit_assignment(action, assignment, before, after):
+    audit.record(actor=None, action=action, target=assignment, before=before, after=after)
 
 
 def claim(now=None):

@@ -206,3 +206,17 @@ def test_the_beat_task_syncs_through_a_real_worker(graph_simulator, settings, re
             time.sleep(0.2)
     assert DelegatedAdminRelationship.objects.get().customer == customer
     assert GdapSyncState.get().last_outcome == "succeeded"
+
+
+def test_assignment_changes_are_audited(db, graph_simulator):
+    simulator, connection = graph_simulator
+    relationship_id = add(simulator, CustomerFactory(), 1)
+    sync.run(client(connection))
+    simulator.partner.assignments[relationship_id] = []
+    sync.run(client(connection))
+    actions = list(
+        AuditEntry.objects.filter(action__startswith="gdap.access_assignment").values_list(
+            "action", flat=True
+        )
+    )
+    assert sorted(actions) == ["gdap.access_assignment_created", "gdap.access_assignment_removed"]
