@@ -1,6 +1,9 @@
+import uuid
+
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -89,3 +92,45 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"{self.queue} @ {self.last_seen:%H:%M:%S}"
+
+
+class EventTypeChoices(models.TextChoices):
+    INCIDENT_CREATED = "incident.created", _("Incident affects a customer")
+    INCIDENT_UPDATED = "incident.updated", _("Incident updated")
+    INCIDENT_RESOLVED = "incident.resolved", _("Incident resolved")
+    FEED_FAILING = "feed.failing", _("Feed source failing")
+
+
+class Event(models.Model):
+    """Something a PSA tool (webhooks) and the UI should hear about, recorded once.
+
+    Written in the same transaction as the change it reports. ``consolidation_key`` is built
+    from stable ids (``incident:EX123456:<tenant id>``) so a PSA can update one ticket per key.
+    """
+
+    event_id = models.UUIDField(_("event id"), default=uuid.uuid4, editable=False)
+    type = models.CharField(_("type"), max_length=64, choices=EventTypeChoices.choices)
+    occurred_at = models.DateTimeField(_("time"), default=timezone.now)
+    tenant_id = models.UUIDField(_("customer tenant id"), null=True, blank=True)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    object_url = models.CharField(max_length=255, blank=True)
+    consolidation_key = models.CharField(max_length=255)
+    summary = models.CharField(_("summary"), max_length=255)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["event_id"], name="core_event_unique_event_id"),
+        ]
+        indexes = [
+            # The events list and webhook fan-out read them in time order, per type.
+            models.Index(fields=["type", "occurred_at"], name="core_event_type_time"),
+            models.Index(fields=["tenant_id", "occurred_at"], name="core_event_tenant_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.type} {self.consolidation_key}"

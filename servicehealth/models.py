@@ -1,1 +1,186 @@
-# Service health: filled by its own issue (see DESIGN.md for what this app owns).
+from datetime import timedelta
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.roles import Capability
+from core import crypto
+from servicehealth.status import status_label, status_severity
+
+
+class Service(models.Model):
+    """A Microsoft service as Graph names it (``id`` "Exchange", ``service`` "Exchange Online")."""
+
+    graph_id = models.CharField(_("Graph id"), max_length=100)
+    name = models.CharField(_("name"), max_length=200)
+
+    class Meta:
+        verbose_name = _("service")
+        verbose_name_plural = _("services")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["graph_id"], name="servicehealth_service_unique_graph_id"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class FeedSourceQuerySet(models.QuerySet):
+    def due(self, now=None):
+        """Enabled sources whose next poll is due and that no scheduler has queued recently."""
+        now = now or timezone.now()
+        return self.filter(enabled=True, next_poll_at__lte=now).filter(
+            models.Q(queued_until__isnull=True) | models.Q(queued_until__lt=now)
+        )
+
+    def visible_to(self, user):
+        if user.is_authenticated and user.has_capability(Capability.MANAGE_INTEGRATIONS):
+            return self
+        return self.none()
+
+
+class FeedSource(models.Model):
+    """One tenant's Microsoft Graph service-communications feed: the partner's own or a customer's.
+
+    The row is the record of the polling work: ``queued_until`` stops two schedulers queueing it
+    twice, ``lease_until`` stops two workers polling it at once, and both run out on their own if
+    a message or a worker is lost.
+    """
+
+    name = models.CharField(_("name"), max_length=200)
+    customer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="feed_sources",
+        verbose_name=_("customer"),
+        help_text=_("Empty for the partner's own tenant."),
+    )
+    tenant_id = models.UUIDField(_("tenant id"))
+    base_url = models.URLField(_("Graph base URL"), default="https://graph.microsoft.com/v1.0")
+    token_url = models.CharField(
+        _("token URL"),
+        max_length=300,
+        default="https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token",
+    )
+    client_id = models.CharField(_("client id"), max_length=100)
+    # Fernet ciphertext (core.crypto); never shown back, never logged.
+    client_secret_encrypted = models.TextField(editable=False, default="")
+    poll_interval_seconds = models.PositiveIntegerField(
+        _("poll interval (seconds)"), default=300, validators=[MinValueValidator(60)]
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+
+    next_poll_at = models.DateTimeField(_("next poll"), default=timezone.now)
+    queued_until = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_polled_at = models.DateTimeField(_("last poll"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    needs_attention = models.BooleanField(
+        _("needs attention"),
+        default=False,
+        help_text=_("The last error needs an admin: missing consent, role or a wrong secret."),
+    )
+    consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+    # lastModifiedDateTime of the newest issue seen: the next poll asks only for newer ones.
+    issues_watermark = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    modified_at = models.DateTimeField(_("modified"), auto_now=True)
+
+    objects = FeedSourceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("feed source")
+        verbose_name_plural = _("feed sources")
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant_id"], name="servicehealth_feedsource_unique_tenant"
+            )
+        ]
+        indexes = [
+            # poll_due_sources: enabled sources by next poll time.
+            models.Index(fields=["enabled", "next_poll_at"], name="servicehealth_source_due"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("servicehealth:feed_edit", kwargs={"pk": self.pk})
+
+    @property
+    def client_secret(self):
+        return crypto.decrypt(self.client_secret_encrypted) if self.client_secret_encrypted else ""
+
+    def set_client_secret(self, secret):
+        self.client_secret_encrypted = crypto.encrypt(secret)
+
+    @property
+    def is_failing(self):
+        return self.consecutive_failures > 0
+
+    @property
+    def poll_interval(self):
+        return timedelta(seconds=self.poll_interval_seconds)
+
+
+class TenantServiceHealth(models.Model):
+    """A service's current status in one tenant, as its feed last said."""
+
+    source = models.ForeignKey(FeedSource, on_delete=models.CASCADE, related_name="health")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="tenant_health")
+    status = models.CharField(_("status"), max_length=40)
+    updated_at = models.DateTimeField(_("since"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("tenant service health")
+        verbose_name_plural = _("tenant service health")
+        ordering = ["service__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "service"], name="servicehealth_tenantservicehealth_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.service}: {self.status}"
+
+    @property
+    def status_label(self):
+        return status_label(self.status)
+
+    @property
+    def severity(self):
+        return status_severity(self.status)
+
+
+class TenantServiceHealthChange(models.Model):
+    """History: each change of a service's status in a tenant."""
+
+    source = models.ForeignKey(FeedSource, on_delete=models.CASCADE, related_name="health_changes")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    previous_status = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=40)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("service health change")
+        verbose_name_plural = _("service health changes")
+        ordering = ["-changed_at", "-pk"]
+        indexes = [
+            # A customer's Health tab: the latest changes of its tenant.
+            models.Index(fields=["source", "-changed_at"], name="servicehealth_change_recent"),
+        ]
+
+    def __str__(self):
+        return f"{self.service}: {self.previous_status} → {self.status}"
