@@ -3,15 +3,20 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Capability
 
-# (url name, label, capability needed; None = any user with at least one capability)
+MAIN, MORE = "main", "more"
+# (url name, label, capability needed (None: any user with a role), group). Daily work goes in
+# the bar; administration goes under "More", so the bar stays one line.
 NAVIGATION = [
-    ("core:dashboard", _("Dashboard"), None),
-    ("customers:list", _("Customers"), Capability.VIEW_SUPPORT),
-    ("customers:expiring_access", _("Expiring access"), Capability.VIEW_SUPPORT),
-    ("accounts:staff_list", _("Staff"), Capability.MANAGE_STAFF),
-    ("accounts:api_client_list", _("API clients"), Capability.MANAGE_INTEGRATIONS),
-    ("core:audit_log", _("Audit log"), Capability.VIEW_AUDIT_LOG),
-    ("api-v1:docs", _("API"), None),
+    ("core:dashboard", _("Dashboard"), None, MAIN),
+    ("customers:list", _("Customers"), Capability.VIEW_SUPPORT, MAIN),
+    ("servicehealth:dashboard", _("Service health"), Capability.VIEW_SUPPORT, MAIN),
+    ("incidents:list", _("Incidents"), Capability.VIEW_SUPPORT, MAIN),
+    ("customers:expiring_access", _("Expiring access"), Capability.VIEW_SUPPORT, MAIN),
+    ("accounts:staff_list", _("Staff"), Capability.MANAGE_STAFF, MAIN),
+    ("servicehealth:feed_list", _("Feeds"), Capability.MANAGE_INTEGRATIONS, MORE),
+    ("accounts:api_client_list", _("API clients"), Capability.MANAGE_INTEGRATIONS, MORE),
+    ("core:audit_log", _("Audit log"), Capability.VIEW_AUDIT_LOG, MORE),
+    ("api-v1:docs", _("API documentation"), None, MORE),
 ]
 
 
@@ -22,7 +27,7 @@ def navigation(request):
         return {"navigation": []}
     capabilities = user.capabilities
     items = []
-    for url_name, label, capability in NAVIGATION:
+    for url_name, label, capability, group in NAVIGATION:
         allowed = capability in capabilities if capability else bool(capabilities)
         if allowed:
             url = reverse(url_name)
@@ -30,7 +35,13 @@ def navigation(request):
                 {
                     "url": url,
                     "label": label,
+                    "group": group,
                     "active": request.path.startswith(url) if url != "/" else request.path == "/",
                 }
             )
-    return {"navigation": items, "user_capabilities": {c.value for c in capabilities}}
+    return {
+        "navigation": items,
+        "navigation_main": [item for item in items if item["group"] == MAIN],
+        "navigation_more": [item for item in items if item["group"] == MORE],
+        "user_capabilities": {c.value for c in capabilities},
+    }

@@ -33,4 +33,8 @@ def load():
         user.groups.set([Group.objects.get(name=role.value)])
     summary = [f"Demo users: {created} created, {len(DEMO_USERS) - created} already there."]
     summary.extend(customers_demo.load())
+    # Imported here: the apps build on core, not the other way round.
+    from servicehealth import demo as servicehealth_demo
+
+    summary.extend(servicehealth_demo.load())
     return summary

@@ -27,6 +27,11 @@ def dashboard(request):
         from customers.views import expiry_counts
 
         context["expiry_counts"] = expiry_counts(request.user)
+        from incidents.views import dashboard_summary
+        from servicehealth.views import failing_sources
+
+        context["incident_summary"] = dashboard_summary(request.user)
+        context["failing_feed_count"] = failing_sources().count()
     if Capability.MANAGE_STAFF in capabilities:
         staff = User.objects.staff_members()
         context["staff_counts"] = {

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, F, Prefetch, Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -131,21 +131,71 @@ def customer_detail(request, tenant_id):
     relationships = customer.relationships.prefetch_related(
         Prefetch("access_assignments", queryset=AccessAssignment.objects.all())
     )
-    return render(
-        request,
-        "customers/customer_detail.html",
-        {
-            "customer": customer,
-            "tab": tab,
-            "tabs": TABS,
-            "contacts": customer.contacts.all(),
-            "subscriptions": subscriptions,
-            "admin_links": service_links.links_for(customer, families),
-            "relationships": relationships,
-            "can_manage": request.user.has_capability(MANAGE),
-            "sync_state": GdapSyncState.get() if tab == "access" else None,
-        },
+    context = {
+        "customer": customer,
+        "tab": tab,
+        "tabs": TABS,
+        "contacts": customer.contacts.all(),
+        "subscriptions": subscriptions,
+        "admin_links": service_links.links_for(customer, families),
+        "relationships": relationships,
+        "can_manage": request.user.has_capability(MANAGE),
+        "sync_state": GdapSyncState.get() if tab == "access" else None,
+    }
+    if tab == "health":
+        context.update(_health_tab(customer))
+        context["can_manage_feeds"] = request.user.has_capability(Capability.MANAGE_INTEGRATIONS)
+    elif tab == "incidents":
+        context.update(_incidents_tab(customer))
+    return render(request, "customers/customer_detail.html", context)
+
+
+HEALTH_CHANGES_SHOWN = 20
+INCIDENTS_SHOWN = 50
+
+
+def _health_tab(customer):
+    """The customer's services and statuses from its feed source(s), recent changes, failures.
+
+    Read through the reverse relations servicehealth declares, so customers imports nothing
+    from it (DESIGN.md: dependencies point one way).
+    """
+    sources = list(customer.feed_sources.prefetch_related("health__service"))
+    health = sorted(
+        (row for source in sources for row in source.health.all()),
+        key=lambda row: (-row.severity, row.service.name.lower()),
     )
+    changes = sorted(
+        (
+            change
+            for source in sources
+            for change in source.health_changes.select_related("service")[:HEALTH_CHANGES_SHOWN]
+        ),
+        key=lambda change: (change.changed_at, change.pk),
+        reverse=True,
+    )[:HEALTH_CHANGES_SHOWN]
+    return {
+        "feed_sources": sources,
+        "failing_sources": [
+            s for s in sources if s.enabled and (s.is_failing or s.needs_attention)
+        ],
+        "health": health,
+        "health_changes": changes,
+    }
+
+
+def _incidents_tab(customer):
+    """Incidents affecting the customer, active first, then by Microsoft's latest change."""
+    links = customer.incident_links.select_related("incident").defer("incident__details")
+    return {
+        "incident_links": links.order_by(
+            "incident__is_resolved",
+            F("incident__last_modified_at").desc(nulls_last=True),
+            "-incident_id",
+        )[:INCIDENTS_SHOWN],
+        "incident_total": links.count(),
+        "incidents_shown": INCIDENTS_SHOWN,
+    }
 
 
 def _save_customer(request, form, contact_formset, customer=None):

@@ -1,1 +1,230 @@
-# Incidents: filled by its own issue (see DESIGN.md for what this app owns).
+"""The incidents API: Microsoft's incidents and advisories with the customers they affect, their
+posts, and acknowledging them.
+
+Incidents are read-only here (the feeds write them); acknowledging goes through
+``incidents.services``, which writes the audit entry. Lookups use Microsoft's id (``EX123456``).
+"""
+
+import django_filters
+from django.db.models import F, Prefetch
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.roles import Capability
+from core.pagination import PortalCursorPagination
+from customers.models import Customer
+from incidents import services
+from incidents.filters import IncidentFilterSet
+from incidents.models import Acknowledgement, AffectedCustomer, Incident, IncidentPost
+
+GROWING_NOTE = "Kept as Microsoft sent it: values Microsoft adds later appear as they are."
+
+
+class AffectedCustomerSerializer(serializers.ModelSerializer):
+    tenant_id = serializers.UUIDField(source="customer.tenant_id", read_only=True)
+    company_name = serializers.CharField(source="customer.company_name", read_only=True)
+
+    class Meta:
+        model = AffectedCustomer
+        fields = ["tenant_id", "company_name"]
+        read_only_fields = fields
+
+
+class AcknowledgementSerializer(serializers.ModelSerializer):
+    user = serializers.EmailField(
+        source="user.email",
+        read_only=True,
+        allow_null=True,
+        help_text="Who acknowledged: a staff email or an API client's address; null if deleted.",
+    )
+    user_name = serializers.CharField(
+        source="user.get_full_name",
+        read_only=True,
+        allow_null=True,
+        help_text="Their full name (an API client's name), else their email.",
+    )
+
+    class Meta:
+        model = Acknowledgement
+        fields = ["user", "user_name", "note", "created_at"]
+        read_only_fields = fields
+
+
+class AcknowledgeSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=4000,
+        help_text="What the desk is doing about it; shown with the acknowledgement.",
+    )
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(
+        view_name="api-v1:incident-detail", lookup_field="microsoft_id"
+    )
+    classification = serializers.CharField(
+        read_only=True, help_text=f"incident or advisory. {GROWING_NOTE}"
+    )
+    status = serializers.CharField(
+        read_only=True, help_text=f"Graph's serviceHealthStatus. {GROWING_NOTE}"
+    )
+    status_label = serializers.CharField(read_only=True)
+    origin = serializers.CharField(
+        read_only=True, help_text=f"microsoft, thirdParty or customer. {GROWING_NOTE}"
+    )
+    affected_customers = AffectedCustomerSerializer(
+        source="affected", many=True, read_only=True, help_text="The customers it affects."
+    )
+    acknowledgement_count = serializers.SerializerMethodField()
+    last_acknowledgement = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Incident
+        fields = [
+            "url",
+            "microsoft_id",
+            "classification",
+            "status",
+            "status_label",
+            "title",
+            "impact_description",
+            "service",
+            "feature",
+            "feature_group",
+            "origin",
+            "is_resolved",
+            "high_impact",
+            "started_at",
+            "ended_at",
+            "last_modified_at",
+            "affected_customers",
+            "acknowledgement_count",
+            "last_acknowledgement",
+            "created_at",
+            "modified_at",
+        ]
+        read_only_fields = fields
+
+    def get_acknowledgement_count(self, incident) -> int:
+        return len(incident.acknowledgement_list)
+
+    @extend_schema_field(AcknowledgementSerializer(allow_null=True))
+    def get_last_acknowledgement(self, incident):
+        acknowledgements = incident.acknowledgement_list
+        return AcknowledgementSerializer(acknowledgements[0]).data if acknowledgements else None
+
+
+class IncidentPostSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IncidentPost
+        fields = ["posted_at", "post_type", "content_type", "content"]
+        read_only_fields = fields
+
+
+class IncidentApiFilterSet(IncidentFilterSet):
+    """The incidents list's filters, plus incremental sync for PSA tools."""
+
+    modified_since = django_filters.IsoDateTimeFilter(
+        field_name="modified_at",
+        lookup_expr="gte",
+        help_text="ISO 8601 date and time; incidents changed at or after it.",
+    )
+
+    class Meta(IncidentFilterSet.Meta):
+        fields = [*IncidentFilterSet.Meta.fields, "modified_since"]
+
+
+class IncidentCursorPagination(PortalCursorPagination):
+    """Oldest change first, so a PSA polling with ``modified_since`` gets each change once."""
+
+    ordering = ("modified_at", "pk")
+
+
+@extend_schema(tags=["incidents"])
+@extend_schema_view(
+    list=extend_schema(
+        summary="List incidents and advisories",
+        description=(
+            "Incidents ordered by last modification in the portal, oldest first, with cursor "
+            "pagination. For incremental sync, pass `modified_since` and follow `next`: each "
+            "change is returned once."
+        ),
+    ),
+    retrieve=extend_schema(summary="Get an incident"),
+)
+class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Support roles read incidents and acknowledge them."""
+
+    required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": Capability.WORK_SUPPORT}
+    serializer_class = IncidentSerializer
+    filterset_class = IncidentApiFilterSet
+    pagination_class = IncidentCursorPagination
+    lookup_field = "microsoft_id"
+    lookup_value_regex = "[A-Za-z0-9_-]+"
+
+    def get_queryset(self):
+        queryset = Incident.objects.visible_to(self.request.user)
+        if self.action in ("list", "retrieve"):
+            customers = Customer.objects.visible_to(self.request.user)
+            queryset = queryset.prefetch_related(
+                Prefetch(
+                    "affected",
+                    queryset=AffectedCustomer.objects.filter(customer__in=customers)
+                    .select_related("customer")
+                    .order_by("customer__company_name", "customer_id"),
+                ),
+                Prefetch(
+                    "acknowledgements",
+                    queryset=Acknowledgement.objects.select_related("user").order_by(
+                        "-created_at", "-pk"
+                    ),
+                    to_attr="acknowledgement_list",
+                ),
+            )
+        return queryset
+
+    @extend_schema(
+        summary="List an incident's posts",
+        description="Microsoft's updates, oldest first. A plain list, not paginated.",
+        responses=IncidentPostSerializer(many=True),
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=IncidentPostSerializer,
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def posts(self, request, microsoft_id=None):
+        incident = self.get_object()
+        posts = incident.posts.order_by(F("posted_at").asc(nulls_last=True), "pk")
+        return Response(self.get_serializer(posts, many=True).data)
+
+    @extend_schema(
+        summary="Acknowledge an incident",
+        description="Records that the desk has seen it, with an optional note; audited.",
+        request=AcknowledgeSerializer,
+        responses={201: AcknowledgementSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        serializer_class=AcknowledgeSerializer,
+        filter_backends=[],
+    )
+    def acknowledge(self, request, microsoft_id=None):
+        incident = self.get_object()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        acknowledgement = services.acknowledge(
+            incident,
+            user=request.user,
+            note=serializer.validated_data.get("note", ""),
+            request=request,
+        )
+        return Response(
+            AcknowledgementSerializer(acknowledgement).data, status=status.HTTP_201_CREATED
+        )

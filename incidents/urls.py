@@ -1,3 +1,14 @@
-# Incidents: filled by its own issue (see DESIGN.md for what this app owns).
+from django.urls import path
+
+from incidents import views
+
 app_name = "incidents"
-urlpatterns = []
+
+urlpatterns = [
+    path("incidents/", views.incident_list, name="list"),
+    path("incidents/<str:microsoft_id>/", views.incident_detail, name="detail"),
+    path(
+        "incidents/<str:microsoft_id>/acknowledge/", views.incident_acknowledge, name="acknowledge"
+    ),
+    path("incidents/<str:microsoft_id>/snooze/", views.incident_snooze, name="snooze"),
+]

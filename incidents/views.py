@@ -1,1 +1,174 @@
-# Incidents: filled by its own issue (see DESIGN.md for what this app owns).
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, F, OuterRef
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.permissions import capability_required
+from accounts.roles import Capability
+from incidents import services
+from incidents.filters import IncidentFilterSet, IncidentStateChoices
+from incidents.forms import AcknowledgeForm, SnoozeForm
+from incidents.models import Incident, IncidentClassificationChoices, Snooze
+from servicehealth.status import ServiceHealthStatusChoices
+
+VIEW = Capability.VIEW_SUPPORT
+WORK = Capability.WORK_SUPPORT
+PAGE_SIZE = 50
+# Active first, then the latest change by Microsoft (the incidents_active_recent index).
+LIST_ORDER = ("is_resolved", F("last_modified_at").desc(nulls_last=True), "-pk")
+
+
+def _snoozed_by(user, now):
+    return Exists(Snooze.objects.filter(incident=OuterRef("pk"), user=user, until__gt=now))
+
+
+def _get_incident(request, microsoft_id):
+    """An incident the user may see, or 404."""
+    return get_object_or_404(Incident.objects.visible_to(request.user), microsoft_id=microsoft_id)
+
+
+def _choices(known, present):
+    """Known values with their labels, plus any value Microsoft sent that we do not know yet."""
+    labels = dict(known)
+    extra = sorted(value for value in present if value and value not in labels)
+    return [*known, *((value, value) for value in extra)]
+
+
+@capability_required(VIEW)
+def incident_list(request):
+    now = timezone.now()
+    incidents = (
+        Incident.objects.visible_to(request.user)
+        .defer("details")
+        .annotate(
+            affected_count=Count("affected", distinct=True),
+            snoozed=_snoozed_by(request.user, now),
+        )
+        .order_by(*LIST_ORDER)
+    )
+    filterset = IncidentFilterSet(request.GET, queryset=incidents)
+    filtered = filterset.qs if filterset.is_valid() else incidents.none()
+    page = Paginator(filtered, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    # One query for the filter menus: the values that occur, however many incidents there are.
+    values = (
+        Incident.objects.visible_to(request.user)
+        .order_by()
+        .values_list("service", "status", "classification")
+        .distinct()
+    )
+    services_seen, statuses_seen, classifications_seen = set(), set(), set()
+    for service, status, classification in values:
+        services_seen.add(service)
+        statuses_seen.add(status)
+        classifications_seen.add(classification)
+    customer = None
+    if filterset.is_valid() and filterset.form.cleaned_data.get("customer"):
+        from customers.models import Customer
+
+        customer = (
+            Customer.objects.visible_to(request.user)
+            .filter(tenant_id=filterset.form.cleaned_data["customer"])
+            .first()
+        )
+    return render(
+        request,
+        "incidents/incident_list.html",
+        {
+            "filterset": filterset,
+            "page": page,
+            "query": query.urlencode(),
+            "states": IncidentStateChoices.choices,
+            "classifications": _choices(
+                IncidentClassificationChoices.choices, classifications_seen
+            ),
+            "statuses": _choices(ServiceHealthStatusChoices.choices, statuses_seen),
+            "services": sorted(s for s in services_seen if s),
+            "customer": customer,
+        },
+    )
+
+
+@capability_required(VIEW)
+def incident_detail(request, microsoft_id):
+    incident = _get_incident(request, microsoft_id)
+    now = timezone.now()
+    snooze = Snooze.objects.filter(incident=incident, user=request.user, until__gt=now).first()
+    return render(
+        request,
+        "incidents/incident_detail.html",
+        {
+            "incident": incident,
+            "posts": incident.posts.order_by(F("posted_at").asc(nulls_first=True), "pk"),
+            "affected": incident.affected.select_related("customer").order_by(
+                "customer__company_name", "customer_id"
+            ),
+            "acknowledgements": incident.acknowledgements.select_related("user"),
+            "snooze": snooze,
+            "can_work": request.user.has_capability(WORK),
+            "acknowledge_form": AcknowledgeForm(),
+            "snooze_form": SnoozeForm(),
+        },
+    )
+
+
+@require_POST
+@capability_required(VIEW, write=WORK)
+def incident_acknowledge(request, microsoft_id):
+    incident = _get_incident(request, microsoft_id)
+    form = AcknowledgeForm(request.POST)
+    if form.is_valid():
+        services.acknowledge(
+            incident, user=request.user, note=form.cleaned_data["note"], request=request
+        )
+        messages.success(request, _("%(id)s is acknowledged.") % {"id": incident.microsoft_id})
+    else:
+        messages.error(request, " ".join(form.errors.get("note", [])))
+    return redirect(incident)
+
+
+@require_POST
+@capability_required(VIEW, write=WORK)
+def incident_snooze(request, microsoft_id):
+    incident = _get_incident(request, microsoft_id)
+    if "unsnooze" in request.POST:
+        services.snooze(incident, user=request.user, until=None, request=request)
+        messages.success(request, _("%(id)s is no longer snoozed.") % {"id": incident.microsoft_id})
+        return redirect(incident)
+    form = SnoozeForm(request.POST)
+    if form.is_valid():
+        until = form.until()
+        services.snooze(incident, user=request.user, until=until, request=request)
+        messages.success(
+            request,
+            _("%(id)s is snoozed until %(until)s.")
+            % {
+                "id": incident.microsoft_id,
+                "until": timezone.localtime(until).strftime("%Y-%m-%d %H:%M"),
+            },
+        )
+    else:
+        messages.error(request, _("Choose how long to snooze it for."))
+    return redirect(incident)
+
+
+def dashboard_summary(user, now=None):
+    """The dashboard card: active incidents, how many customers they hit, the latest three.
+
+    The latest three leave out incidents the user has snoozed; the counts do not.
+    """
+    now = now or timezone.now()
+    active = Incident.objects.visible_to(user).active()
+    counts = active.aggregate(
+        incidents=Count("pk", distinct=True), customers=Count("affected__customer", distinct=True)
+    )
+    recent = list(
+        active.defer("details")
+        .filter(~_snoozed_by(user, now))
+        .order_by(F("last_modified_at").desc(nulls_last=True), "-pk")[:3]
+    )
+    return {**counts, "recent": recent}

@@ -430,6 +430,11 @@ CELERY_BEAT_SCHEDULE = {
         "args": ("escalations",),
         "options": {"queue": "escalations", "expires": 15},
     },
+    "poll-due-feed-sources": {
+        "task": "servicehealth.tasks.poll_due_sources",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 30},
+    },
     "sync-gdap": {
         "task": "customers.tasks.sync_gdap",
         "schedule": timedelta(minutes=GDAP_SYNC_INTERVAL_MINUTES),

@@ -66,3 +66,12 @@ def status_label(status):
         return ServiceHealthStatusChoices(status).label
     except ValueError:
         return status
+
+
+def severity_level(severity):
+    """The badge class for a severity: ok, warning or danger ("" when there is no data)."""
+    if severity is None:
+        return ""
+    if severity == 0:
+        return "ok"
+    return "danger" if severity >= 4 else "warning"

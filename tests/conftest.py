@@ -161,3 +161,44 @@ def graph_simulator():
             ),
         )
     clear_token_cache()
+
+
+@pytest.fixture
+def service_health_simulator(db):
+    """The bundled service-communications simulator on a free loopback port.
+
+    Yields ``(simulator, add_source)``: ``add_source(customer=None)`` adds a simulated tenant
+    and a FeedSource pointing at it (for ``customer``, or the partner's own tenant).
+    """
+    import uuid
+
+    from core.graph import clear_token_cache
+    from servicehealth.models import FeedSource
+    from simulators.http import SimulatorServer
+    from simulators.service_health import SERVICES, ServiceHealthSimulator
+
+    simulator = ServiceHealthSimulator(page_size=5)
+    for service_id, spec in SERVICES.items():
+        simulator.add_service(service_id, spec[0])
+    clear_token_cache()
+    with SimulatorServer(simulator) as server:
+        simulator.base_url = server.url
+
+        def add_source(customer=None, **fields):
+            tenant_id = str(customer.tenant_id) if customer else str(uuid.uuid4())
+            simulator.add_tenant(tenant_id, client_id="portal-app", client_secret="feed-secret")
+            source = FeedSource(
+                name=f"Feed of {customer or 'the partner'}",
+                customer=customer,
+                tenant_id=tenant_id,
+                base_url=f"{server.url}/v1.0",
+                token_url=server.url + "/{tenant_id}/oauth2/v2.0/token",
+                client_id="portal-app",
+                **fields,
+            )
+            source.set_client_secret("feed-secret")
+            source.save()
+            return source
+
+        yield simulator, add_source
+    clear_token_cache()

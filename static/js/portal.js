@@ -57,3 +57,17 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   window.setTimeout(poll, 1000);
 });
+
+// The "More" menu closes when the user clicks elsewhere or presses Escape.
+document.addEventListener("click", (event) => {
+  document.querySelectorAll("details.nav-more[open]").forEach((menu) => {
+    if (!menu.contains(event.target)) {
+      menu.removeAttribute("open");
+    }
+  });
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    document.querySelectorAll("details.nav-more[open]").forEach((menu) => menu.removeAttribute("open"));
+  }
+});

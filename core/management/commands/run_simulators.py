@@ -7,12 +7,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from servicehealth.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PARTNER_TENANT
 from simulators.graph import GraphSimulator, PartnerTenant, assignment_json, relationship_json
 from simulators.http import SimulatorServer
-
-DEMO_PARTNER_TENANT = "7b0c1f4e-2a5d-4c8b-9e3f-1d6a8b4c2e90"
-DEMO_CLIENT_ID = "partner-portal-demo"
-DEMO_CLIENT_SECRET = "demo-graph-secret"  # noqa: S105 - the simulator's own demo credential
 
 
 def demo_partner_tenant():
@@ -61,24 +58,45 @@ def demo_partner_tenant():
 
 
 class Command(BaseCommand):
-    help = "Serve the Microsoft Graph simulator on loopback (development only)."
+    help = (
+        "Serve the Microsoft Graph simulators on loopback (development only): GDAP "
+        "relationships of the partner tenant on --port, service communications of the demo "
+        "feed sources' tenants on --port + 1."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8001)
 
     def handle(self, *args, port, **options):
+        from servicehealth.models import FeedSource
+        from simulators import service_health
+
         if not settings.SIMULATORS_ENABLED:
             raise CommandError("The simulators are never served in production.")
-        simulator = GraphSimulator(demo_partner_tenant())
-        server = SimulatorServer(simulator, port=port)
-        simulator.base_url = server.url
-        server.start()
+        gdap = GraphSimulator(demo_partner_tenant())
+        gdap_server = SimulatorServer(gdap, port=port)
+        gdap.base_url = gdap_server.url
+        tenants = [
+            str(t) for t in FeedSource.objects.order_by("pk").values_list("tenant_id", flat=True)
+        ]
+        health = service_health.demo(
+            tenants or [DEMO_PARTNER_TENANT], secret=DEMO_CLIENT_SECRET, client_id=DEMO_CLIENT_ID
+        )
+        health_server = SimulatorServer(health, port=port + 1)
+        health.base_url = health_server.url
+        gdap_server.start()
+        health_server.start()
         self.stdout.write(
-            f"Graph simulator on {server.url}/v1.0 (partner tenant {DEMO_PARTNER_TENANT}, "
-            f"{len(simulator.partner.relationships)} GDAP relationships)"
+            f"Graph simulator (GDAP) on {gdap_server.url}/v1.0: partner tenant "
+            f"{DEMO_PARTNER_TENANT}, {len(gdap.partner.relationships)} relationships"
+        )
+        self.stdout.write(
+            f"Graph simulator (service health) on {health_server.url}/v1.0: "
+            f"{len(tenants)} tenants, {len(health.issues)} issues progressing over time"
         )
         stopped = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopped.set())
         stopped.wait()
-        server.stop()
+        gdap_server.stop()
+        health_server.stop()

@@ -1,0 +1,51 @@
+"""The incidents list's filters: state, classification, status, service, customer and search."""
+
+import django_filters
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from incidents.models import AffectedCustomer, Incident
+
+
+class IncidentStateChoices:
+    ACTIVE = "active"
+    RESOLVED = "resolved"
+    choices = [(ACTIVE, _("Active")), (RESOLVED, _("Resolved"))]
+
+
+class IncidentFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        method="filter_search", label=_("Search"), help_text=_("Id, title or impact.")
+    )
+    state = django_filters.ChoiceFilter(
+        choices=IncidentStateChoices.choices, method="filter_state", label=_("State")
+    )
+    # Plain text, not choices: Microsoft adds values (unknownFutureValue) and they stay findable.
+    classification = django_filters.CharFilter(label=_("Classification"))
+    status = django_filters.CharFilter(label=_("Status"))
+    service = django_filters.CharFilter(label=_("Service"))
+    customer = django_filters.UUIDFilter(
+        method="filter_customer", label=_("Customer"), help_text=_("The customer's tenant id.")
+    )
+
+    class Meta:
+        model = Incident
+        fields = ["q", "state", "classification", "status", "service", "customer"]
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(microsoft_id__icontains=value)
+            | Q(title__icontains=value)
+            | Q(impact_description__icontains=value)
+        )
+
+    def filter_state(self, queryset, name, value):
+        return queryset.filter(is_resolved=value == IncidentStateChoices.RESOLVED)
+
+    def filter_customer(self, queryset, name, value):
+        # A subquery, not a join: the list's affected-customer count must stay the full count.
+        affected = AffectedCustomer.objects.filter(customer__tenant_id=value)
+        return queryset.filter(pk__in=affected.values("incident_id"))

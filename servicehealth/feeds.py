@@ -1,0 +1,177 @@
+"""The service-communications feed of one tenant, read from Microsoft Graph.
+
+``fetch`` reads everything a poll needs (health overviews with their issues, and the issues
+modified since the watermark, or all of them when Graph refuses the filter) and returns it
+parsed; it writes nothing. Values are parsed defensively: a record Graph sends in a shape we
+cannot read is counted and skipped, an enum value we do not know is kept as sent.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+
+from core.graph import GraphClient, GraphConnection, GraphError, parse_datetime
+
+HEALTH_OVERVIEWS = "/admin/serviceAnnouncement/healthOverviews"
+ISSUES = "/admin/serviceAnnouncement/issues"
+# A poll must end well within the task's soft time limit.
+POLL_DEADLINE_SECONDS = 90
+# Graph answers an unsupported $filter with 400; these codes mean "filter refused".
+FILTER_REFUSED_STATUSES = {400, 501}
+
+
+@dataclass
+class ParsedIssue:
+    fields: dict
+    posts: list
+
+
+@dataclass
+class FeedSnapshot:
+    services: dict = field(default_factory=dict)  # graph id -> (name, status)
+    issues: dict = field(default_factory=dict)  # microsoft id -> ParsedIssue
+    full_listing: bool = True
+    malformed: int = 0
+    requests: int = 0
+
+    @property
+    def newest_modification(self):
+        times = [
+            i.fields["last_modified_at"]
+            for i in self.issues.values()
+            if i.fields["last_modified_at"]
+        ]
+        return max(times) if times else None
+
+
+def connection_for(source):
+    return GraphConnection(
+        base_url=source.base_url,
+        token_url=source.token_url,
+        tenant_id=str(source.tenant_id),
+        client_id=source.client_id,
+        client_secret=source.client_secret,
+    )
+
+
+def client_for(source, **kwargs):
+    kwargs.setdefault("deadline_seconds", POLL_DEADLINE_SECONDS)
+    return GraphClient(connection_for(source), **kwargs)
+
+
+def _text(value, limit):
+    return str(value)[:limit] if value is not None else ""
+
+
+def _enum(value, limit=40):
+    """Graph's enum members are camelCase, though its documentation's examples sometimes show
+    PascalCase ("ServiceRestored"): store one spelling. Unknown members are kept as sent."""
+    text = _text(value, limit) or "unknownFutureValue"
+    return text[:1].lower() + text[1:]
+
+
+def fingerprint(posted_at, content):
+    """Posts carry no id: their time and content identify them."""
+    key = f"{posted_at.isoformat() if posted_at else ''}\n{content}"
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def parse_post(raw):
+    if not isinstance(raw, dict):
+        return None
+    description = raw.get("description") if isinstance(raw.get("description"), dict) else {}
+    content = description.get("content")
+    if not isinstance(content, str):
+        return None
+    posted_at = parse_datetime(raw.get("createdDateTime"))
+    return {
+        "posted_at": posted_at,
+        "post_type": _enum(raw.get("postType")) if raw.get("postType") else "",
+        "content_type": _enum(description.get("contentType") or "html", 20),
+        "content": content,
+        "fingerprint": fingerprint(posted_at, content),
+    }
+
+
+def parse_issue(raw):
+    """A ``serviceHealthIssue`` as our Incident fields plus its posts; None if unreadable."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+        return None
+    details = raw.get("details") if isinstance(raw.get("details"), list) else []
+    high_impact = raw.get("highImpact")
+    fields = {
+        "microsoft_id": raw["id"][:40],
+        "classification": _enum(raw.get("classification")),
+        "status": _enum(raw.get("status")),
+        "title": _text(raw.get("title") or raw["id"], 500),
+        "impact_description": _text(raw.get("impactDescription"), 10_000),
+        "service": _text(raw.get("service"), 200),
+        "feature": _text(raw.get("feature"), 200),
+        "feature_group": _text(raw.get("featureGroup"), 200),
+        "origin": _enum(raw.get("origin")) if raw.get("origin") else "",
+        "is_resolved": raw.get("isResolved") is True,
+        "high_impact": high_impact if isinstance(high_impact, bool) else None,
+        "started_at": parse_datetime(raw.get("startDateTime")),
+        "ended_at": parse_datetime(raw.get("endDateTime")),
+        "last_modified_at": parse_datetime(raw.get("lastModifiedDateTime")),
+        "details": [d for d in details if isinstance(d, dict)],
+    }
+    posts = []
+    for post in raw.get("posts") or []:
+        parsed = parse_post(post)
+        if parsed is not None:
+            posts.append(parsed)
+    return ParsedIssue(fields=fields, posts=posts)
+
+
+def _merge(snapshot, parsed):
+    current = snapshot.issues.get(parsed.fields["microsoft_id"])
+    if current is None:
+        snapshot.issues[parsed.fields["microsoft_id"]] = parsed
+        return
+    # The same issue from two lists (overview expansion and /issues): keep the newest.
+    newer = parsed.fields["last_modified_at"] or current.fields["last_modified_at"]
+    if current.fields["last_modified_at"] is None or (
+        newer and newer > current.fields["last_modified_at"]
+    ):
+        snapshot.issues[parsed.fields["microsoft_id"]] = parsed
+
+
+def fetch(client, watermark=None):
+    """Read the tenant's feed. Raises GraphError on failure; writes nothing."""
+    snapshot = FeedSnapshot()
+    for overview in client.get_collection(HEALTH_OVERVIEWS, {"$expand": "issues"}):
+        if not isinstance(overview, dict) or not overview.get("id") or not overview.get("service"):
+            snapshot.malformed += 1
+            continue
+        snapshot.services[_text(overview["id"], 100)] = (
+            _text(overview["service"], 200),
+            _enum(overview.get("status")),
+        )
+        for raw in overview.get("issues") or []:
+            parsed = parse_issue(raw)
+            if parsed is None:
+                snapshot.malformed += 1
+            else:
+                _merge(snapshot, parsed)
+    issues = None
+    if watermark is not None:
+        stamp = watermark.strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            issues = list(
+                client.get_collection(ISSUES, {"$filter": f"lastModifiedDateTime ge {stamp}"})
+            )
+            snapshot.full_listing = False
+        except GraphError as exc:
+            if exc.status not in FILTER_REFUSED_STATUSES:
+                raise
+            issues = None  # Graph refused the filter: read the full list instead
+    if issues is None:
+        issues = list(client.get_collection(ISSUES))
+    for raw in issues:
+        parsed = parse_issue(raw)
+        if parsed is None:
+            snapshot.malformed += 1
+        else:
+            _merge(snapshot, parsed)
+    snapshot.requests = client.requests_made
+    return snapshot

@@ -1,0 +1,34 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from core.graph import GraphError
+from servicehealth import sync
+from servicehealth.models import FeedSource
+
+
+class Command(BaseCommand):
+    help = "Poll feed sources now (all enabled ones, or one) and print what changed."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--source", type=int, help="The id of one feed source.")
+
+    def handle(self, *args, source=None, **options):
+        sources = FeedSource.objects.filter(enabled=True)
+        if source is not None:
+            sources = FeedSource.objects.filter(pk=source)
+            if not sources.exists():
+                raise CommandError(f"No feed source with id {source}.")
+        failures = 0
+        for feed_source in sources.order_by("name"):
+            try:
+                summary = sync.poll(feed_source.pk)
+            except sync.PollSkipped as exc:
+                self.stdout.write(f"{feed_source.name}: skipped ({exc})")
+                continue
+            except GraphError as exc:
+                failures += 1
+                self.stderr.write(f"{feed_source.name}: FAILED: {exc}")
+                continue
+            for line in summary.lines():
+                self.stdout.write(line)
+        if failures:
+            raise CommandError(f"{failures} feed source(s) failed; see the Feeds page.")

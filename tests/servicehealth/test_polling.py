@@ -1,0 +1,306 @@
+"""Polling feed sources against the bundled Graph simulator over real HTTP on loopback."""
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from core.graph import GraphError
+from core.models import Event
+from incidents.models import AffectedCustomer, Incident, IncidentPost
+from servicehealth import feeds, sync
+from servicehealth.models import FeedSource, TenantServiceHealth, TenantServiceHealthChange
+from tests.customers.factories import CustomerFactory
+
+T0 = datetime.now(UTC) - timedelta(hours=2)
+
+
+def exchange_incident(simulator, tenants, issue_id="EX100001", resolve_at=None, posts=2):
+    steps = [
+        (T0 + timedelta(minutes=10 * n), "serviceDegradation", f"Update {n}") for n in range(posts)
+    ]
+    if resolve_at is not None:
+        steps.append((resolve_at, "serviceRestored", "Fixed.", "regular", True))
+    simulator.add_issue(
+        issue_id,
+        service_id="Exchange",
+        title="Users can't send email",
+        impact_description="Users may be unable to send email.",
+        steps=steps,
+        tenant_ids=[str(t) for t in tenants],
+        feature="Sending mail",
+        feature_group="E-Mail",
+    )
+
+
+def poll(source, **client_kwargs):
+    client_kwargs.setdefault("sleep", lambda seconds: None)
+    return sync.poll(
+        source.pk, client=feeds.client_for(FeedSource.objects.get(pk=source.pk), **client_kwargs)
+    )
+
+
+def data_writes(queries):
+    """INSERT/UPDATE/DELETE statements other than the source's own poll state."""
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))
+        and "servicehealth_feedsource" not in q["sql"].split(" WHERE")[0]
+    ]
+
+
+def test_a_first_poll_writes_services_health_incidents_posts_links_and_events(
+    service_health_simulator,
+):
+    simulator, add_source = service_health_simulator
+    customer = CustomerFactory()
+    source = add_source(customer)
+    exchange_incident(simulator, [customer.tenant_id])
+    summary = poll(source)
+    incident = Incident.objects.get(microsoft_id="EX100001")
+    assert incident.status == "serviceDegradation"
+    assert incident.service == "Exchange Online"
+    assert incident.feature_group == "E-Mail"
+    assert not incident.is_resolved
+    assert incident.posts.count() == 2
+    assert AffectedCustomer.objects.get().customer == customer
+    health = TenantServiceHealth.objects.get(source=source, service__graph_id="Exchange")
+    assert health.status == "serviceDegradation"
+    event = Event.objects.get(type="incident.created")
+    assert event.consolidation_key == f"incident:EX100001:{customer.tenant_id}"
+    assert event.tenant_id == customer.tenant_id
+    assert (summary.incidents_created, summary.posts_added, summary.customers_linked) == (1, 2, 1)
+    source.refresh_from_db()
+    assert source.last_success_at and source.consecutive_failures == 0
+    assert source.issues_watermark == incident.last_modified_at
+
+
+def test_a_re_poll_that_learns_nothing_writes_nothing(service_health_simulator):
+    simulator, add_source = service_health_simulator
+    customer = CustomerFactory()
+    source = add_source(customer)
+    exchange_incident(simulator, [customer.tenant_id])
+    poll(source)
+    with CaptureQueriesContext(connection) as queries:
+        summary = poll(source)
+    assert data_writes(queries) == []
+    assert summary.incidents_unchanged == 1
+    assert Event.objects.count() == 1
+    # Incremental: the second poll asked only for issues modified since the watermark.
+    issue_queries = [r[2] for r in simulator.requests if r[1].endswith("/issues")]
+    assert "$filter" not in issue_queries[0]
+    assert issue_queries[-1]["$filter"][0].startswith("lastModifiedDateTime ge ")
+
+
+def test_progress_over_time_updates_in_place_and_tells_every_affected_customer(
+    service_health_simulator,
+):
+    simulator, add_source = service_health_simulator
+    first, second = CustomerFactory(), CustomerFactory()
+    source_a, source_b = add_source(first), add_source(second)
+    exchange_incident(
+        simulator,
+        [first.tenant_id, second.tenant_id],
+        resolve_at=datetime.now(UTC) + timedelta(minutes=5),
+    )
+    poll(source_a)
+    poll(source_b)
+    # One Microsoft incident, stored once, linked to both customers.
+    assert Incident.objects.count() == 1
+    assert AffectedCustomer.objects.count() == 2
+    simulator.advance(600)
+    summary = poll(source_a)
+    incident = Incident.objects.get()
+    assert incident.is_resolved and incident.status == "serviceRestored"
+    assert incident.posts.count() == 3
+    assert summary.incidents_updated == 1
+    resolved = Event.objects.filter(type="incident.resolved")
+    assert sorted(str(e.tenant_id) for e in resolved) == sorted(
+        [str(first.tenant_id), str(second.tenant_id)]
+    )
+    # The other tenant's feed now repeats what we know: nothing new.
+    summary = poll(source_b)
+    assert summary.incidents_unchanged == 1 and summary.posts_added == 0
+    assert IncidentPost.objects.count() == 3
+    assert TenantServiceHealthChange.objects.filter(
+        source=source_a, status="serviceOperational"
+    ).exists()
+
+
+def test_the_filter_falls_back_to_a_full_listing_when_refused(service_health_simulator):
+    simulator, add_source = service_health_simulator
+    customer = CustomerFactory()
+    source = add_source(customer)
+    exchange_incident(simulator, [customer.tenant_id])
+    poll(source)
+    simulator.fail_next("/v1.0/admin/serviceAnnouncement/issues", 400)
+    summary = poll(source)
+    assert summary.full_listing is True
+    assert summary.incidents_unchanged == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 500, "times": 4},
+        {"status": 200, "truncate_to": 120},
+        {
+            "status": 200,
+            "body": b"<html>Service Unavailable</html>",
+            "headers": {"Content-Type": "text/html"},
+        },
+    ],
+)
+def test_a_poll_that_fails_half_way_writes_nothing_and_is_shown(fault, service_health_simulator):
+    simulator, add_source = service_health_simulator
+    customer = CustomerFactory()
+    source = add_source(customer)
+    for n in range(12):  # three pages of issues
+        exchange_incident(simulator, [customer.tenant_id], issue_id=f"EX2000{n:02d}")
+    path = "/v1.0/admin/serviceAnnouncement/issues"
+    simulator.fail_next(path, **fault) if "times" not in fault else simulator.fail_next(
+        path, fault["status"], times=fault["times"]
+    )
+    with pytest.raises(GraphError):
+        poll(source, max_attempts=4)
+    assert not Incident.objects.exists()
+    assert not TenantServiceHealth.objects.exists()
+    source.refresh_from_db()
+    assert source.consecutive_failures == 1
+    assert source.last_error
+    assert source.issues_watermark is None
+    assert source.lease_until is None
+    assert source.next_poll_at > timezone.now()
+    assert Event.objects.filter(type="feed.failing").count() == 1
+    # After the fault clears, the next poll gives exactly the clean result.
+    FeedSource.objects.filter(pk=source.pk).update(next_poll_at=timezone.now())
+    summary = poll(source)
+    assert summary.incidents_created == 12
+    source.refresh_from_db()
+    assert source.consecutive_failures == 0 and not source.last_error
+
+
+def test_throttling_honours_retry_after(service_health_simulator):
+    simulator, add_source = service_health_simulator
+    source = add_source(CustomerFactory())
+    simulator.fail_next("/v1.0/admin/serviceAnnouncement/", 429, headers={"Retry-After": "1.5"})
+    waits = []
+    poll(source, sleep=waits.append)
+    assert waits == [1.5]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refusal_needs_an_admin_and_is_not_hammered(status, service_health_simulator):
+    simulator, add_source = service_health_simulator
+    source = add_source(CustomerFactory())
+    simulator.fail_next("/v1.0/admin/serviceAnnouncement/", status, times=3)
+    with pytest.raises(GraphError):
+        poll(source)
+    source.refresh_from_db()
+    assert source.needs_attention is True
+    assert "consent" in source.last_error
+    assert source.next_poll_at >= timezone.now() + source.poll_interval - timedelta(seconds=5)
+    gets = [r for r in simulator.requests if r[0] == "GET"]
+    assert len(gets) <= 2  # a single token refresh, no retry loop
+
+
+def test_unknown_enum_values_are_kept(service_health_simulator):
+    simulator, add_source = service_health_simulator
+    customer = CustomerFactory()
+    source = add_source(customer)
+    exchange_incident(simulator, [customer.tenant_id])
+    simulator.inject_unknown_enum(
+        "EX100001", status="someFutureStatus", post_type="someFuturePostType"
+    )
+    poll(source)
+    incident = Incident.objects.get()
+    assert incident.status == "someFutureStatus"
+    assert incident.status_label == "someFutureStatus"
+    assert incident.posts.filter(post_type="someFuturePostType").exists()
+
+
+def test_queries_per_poll_do_not_grow_with_incidents(service_health_simulator):
+    simulator, add_source = service_health_simulator
+    warm_up, small, large = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    source_warm_up, source_small, source_large = (
+        add_source(warm_up),
+        add_source(small),
+        add_source(large),
+    )
+    poll(source_warm_up)  # creates the service catalogue, which the compared polls then share
+    for n in range(3):
+        exchange_incident(simulator, [small.tenant_id], issue_id=f"EX3000{n:02d}")
+    for n in range(40):
+        exchange_incident(simulator, [large.tenant_id], issue_id=f"EX4000{n:02d}")
+    with CaptureQueriesContext(connection) as few:
+        poll(source_small)
+    with CaptureQueriesContext(connection) as many:
+        poll(source_large)
+    assert len(many) == len(few)
+    assert Incident.objects.count() == 43
+
+
+def test_two_pollers_of_one_source_poll_it_once(service_health_simulator):
+    _simulator, add_source = service_health_simulator
+    source = add_source(CustomerFactory())
+    assert sync.claim(source.pk) is not None
+    with pytest.raises(sync.PollSkipped):
+        poll(source)
+    # A worker that died holding the lease: after it runs out, the source is polled again.
+    later = timezone.now() + sync.LEASE + timedelta(seconds=1)
+    assert sync.claim(source.pk, now=later) is not None
+
+
+def test_the_scheduler_queues_due_sources_once(service_health_simulator, monkeypatch):
+    from servicehealth import tasks
+
+    _simulator, add_source = service_health_simulator
+    due, later = add_source(CustomerFactory()), add_source(CustomerFactory())
+    FeedSource.objects.filter(pk=later.pk).update(next_poll_at=timezone.now() + timedelta(hours=1))
+    queued = []
+    monkeypatch.setattr(tasks.poll_source, "delay", queued.append)  # the broker, not the HTTP
+    assert sync.queue_due_sources() == [due.pk]
+    assert sync.queue_due_sources() == []  # a second scheduler finds it already queued
+    assert queued == [due.pk]
+    soon = timezone.now() + sync.QUEUE_TIMEOUT + timedelta(seconds=1)
+    assert sync.queue_due_sources(now=soon) == [due.pk]  # the message was lost: queued again
+
+
+def test_poll_feeds_prints_what_changed(service_health_simulator, capsys):
+    simulator, add_source = service_health_simulator
+    customer = CustomerFactory()
+    source = add_source(customer)
+    exchange_incident(simulator, [customer.tenant_id])
+    call_command("poll_feeds", "--source", str(source.pk))
+    out = capsys.readouterr().out
+    assert "1 new incidents" in out
+    assert "new EX100001: Users can't send email" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_polls_and_incidents_appear_through_the_api(
+    service_health_simulator, redis_url, client_for
+):
+    from celery.contrib.testing.worker import start_worker
+
+    from partnerportal.celery import app
+
+    simulator, add_source = service_health_simulator
+    customer = CustomerFactory()
+    source = add_source(customer)
+    exchange_incident(simulator, [customer.tenant_id])
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, queues=["feeds"], loglevel="WARNING"
+    ):
+        assert sync.queue_due_sources() == [source.pk]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not Incident.objects.exists():
+            time.sleep(0.2)
+    response = client_for("helpdesk_agent").get("/api/v1/incidents/")
+    assert response.status_code == 200
+    assert [i["microsoft_id"] for i in response.json()["results"]] == ["EX100001"]
