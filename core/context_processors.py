@@ -13,6 +13,7 @@ NAVIGATION = [
     ("incidents:list", _("Incidents"), Capability.VIEW_SUPPORT, MAIN),
     ("customers:expiring_access", _("Expiring access"), Capability.VIEW_SUPPORT, MAIN),
     ("accounts:staff_list", _("Staff"), Capability.MANAGE_STAFF, MAIN),
+    ("core:events", _("Events"), Capability.VIEW_SUPPORT, MORE),
     ("servicehealth:feed_list", _("Feeds"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("accounts:api_client_list", _("API clients"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("core:audit_log", _("Audit log"), Capability.VIEW_AUDIT_LOG, MORE),

@@ -12,7 +12,7 @@ from accounts.permissions import capability_required
 from accounts.roles import Capability
 from core import health
 from core.exports import csv_response
-from core.models import AuditEntry
+from core.models import AuditEntry, Event, EventTypeChoices
 
 
 @capability_required(None)
@@ -124,3 +124,34 @@ def server_error(request):
     # No context processors: whatever broke may be what they need.
     template = loader.get_template("500.html")
     return HttpResponseServerError(template.render({}))
+
+
+@capability_required(Capability.VIEW_SUPPORT)
+def events(request):
+    """What happened: incidents affecting customers, their updates, failing feeds.
+
+    The same records PSA webhooks deliver, newest first."""
+    # Imported here: customers builds on core, not the other way round.
+    from customers.models import Customer
+
+    selected = request.GET.get("type", "")
+    queryset = Event.objects.all()
+    if selected in EventTypeChoices.values:
+        queryset = queryset.filter(type=selected)
+    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    tenant_ids = {event.tenant_id for event in page if event.tenant_id}
+    customers = {c.tenant_id: c for c in Customer.objects.filter(tenant_id__in=tenant_ids)}
+    rows = [(event, customers.get(event.tenant_id)) for event in page]
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "core/events.html",
+        {
+            "page": page,
+            "rows": rows,
+            "types": EventTypeChoices.choices,
+            "selected": selected,
+            "query": query.urlencode(),
+        },
+    )

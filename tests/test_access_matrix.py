@@ -34,6 +34,7 @@ URL_ACCESS = {
     "core:dashboard": ("get", ANY_ROLE, 200, None),
     "core:healthz": ("get", PUBLIC, 200, None),
     "core:audit_log": ("get", GLOBAL_ADMINS, 200, None),
+    "core:events": ("get", SUPPORT, 200, None),
     "core:audit_log_export": ("get", GLOBAL_ADMINS, 200, None),
     "accounts:staff_list": ("get", STAFF_MANAGERS, 200, None),
     "accounts:staff_invite": ("get", STAFF_MANAGERS, 200, None),
