@@ -232,9 +232,11 @@ def _apply_links_and_events(source, all_incidents, created, changed, resolved_no
         AffectedCustomer.objects.bulk_create(links)
         summary.customers_linked = len(links)
         tenant_id = source.customer.tenant_id
+        # An incident already over when we first see it in this tenant is history, not news.
         new_events += [
             _incident_event(EventTypeChoices.INCIDENT_CREATED, link.incident, tenant_id)
             for link in links
+            if not link.incident.is_resolved
         ]
         just_linked = {link.incident_id for link in links}
     else:

@@ -304,3 +304,14 @@ def test_a_real_worker_polls_and_incidents_appear_through_the_api(
     response = client_for("helpdesk_agent").get("/api/v1/incidents/")
     assert response.status_code == 200
     assert [i["microsoft_id"] for i in response.json()["results"]] == ["EX100001"]
+
+
+def test_an_incident_already_resolved_when_first_seen_raises_no_event(service_health_simulator):
+    simulator, add_source = service_health_simulator
+    customer = CustomerFactory()
+    source = add_source(customer)
+    exchange_incident(simulator, [customer.tenant_id], resolve_at=T0 + timedelta(minutes=30))
+    poll(source)
+    assert Incident.objects.get().is_resolved
+    assert AffectedCustomer.objects.count() == 1  # still shown on the customer's Incidents tab
+    assert not Event.objects.exists()
