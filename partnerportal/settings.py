@@ -261,7 +261,9 @@ GRAPH_TOKEN_URL = env.str(
 )
 # How often beat refreshes GDAP relationships, in minutes.
 GDAP_SYNC_INTERVAL_MINUTES = env.int("GDAP_SYNC_INTERVAL_MINUTES", 60, minimum=1)
-# The bundled simulators (Graph; later Partner Center) are never served in production.
+# How often open requests' status is read from Partner Center, in minutes.
+CHANNEL_STATUS_POLL_MINUTES = env.int("CHANNEL_STATUS_POLL_MINUTES", 5, minimum=1)
+# The bundled simulators (Graph, Partner Center, a webhook receiver) are never served in production.
 SIMULATORS_ENABLED = not PRODUCTION and env.bool("SIMULATORS_ENABLED", default=True)
 
 # Security headers. Production defaults are strict; development serves plain HTTP.
@@ -439,6 +441,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "customers.tasks.sync_gdap",
         "schedule": timedelta(minutes=GDAP_SYNC_INTERVAL_MINUTES),
         "options": {"expires": 300},
+    },
+    "sweep-deliveries": {
+        "task": "servicerequests.tasks.sweep_deliveries",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 15},
+    },
+    "poll-channel-statuses": {
+        "task": "servicerequests.tasks.poll_channel_statuses",
+        "schedule": timedelta(minutes=CHANNEL_STATUS_POLL_MINUTES),
+        "options": {"expires": 120},
     },
     "resume-customer-imports": {
         "task": "customers.tasks.resume_customer_imports",

@@ -7,6 +7,7 @@ api_v1 = [
     path("", include("customers.api_urls")),
     path("", include("servicehealth.api_urls")),
     path("", include("incidents.api_urls")),
+    path("service-requests/callbacks/", include("servicerequests.callback_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "docs/",

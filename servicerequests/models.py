@@ -1,1 +1,408 @@
-# Service requests: filled by its own issue (see DESIGN.md for what this app owns).
+import json
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.roles import Capability
+from core import crypto
+from servicerequests.channels import CHANNEL_LABELS, CHANNELS, adapter_class
+
+
+class SeverityChoices(models.TextChoices):
+    """Partner Center's severities, with their first-response targets."""
+
+    CRITICAL = "critical", _("Critical (production down)")
+    MODERATE = "moderate", _("Moderate")
+    MINIMAL = "minimal", _("Minimal")
+
+
+RESPONSE_TARGETS = {
+    SeverityChoices.CRITICAL: timedelta(hours=2),
+    SeverityChoices.MODERATE: timedelta(hours=4),
+    SeverityChoices.MINIMAL: timedelta(hours=8),
+}
+
+
+class CategoryChoices(models.TextChoices):
+    COMMERCIAL = "commercial", _("Commercial (billing, subscriptions, licensing)")
+    TECHNICAL = "technical", _("Technical")
+
+
+class StatusChoices(models.TextChoices):
+    """Partner Center's statuses, plus our own two for delivery."""
+
+    PENDING_DELIVERY = "pending_delivery", _("Pending delivery")
+    OPEN = "open", _("Open")
+    ATTENTION_NEEDED = "attention_needed", _("Attention needed")
+    CLOSED = "closed", _("Closed")
+    DELIVERY_FAILED = "delivery_failed", _("Delivery failed")
+
+
+class TierChoices(models.TextChoices):
+    COMMERCIAL = "commercial", _("Commercial support")
+    PREMIER = "premier", _("Premier Support for Partners")
+    ADVANCED = "advanced", _("Advanced Support for Partners")
+    SIGNATURE_CLOUD = "signature_cloud", _("Signature Cloud Support")
+
+
+class SupportTopic(models.Model):
+    """Partner Center's support topics (seeded), editable by Global admins."""
+
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    category = models.CharField(_("category"), max_length=20, choices=CategoryChoices.choices)
+    partner_center_id = models.CharField(_("Partner Center id"), max_length=40, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("support topic")
+        verbose_name_plural = _("support topics")
+        ordering = ["category", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner_center_id"],
+                condition=~Q(partner_center_id=""),
+                name="servicerequests_supporttopic_unique_pc_id",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ChannelQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        if user.is_authenticated and user.has_capability(Capability.MANAGE_INTEGRATIONS):
+            return self
+        return self.none()
+
+
+class Channel(models.Model):
+    """Where escalations go: Partner Center's API, a webhook, an email address, or by hand."""
+
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(
+        _("kind"), max_length=32, choices=[(kind, CHANNEL_LABELS[kind]) for kind in CHANNELS]
+    )
+    category = models.CharField(_("category"), max_length=20, choices=CategoryChoices.choices)
+    tier = models.CharField(_("support plan"), max_length=20, choices=TierChoices.choices)
+    endpoint = models.CharField(
+        _("endpoint"),
+        max_length=500,
+        blank=True,
+        help_text=_("Base URL, webhook URL or email address, by kind."),
+    )
+    # Fernet ciphertext of a JSON object (token, signing secret...): write-only, never logged.
+    credentials_encrypted = models.TextField(editable=False, default="")
+    enabled = models.BooleanField(_("enabled"), default=True)
+    needs_attention = models.BooleanField(_("needs attention"), default=False)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    objects = ChannelQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("support channel")
+        verbose_name_plural = _("support channels")
+        ordering = ["category", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["name"], name="servicerequests_channel_unique_name")
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def credentials(self):
+        return (
+            json.loads(crypto.decrypt(self.credentials_encrypted))
+            if self.credentials_encrypted
+            else {}
+        )
+
+    def set_credentials(self, values):
+        self.credentials_encrypted = crypto.encrypt(json.dumps(values)) if values else ""
+
+    def adapter(self):
+        return adapter_class(self.kind)(self)
+
+
+class RoutingRule(models.Model):
+    """Ordered rules: the first enabled rule whose conditions all match picks the channel.
+    A blank condition matches anything."""
+
+    position = models.PositiveIntegerField(_("order"), default=100)
+    name = models.CharField(_("name"), max_length=100)
+    category = models.CharField(
+        _("category"), max_length=20, choices=CategoryChoices.choices, blank=True
+    )
+    severity = models.CharField(
+        _("severity"), max_length=20, choices=SeverityChoices.choices, blank=True
+    )
+    support_topic = models.ForeignKey(
+        SupportTopic,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        verbose_name=_("support topic"),
+    )
+    customer_tag = models.CharField(_("customer tag"), max_length=50, blank=True)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="rules")
+    enabled = models.BooleanField(_("enabled"), default=True)
+
+    class Meta:
+        verbose_name = _("routing rule")
+        verbose_name_plural = _("routing rules")
+        ordering = ["position", "pk"]
+
+    def __str__(self):
+        return self.name
+
+
+class ServiceRequestQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        if user.is_authenticated and user.has_capability(Capability.VIEW_SUPPORT):
+            return self
+        return self.none()
+
+    def breached(self, now=None):
+        now = now or timezone.now()
+        return self.filter(first_response_at__isnull=True, response_due_at__lt=now).exclude(
+            status=StatusChoices.CLOSED
+        )
+
+    def needing_attention(self, now=None):
+        return self.filter(
+            Q(status__in=[StatusChoices.ATTENTION_NEEDED, StatusChoices.DELIVERY_FAILED])
+            | Q(pk__in=self.breached(now).values("pk"))
+        )
+
+
+class ServiceRequest(models.Model):
+    """An escalation to Microsoft, modelled on Partner Center's service request."""
+
+    number = models.CharField(_("number"), max_length=20, blank=True, editable=False)
+    title = models.CharField(_("title"), max_length=200)
+    description = models.TextField(_("description"))
+    severity = models.CharField(_("severity"), max_length=20, choices=SeverityChoices.choices)
+    support_topic = models.ForeignKey(
+        SupportTopic, on_delete=models.PROTECT, related_name="+", verbose_name=_("support topic")
+    )
+    category = models.CharField(_("category"), max_length=20, choices=CategoryChoices.choices)
+    status = models.CharField(
+        _("status"),
+        max_length=20,
+        choices=StatusChoices.choices,
+        default=StatusChoices.PENDING_DELIVERY,
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="service_requests"
+    )
+    contact_name = models.CharField(_("primary contact"), max_length=150)
+    contact_email = models.EmailField(_("contact email"))
+    contact_phone = models.CharField(_("contact phone"), max_length=40, blank=True)
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, null=True, related_name="service_requests"
+    )
+    channel_reference = models.CharField(_("channel reference"), max_length=100, blank=True)
+    incident = models.ForeignKey(
+        "incidents.Incident",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="service_requests",
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_service_requests",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    locale = models.CharField(_("agent locale"), max_length=10, default="en-US")
+    response_due_at = models.DateTimeField(_("first response due"))
+    first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    modified_at = models.DateTimeField(_("modified"), auto_now=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    objects = ServiceRequestQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("service request")
+        verbose_name_plural = _("service requests")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="servicerequests_sr_status"),
+            models.Index(fields=["modified_at", "id"], name="servicerequests_sr_modified"),
+            # The breached filter and the dashboard's needs-attention list.
+            models.Index(
+                fields=["first_response_at", "response_due_at"], name="servicerequests_sr_due"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.number}: {self.title}"
+
+    def get_absolute_url(self):
+        return reverse("servicerequests:detail", kwargs={"number": self.number})
+
+    @property
+    def is_breached(self):
+        return (
+            self.first_response_at is None
+            and self.status != StatusChoices.CLOSED
+            and self.response_due_at < timezone.now()
+        )
+
+
+class TimelineKindChoices(models.TextChoices):
+    CREATED = "created", _("Created")
+    ROUTED = "routed", _("Routed")
+    ATTEMPT = "attempt", _("Delivery attempt")
+    DELIVERED = "delivered", _("Delivered")
+    DELIVERY_FAILED = "delivery_failed", _("Delivery failed")
+    RETRIED = "retried", _("Retry requested")
+    STATUS_CHANGED = "status_changed", _("Status changed")
+    NOTE = "note", _("Note")
+    ASSIGNED = "assigned", _("Assigned")
+
+
+class TimelineEntry(models.Model):
+    service_request = models.ForeignKey(
+        ServiceRequest, on_delete=models.CASCADE, related_name="timeline"
+    )
+    kind = models.CharField(max_length=20, choices=TimelineKindChoices.choices)
+    message = models.TextField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("timeline entry")
+        verbose_name_plural = _("timeline entries")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.kind}: {self.message[:40]}"
+
+
+class DeliveryStateChoices(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENDING = "sending", _("Sending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+    MANUAL = "manual", _("Waiting for the agent to file it")
+
+
+class Delivery(models.Model):
+    """The outbox row: written with the request, claimed by a worker under a lease, and sent
+    with the same idempotency key on every attempt."""
+
+    service_request = models.OneToOneField(
+        ServiceRequest, on_delete=models.CASCADE, related_name="delivery"
+    )
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="deliveries")
+    state = models.CharField(
+        max_length=20, choices=DeliveryStateChoices.choices, default=DeliveryStateChoices.PENDING
+    )
+    idempotency_key = models.UUIDField(default=uuid.uuid4, editable=False)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        indexes = [
+            # The sweep: pending deliveries that are due, and sending ones whose lease ran out.
+            models.Index(fields=["state", "next_attempt_at"], name="servicerequests_delivery_due"),
+            models.Index(fields=["state", "lease_until"], name="servicerequests_delivery_lease"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"], name="servicerequests_delivery_unique_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.service_request.number} via {self.channel} ({self.state})"
+
+
+class DeliveryAttempt(models.Model):
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", _("Delivered")
+        TRANSIENT = "transient", _("Failed, will retry")
+        PERMANENT = "permanent", _("Failed for good")
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
+        ordering = ["delivery_id", "number"]
+
+    def __str__(self):
+        return f"attempt {self.number}: {self.outcome}"
+
+
+class ServiceRequestNote(models.Model):
+    service_request = models.ForeignKey(
+        ServiceRequest, on_delete=models.CASCADE, related_name="notes"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    author_name = models.CharField(max_length=150, blank=True)
+    text = models.TextField()
+    from_channel = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("note")
+        verbose_name_plural = _("notes")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return self.text[:40]
+
+
+class CallbackNonce(models.Model):
+    """Signatures of accepted webhook callbacks, so a replay within the window is refused."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    signature = models.CharField(max_length=128)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "signature"], name="servicerequests_nonce_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.channel_id}:{self.signature[:12]}"

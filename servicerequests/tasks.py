@@ -1,1 +1,22 @@
-# Service requests: filled by its own issue (see DESIGN.md for what this app owns).
+from celery import shared_task
+
+from servicerequests import delivery, status
+
+
+@shared_task
+def deliver(delivery_id):
+    """Send one service request to its channel (idempotent: the delivery row is claimed)."""
+    delivery.deliver(delivery_id)
+
+
+@shared_task
+def sweep_deliveries():
+    """Beat, every 15 s: re-queue deliveries that are due or whose worker died."""
+    delivery.sweep()
+
+
+@shared_task
+def poll_channel_statuses():
+    """Beat: read the status of open requests from Partner Center; forget old callback nonces."""
+    status.poll_partner_center_statuses()
+    status.purge_nonces()

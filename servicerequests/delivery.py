@@ -1,0 +1,212 @@
+"""Delivering service requests to their channel through the outbox (``Delivery`` rows).
+
+The worker claims a delivery with a conditional UPDATE and a lease, sends it with the delivery's
+idempotency key, and records the attempt. Transient failures retry with exponential backoff and
+jitter (``next_attempt_at``, picked up by the sweep; never a long Celery countdown); permanent
+ones stop and flag the channel. A worker killed between claim and record leaves the row in
+``sending`` until the lease runs out; the sweep then hands it to another worker, which sends it
+again with the same key, so a channel that honours the key never creates a second ticket.
+"""
+
+import logging
+import random
+import time
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from servicerequests.channels.base import ChannelError
+from servicerequests.models import (
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStateChoices,
+    ServiceRequest,
+    StatusChoices,
+    TimelineEntry,
+    TimelineKindChoices,
+)
+
+logger = logging.getLogger(__name__)
+
+State = DeliveryStateChoices
+LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 8
+MAX_BACKOFF = timedelta(minutes=30)
+SWEEP_GRACE = timedelta(seconds=10)
+
+
+def backoff(attempts, retry_after=None):
+    if retry_after is not None:
+        return timedelta(seconds=min(retry_after, MAX_BACKOFF.total_seconds()))
+    base = min(5 * 2 ** (attempts - 1), MAX_BACKOFF.total_seconds())
+    jitter = random.uniform(0, base / 2)  # noqa: S311 - spreading retries, not cryptography
+    return timedelta(seconds=base + jitter)
+
+
+def claim(delivery_id, now=None):
+    """Take the delivery for this worker; None if it is not due or another worker holds it."""
+    now = now or timezone.now()
+    claimed = (
+        Delivery.objects.filter(pk=delivery_id)
+        .filter(
+            Q(state=State.PENDING, next_attempt_at__lte=now)
+            | Q(state=State.SENDING, lease_until__lt=now)
+        )
+        .update(state=State.SENDING, lease_until=now + LEASE, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return None
+    return Delivery.objects.select_related(
+        "channel",
+        "service_request__customer",
+        "service_request__support_topic",
+        "service_request__incident",
+    ).get(pk=delivery_id)
+
+
+def deliver(delivery_id):
+    """Claim, send, record. Returns the delivery's new state, or None if not claimed."""
+    delivery = claim(delivery_id)
+    if delivery is None:
+        return None
+    started = timezone.now()
+    clock = time.monotonic()
+    try:
+        result = delivery.channel.adapter().send(delivery)
+    except ChannelError as exc:
+        return _record_failure(delivery, exc, started, clock)
+    except Exception as exc:
+        # Unexpected: push the next attempt forward so one bad row cannot crash-loop workers.
+        logger.exception("delivery %s crashed", delivery.pk)
+        return _record_failure(
+            delivery, ChannelError(f"Unexpected error: {type(exc).__name__}"), started, clock
+        )
+    return _record_success(delivery, result, started, clock)
+
+
+def _duration_ms(clock):
+    return int((time.monotonic() - clock) * 1000)
+
+
+@transaction.atomic
+def _record_success(delivery, result, started, clock):
+    now = timezone.now()
+    service_request = delivery.service_request
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=delivery.attempts,
+        started_at=started,
+        duration_ms=_duration_ms(clock),
+        outcome=DeliveryAttempt.Outcome.SUCCESS,
+        status_code=result.status_code,
+    )
+    if result.needs_agent:
+        Delivery.objects.filter(pk=delivery.pk).update(
+            state=State.MANUAL, lease_until=None, last_error=""
+        )
+        TimelineEntry.objects.create(
+            service_request=service_request,
+            kind=TimelineKindChoices.ATTEMPT,
+            message=_(
+                "Waiting for an agent to file it in Microsoft's portal and record the reference."
+            ),
+        )
+        return State.MANUAL
+    Delivery.objects.filter(pk=delivery.pk).update(
+        state=State.DELIVERED, lease_until=None, delivered_at=now, last_error=""
+    )
+    ServiceRequest.objects.filter(pk=service_request.pk).update(
+        channel_reference=result.reference[:100],
+        status=StatusChoices.OPEN,
+        modified_at=now,
+    )
+    TimelineEntry.objects.create(
+        service_request=service_request,
+        kind=TimelineKindChoices.DELIVERED,
+        message=_("Delivered to %(channel)s (attempt %(attempt)s); reference %(reference)s.")
+        % {
+            "channel": delivery.channel,
+            "attempt": delivery.attempts,
+            "reference": result.reference or "—",
+        },
+        data={"reference": result.reference, "attempt": delivery.attempts},
+    )
+    return State.DELIVERED
+
+
+@transaction.atomic
+def _record_failure(delivery, exc, started, clock):
+    now = timezone.now()
+    service_request = delivery.service_request
+    final = exc.permanent or delivery.attempts >= MAX_ATTEMPTS
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=delivery.attempts,
+        started_at=started,
+        duration_ms=_duration_ms(clock),
+        outcome=DeliveryAttempt.Outcome.PERMANENT if final else DeliveryAttempt.Outcome.TRANSIENT,
+        status_code=exc.status_code,
+        error=str(exc)[:2000],
+    )
+    if final:
+        Delivery.objects.filter(pk=delivery.pk).update(
+            state=State.FAILED, lease_until=None, last_error=str(exc)[:2000]
+        )
+        ServiceRequest.objects.filter(pk=service_request.pk).update(
+            status=StatusChoices.DELIVERY_FAILED, modified_at=now
+        )
+        if exc.permanent:
+            Channel.objects.filter(pk=delivery.channel_id).update(
+                needs_attention=True, last_error=str(exc)[:2000], last_error_at=now
+            )
+        TimelineEntry.objects.create(
+            service_request=service_request,
+            kind=TimelineKindChoices.DELIVERY_FAILED,
+            message=_("Delivery failed for good after %(attempts)s attempts: %(error)s")
+            % {"attempts": delivery.attempts, "error": exc},
+        )
+        return State.FAILED
+    wait = backoff(delivery.attempts, exc.retry_after)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        state=State.PENDING,
+        lease_until=None,
+        next_attempt_at=now + wait,
+        last_error=str(exc)[:2000],
+    )
+    TimelineEntry.objects.create(
+        service_request=service_request,
+        kind=TimelineKindChoices.ATTEMPT,
+        message=_("Attempt %(attempt)s failed: %(error)s Next try in %(seconds)s s.")
+        % {"attempt": delivery.attempts, "error": exc, "seconds": int(wait.total_seconds())},
+    )
+    return State.PENDING
+
+
+def queue(delivery_id):
+    """Wake a worker. A broker error is logged, not raised: the sweep delivers the row anyway."""
+    from servicerequests.tasks import deliver as deliver_task
+
+    try:
+        deliver_task.delay(delivery_id)
+    except Exception:
+        logger.warning("could not queue delivery %s; the sweep will", delivery_id, exc_info=True)
+
+
+def sweep(now=None):
+    """Beat, every 15 s: queue deliveries that are due, or whose worker died holding the lease."""
+    now = now or timezone.now()
+    due = list(
+        Delivery.objects.filter(
+            Q(state=State.PENDING, next_attempt_at__lte=now)
+            | Q(state=State.SENDING, lease_until__lt=now)
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    for delivery_id in due:
+        queue(delivery_id)
+    return due

@@ -1,0 +1,230 @@
+"""Opening and working on service requests. Each change lands on the request's timeline and the
+audit log in the same transaction; the delivery (outbox) row is written with the request."""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core import audit
+from servicerequests import delivery, routing
+from servicerequests.models import (
+    RESPONSE_TARGETS,
+    Delivery,
+    DeliveryStateChoices,
+    ServiceRequest,
+    ServiceRequestNote,
+    StatusChoices,
+    TimelineEntry,
+    TimelineKindChoices,
+)
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_FIELDS = ("title", "severity", "status", "category", "channel_reference", "assignee_id")
+
+
+def _snapshot(service_request):
+    return {field: getattr(service_request, field) for field in SNAPSHOT_FIELDS}
+
+
+def _timeline(service_request, kind, message, *, actor=None, actor_name="", data=None):
+    return TimelineEntry.objects.create(
+        service_request=service_request,
+        kind=kind,
+        message=message,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor_name=actor_name
+        or (actor.get_full_name() if actor is not None and actor.is_authenticated else ""),
+        data=data or {},
+    )
+
+
+class NoRoute(Exception):
+    pass
+
+
+@transaction.atomic
+def open_service_request(*, actor, request=None, **fields):
+    """Create the request, route it, write its delivery row; queue the delivery after commit."""
+    now = timezone.now()
+    service_request = ServiceRequest(
+        created_by=actor if actor and actor.is_authenticated else None, **fields
+    )
+    if not service_request.category:
+        service_request.category = service_request.support_topic.category
+    service_request.response_due_at = now + RESPONSE_TARGETS[service_request.severity]
+    decision = routing.route_request(service_request)
+    if decision.channel is None:
+        raise NoRoute(decision.explanation)
+    service_request.channel = decision.channel
+    service_request.full_clean(exclude=["number"])
+    service_request.save()
+    service_request.number = f"SR-{service_request.pk:06d}"
+    ServiceRequest.objects.filter(pk=service_request.pk).update(number=service_request.number)
+    outbox = Delivery.objects.create(service_request=service_request, channel=decision.channel)
+    _timeline(service_request, TimelineKindChoices.CREATED, _("Opened."), actor=actor)
+    _timeline(
+        service_request,
+        TimelineKindChoices.ROUTED,
+        decision.explanation,
+        data={"channel": decision.channel.pk, "rule": decision.rule.pk if decision.rule else None},
+    )
+    audit.record(
+        actor=actor,
+        action="servicerequest.created",
+        target=service_request,
+        after=_snapshot(service_request),
+        request=request,
+    )
+    # The committed row is the record; the message only wakes a worker (the sweep is the net).
+    transaction.on_commit(lambda: delivery.queue(outbox.pk))
+    return service_request
+
+
+@transaction.atomic
+def add_note(
+    service_request,
+    *,
+    text,
+    actor=None,
+    author_name="",
+    from_channel=False,
+    created_at=None,
+    request=None,
+):
+    note = ServiceRequestNote.objects.create(
+        service_request=service_request,
+        author=actor if actor is not None and actor.is_authenticated else None,
+        author_name=author_name
+        or (actor.get_full_name() if actor is not None and actor.is_authenticated else ""),
+        text=text,
+        from_channel=from_channel,
+        created_at=created_at or timezone.now(),
+    )
+    _timeline(
+        service_request, TimelineKindChoices.NOTE, text, actor=actor, actor_name=note.author_name
+    )
+    if from_channel and service_request.first_response_at is None:
+        ServiceRequest.objects.filter(pk=service_request.pk).update(
+            first_response_at=note.created_at
+        )
+    ServiceRequest.objects.filter(pk=service_request.pk).update(modified_at=timezone.now())
+    if actor is not None:
+        audit.record(
+            actor=actor, action="servicerequest.note_added", target=service_request, request=request
+        )
+    return note
+
+
+@transaction.atomic
+def change_status(service_request, status, *, actor=None, source="", request=None):
+    service_request = ServiceRequest.objects.select_for_update().get(pk=service_request.pk)
+    if service_request.status == status:
+        return service_request
+    before = _snapshot(service_request)
+    previous = service_request.get_status_display()
+    service_request.status = status
+    now = timezone.now()
+    if status == StatusChoices.CLOSED:
+        service_request.closed_at = now
+    if source and service_request.first_response_at is None:
+        # Microsoft moving the request is its first response.
+        service_request.first_response_at = now
+    service_request.save()
+    message = _("Status: %(previous)s → %(status)s") % {
+        "previous": previous,
+        "status": service_request.get_status_display(),
+    }
+    if source:
+        message += f" ({source})"
+    _timeline(service_request, TimelineKindChoices.STATUS_CHANGED, message, actor=actor)
+    audit.record(
+        actor=actor,
+        action="servicerequest.status_changed",
+        target=service_request,
+        before=before,
+        after=_snapshot(service_request),
+        request=request,
+    )
+    return service_request
+
+
+@transaction.atomic
+def assign(service_request, assignee, *, actor, request=None):
+    before = _snapshot(service_request)
+    service_request.assignee = assignee
+    service_request.save(update_fields=["assignee", "modified_at"])
+    _timeline(
+        service_request,
+        TimelineKindChoices.ASSIGNED,
+        _("Assigned to %(name)s.") % {"name": assignee} if assignee else _("Unassigned."),
+        actor=actor,
+    )
+    audit.record(
+        actor=actor,
+        action="servicerequest.assigned",
+        target=service_request,
+        before=before,
+        after=_snapshot(service_request),
+        request=request,
+    )
+
+
+@transaction.atomic
+def record_manual_reference(service_request, reference, *, actor, request=None):
+    """The agent filed it in Microsoft's portal (manual channel) and records Microsoft's number."""
+    outbox = Delivery.objects.select_for_update().get(service_request=service_request)
+    now = timezone.now()
+    outbox.state = DeliveryStateChoices.DELIVERED
+    outbox.delivered_at = now
+    outbox.save(update_fields=["state", "delivered_at"])
+    before = _snapshot(service_request)
+    service_request.channel_reference = reference
+    service_request.status = StatusChoices.OPEN
+    service_request.save(update_fields=["channel_reference", "status", "modified_at"])
+    _timeline(
+        service_request,
+        TimelineKindChoices.DELIVERED,
+        _("Filed in Microsoft's portal by hand; reference %(reference)s.")
+        % {"reference": reference},
+        actor=actor,
+    )
+    audit.record(
+        actor=actor,
+        action="servicerequest.reference_recorded",
+        target=service_request,
+        before=before,
+        after=_snapshot(service_request),
+        request=request,
+    )
+
+
+@transaction.atomic
+def retry_delivery(service_request, *, actor, request=None):
+    """An admin sends a failed delivery again (same idempotency key: no duplicate ticket)."""
+    outbox = Delivery.objects.select_for_update().get(service_request=service_request)
+    if outbox.state != DeliveryStateChoices.FAILED:
+        return outbox
+    outbox.state = DeliveryStateChoices.PENDING
+    outbox.next_attempt_at = timezone.now()
+    outbox.attempts = 0
+    outbox.save(update_fields=["state", "next_attempt_at", "attempts"])
+    ServiceRequest.objects.filter(pk=service_request.pk).update(
+        status=StatusChoices.PENDING_DELIVERY
+    )
+    _timeline(
+        service_request,
+        TimelineKindChoices.RETRIED,
+        _("Delivery retried by an admin."),
+        actor=actor,
+    )
+    audit.record(
+        actor=actor,
+        action="servicerequest.delivery_retried",
+        target=service_request,
+        request=request,
+    )
+    transaction.on_commit(lambda: delivery.queue(outbox.pk))
+    return outbox
