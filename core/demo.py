@@ -37,4 +37,7 @@ def load():
     from servicehealth import demo as servicehealth_demo
 
     summary.extend(servicehealth_demo.load())
+    from servicerequests import demo as servicerequests_demo
+
+    summary.extend(servicerequests_demo.load())
     return summary

@@ -32,6 +32,9 @@ def dashboard(request):
 
         context["incident_summary"] = dashboard_summary(request.user)
         context["failing_feed_count"] = failing_sources().count()
+        from servicerequests.views import dashboard_summary as requests_summary
+
+        context["request_summary"] = requests_summary(request.user)
     if Capability.MANAGE_STAFF in capabilities:
         staff = User.objects.staff_members()
         context["staff_counts"] = {

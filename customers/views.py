@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, F, Prefetch, Q
+from django.db.models import Case, Count, F, Prefetch, Q, Value, When
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -147,6 +147,9 @@ def customer_detail(request, tenant_id):
         context["can_manage_feeds"] = request.user.has_capability(Capability.MANAGE_INTEGRATIONS)
     elif tab == "incidents":
         context.update(_incidents_tab(customer))
+    elif tab == "requests":
+        context.update(_requests_tab(customer))
+        context["can_work"] = request.user.has_capability(Capability.WORK_SUPPORT)
     return render(request, "customers/customer_detail.html", context)
 
 
@@ -195,6 +198,25 @@ def _incidents_tab(customer):
         )[:INCIDENTS_SHOWN],
         "incident_total": links.count(),
         "incidents_shown": INCIDENTS_SHOWN,
+    }
+
+
+REQUESTS_SHOWN = 50
+
+
+def _requests_tab(customer):
+    """The customer's service requests, open ones first, then the newest.
+
+    Read through the reverse relation servicerequests declares, so customers imports nothing
+    from it; "closed" is ServiceRequest's closed status.
+    """
+    requests = customer.service_requests.select_related("channel").defer("description")
+    return {
+        "service_requests": requests.annotate(
+            closed_last=Case(When(status="closed", then=Value(1)), default=Value(0))
+        ).order_by("closed_last", "-created_at", "-pk")[:REQUESTS_SHOWN],
+        "request_total": requests.count(),
+        "requests_shown": REQUESTS_SHOWN,
     }
 
 

@@ -108,6 +108,11 @@ def incident_detail(request, microsoft_id):
                 "customer__company_name", "customer_id"
             ),
             "acknowledgements": incident.acknowledgements.select_related("user"),
+            # Through the reverse relation servicerequests declares: incidents imports nothing
+            # from it.
+            "service_requests": incident.service_requests.select_related("customer").defer(
+                "description"
+            ),
             "snooze": snooze,
             "can_work": request.user.has_capability(WORK),
             "acknowledge_form": AcknowledgeForm(),

@@ -261,6 +261,8 @@ GRAPH_TOKEN_URL = env.str(
 )
 # How often beat refreshes GDAP relationships, in minutes.
 GDAP_SYNC_INTERVAL_MINUTES = env.int("GDAP_SYNC_INTERVAL_MINUTES", 60, minimum=1)
+# Seconds a worker holds a service-request delivery before another may take it over.
+DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", 120, minimum=1)
 # How often open requests' status is read from Partner Center, in minutes.
 CHANNEL_STATUS_POLL_MINUTES = env.int("CHANNEL_STATUS_POLL_MINUTES", 5, minimum=1)
 # The bundled simulators (Graph, Partner Center, a webhook receiver) are never served in production.
@@ -359,6 +361,8 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode415Enum": "drf_standardized_errors.openapi_serializers.ErrorCode415Enum.choices",
         "ErrorCode429Enum": "drf_standardized_errors.openapi_serializers.ErrorCode429Enum.choices",
         "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
+        "TimelineEntryKindEnum": "servicerequests.models.TimelineKindChoices.choices",
+        "ChannelKindEnum": "servicerequests.api.CHANNEL_KIND_CHOICES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",

@@ -7,6 +7,7 @@ api_v1 = [
     path("", include("customers.api_urls")),
     path("", include("servicehealth.api_urls")),
     path("", include("incidents.api_urls")),
+    path("", include("servicerequests.api_urls")),
     path("service-requests/callbacks/", include("servicerequests.callback_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
@@ -22,6 +23,7 @@ urlpatterns = [
     path("", include("customers.urls")),
     path("", include("servicehealth.urls")),
     path("", include("incidents.urls")),
+    path("", include("servicerequests.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include((api_v1, "api-v1"))),

@@ -1,1 +1,1137 @@
-# Service requests: filled by its own issue (see DESIGN.md for what this app owns).
+"""The service requests API: service requests with their notes and timeline, the support topics,
+and (for Global admins) the support channels, the routing rules and a routing test.
+
+Every write goes through a service function: ``servicerequests.services`` for requests (timeline and
+audit), ``servicerequests.admin_services`` for channels, rules and topics (audit, never a secret).
+A channel's credentials are write-only: no response, error message or audit entry carries them.
+A create may carry an ``Idempotency-Key`` (see ``servicerequests.idempotency``). Lookups use the
+request's number (``SR-000123``). API texts are plain English, like the rest of the API.
+"""
+
+import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
+from django.db import IntegrityError, transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.response import Response
+from rest_framework.validators import UniqueValidator
+
+from accounts.roles import Capability
+from core.pagination import PortalCursorPagination
+from customers.models import Customer
+from incidents.models import Incident
+from servicerequests import admin_services, idempotency, routing, services
+from servicerequests.forms import ServiceRequestFilterSet, support_staff
+from servicerequests.models import (
+    CategoryChoices,
+    Channel,
+    Delivery,
+    DeliveryStateChoices,
+    RoutingRule,
+    ServiceRequest,
+    ServiceRequestNote,
+    SeverityChoices,
+    StatusChoices,
+    SupportTopic,
+    TimelineEntry,
+)
+
+VIEW = Capability.VIEW_SUPPORT
+WORK = Capability.WORK_SUPPORT
+MANAGE = Capability.MANAGE_INTEGRATIONS
+# A delivery still on its way: closing now would race the worker that reopens it on success.
+IN_FLIGHT = {DeliveryStateChoices.PENDING, DeliveryStateChoices.SENDING}
+PLAIN_LIST_NOTE = "A plain list, not paginated."
+# The kinds of support channel, as the schema names them (SPECTACULAR_SETTINGS' enum overrides).
+CHANNEL_KIND_CHOICES = Channel._meta.get_field("kind").choices
+
+
+def _through_service(function, *args, nest=None, **kwargs):
+    """Call a service function; its validation errors become a 400, never a 500.
+
+    ``nest`` maps error keys to the field that holds them (a channel's ``signing_secret`` error
+    belongs to ``credentials``).
+    """
+    try:
+        return function(*args, **kwargs)
+    except DjangoValidationError as exc:
+        errors = serializers.as_serializer_error(exc)
+        for key, parent in (nest or {}).items():
+            if key in errors:
+                errors.setdefault(parent, {})[key] = errors.pop(key)
+        raise serializers.ValidationError(errors) from None
+    except IntegrityError:
+        # Two writers raced past the uniqueness checks; the database kept only one.
+        raise serializers.ValidationError(
+            {"non_field_errors": ["This conflicts with a change made at the same time."]}
+        ) from None
+
+
+# --- fields shared by the serializers -----------------------------------------------------------
+
+
+@extend_schema_field(OpenApiTypes.UUID)
+class CustomerTenantField(serializers.SlugRelatedField):
+    """A customer by tenant id, among the customers the caller may see."""
+
+    default_error_messages = {
+        "does_not_exist": "No customer has the tenant id {value}.",
+        "invalid": "Enter the customer's tenant id.",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="tenant_id", **kwargs)
+
+    def get_queryset(self):
+        return Customer.objects.visible_to(self.context["request"].user)
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except DjangoValidationError:  # not a UUID
+            self.fail("invalid")
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class IncidentField(serializers.SlugRelatedField):
+    """An incident by Microsoft's id (``EX123456``)."""
+
+    default_error_messages = {"does_not_exist": "No incident has the id {value}."}
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="microsoft_id", **kwargs)
+
+    def get_queryset(self):
+        return Incident.objects.visible_to(self.context["request"].user)
+
+
+@extend_schema_field(OpenApiTypes.EMAIL)
+class AssigneeField(serializers.SlugRelatedField):
+    """A staff member with a support role, by email (case-insensitive)."""
+
+    default_error_messages = {
+        "does_not_exist": "No active staff member with a support role has the email {value}.",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="email", **kwargs)
+
+    def get_queryset(self):
+        return support_staff()
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = data.strip().lower()
+        return super().to_internal_value(data)
+
+
+# --- service requests ---------------------------------------------------------------------------
+
+
+class SupportTopicRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SupportTopic
+        fields = ["id", "name"]
+        read_only_fields = fields
+
+
+class CustomerRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["tenant_id", "company_name"]
+        read_only_fields = fields
+
+
+class ChannelRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Channel
+        fields = ["id", "name", "kind"]
+        read_only_fields = fields
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Delivery
+        fields = ["state", "attempts", "next_attempt_at", "last_error", "delivered_at"]
+        read_only_fields = fields
+
+
+class PrimaryContactSerializer(serializers.Serializer):
+    """The customer's contact Microsoft talks to."""
+
+    name = serializers.CharField(source="contact_name", max_length=150)
+    email = serializers.EmailField(source="contact_email", max_length=254)
+    phone = serializers.CharField(
+        source="contact_phone", max_length=40, required=False, allow_blank=True, default=""
+    )
+
+
+class ServiceRequestSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(
+        view_name="api-v1:service-request-detail", lookup_field="number"
+    )
+    support_topic = SupportTopicRefSerializer(read_only=True)
+    customer = CustomerRefSerializer(read_only=True)
+    primary_contact = PrimaryContactSerializer(source="*", read_only=True)
+    channel = ChannelRefSerializer(
+        read_only=True, allow_null=True, help_text="The support channel routing chose."
+    )
+    channel_reference = serializers.CharField(
+        read_only=True, help_text="The channel's own id for it (Microsoft's number), once known."
+    )
+    incident = serializers.SlugRelatedField(
+        slug_field="microsoft_id",
+        read_only=True,
+        allow_null=True,
+        help_text="Microsoft's id of the incident it is about, if any.",
+    )
+    assignee = serializers.EmailField(
+        source="assignee.email", read_only=True, allow_null=True, help_text="The assignee's email."
+    )
+    is_breached = serializers.BooleanField(
+        read_only=True,
+        help_text="Not closed, no first response yet, and past its first-response target.",
+    )
+    delivery = DeliverySerializer(
+        read_only=True, allow_null=True, help_text="How sending it to its channel is going."
+    )
+
+    class Meta:
+        model = ServiceRequest
+        fields = [
+            "url",
+            "number",
+            "title",
+            "description",
+            "severity",
+            "category",
+            "status",
+            "support_topic",
+            "customer",
+            "primary_contact",
+            "channel",
+            "channel_reference",
+            "incident",
+            "assignee",
+            "locale",
+            "response_due_at",
+            "first_response_at",
+            "is_breached",
+            "created_at",
+            "modified_at",
+            "closed_at",
+            "delivery",
+        ]
+        read_only_fields = fields
+
+
+class ServiceRequestCreateSerializer(serializers.ModelSerializer):
+    """What a new service request needs; routing picks its channel."""
+
+    category = serializers.ChoiceField(
+        choices=CategoryChoices.choices,
+        required=False,
+        help_text="Leave it out to take the support topic's category.",
+    )
+    support_topic = serializers.PrimaryKeyRelatedField(
+        queryset=SupportTopic.objects.filter(active=True),
+        help_text="An active support topic's id (see /api/v1/support-topics/).",
+    )
+    customer = CustomerTenantField(help_text="The customer's tenant id.")
+    primary_contact = PrimaryContactSerializer(source="*")
+    incident = IncidentField(
+        required=False, allow_null=True, help_text="Microsoft's id of the incident it is about."
+    )
+    assignee = AssigneeField(
+        required=False,
+        allow_null=True,
+        help_text="The email of a staff member with a support role.",
+    )
+    locale = serializers.CharField(
+        max_length=10,
+        default="en-US",
+        validators=[
+            RegexValidator(
+                r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$", "Use a locale such as en-US or tr-TR."
+            )
+        ],
+        help_text="The agent's locale, as Partner Center expects it.",
+    )
+
+    class Meta:
+        model = ServiceRequest
+        fields = [
+            "title",
+            "description",
+            "severity",
+            "category",
+            "support_topic",
+            "customer",
+            "primary_contact",
+            "incident",
+            "assignee",
+            "locale",
+        ]
+        extra_kwargs = {"description": {"max_length": 10000}}
+
+    def validate(self, attrs):
+        topic, category = attrs["support_topic"], attrs.get("category")
+        if category and category != topic.category:
+            raise serializers.ValidationError(
+                {
+                    "support_topic": [
+                        f"This topic is {topic.category}; the request is {category}. "
+                        "Choose a topic of the request's category, or leave the category out."
+                    ]
+                }
+            )
+        return attrs
+
+    def create(self, validated_data):
+        request = self.context["request"]
+        try:
+            return _through_service(
+                services.open_service_request,
+                actor=request.user,
+                request=request,
+                **validated_data,
+            )
+        except services.NoRoute:
+            category = validated_data.get("category") or validated_data["support_topic"].category
+            raise serializers.ValidationError(
+                {
+                    "non_field_errors": [
+                        ErrorDetail(
+                            f"No support channel takes {category} requests: no routing rule "
+                            f"matched and no {category} channel is enabled. Nothing was opened; "
+                            "a Global admin must add or enable a channel.",
+                            code="no_route",
+                        )
+                    ]
+                }
+            ) from None
+
+
+class ServiceRequestUpdateSerializer(serializers.Serializer):
+    """What may change once a request is filed: its status (close, reopen) and its assignee."""
+
+    FIXED_FIELDS = frozenset(ServiceRequestSerializer.Meta.fields) - {"status", "assignee"}
+
+    status = serializers.ChoiceField(
+        choices=[
+            (StatusChoices.OPEN.value, StatusChoices.OPEN.label),
+            (StatusChoices.CLOSED.value, StatusChoices.CLOSED.label),
+        ],
+        required=False,
+        help_text=(
+            "`closed` closes it (not while its delivery is still on its way); `open` reopens a "
+            "closed request, which then shows its delivery's status again. `open` on a request "
+            "that is not closed changes nothing."
+        ),
+    )
+    assignee = AssigneeField(
+        required=False,
+        allow_null=True,
+        help_text="The email of a staff member with a support role; null unassigns it.",
+    )
+
+    def validate(self, attrs):
+        fixed = sorted(self.FIXED_FIELDS & set(self.initial_data))
+        if fixed:
+            message = "Partner Center requests cannot change this after filing."
+            raise serializers.ValidationError(
+                {name: [ErrorDetail(message, code="read_only")] for name in fixed}
+            )
+        service_request = self.instance
+        wanted = attrs.get("status")
+        if wanted == StatusChoices.CLOSED and service_request.status != StatusChoices.CLOSED:
+            delivery = _delivery_of(service_request)
+            if delivery is not None and delivery.state in IN_FLIGHT:
+                raise serializers.ValidationError(
+                    {
+                        "status": [
+                            ErrorDetail(
+                                "It is still being delivered: close it once the channel has it.",
+                                code="in_flight",
+                            )
+                        ]
+                    }
+                )
+        return attrs
+
+    def update(self, instance, validated_data):
+        request = self.context["request"]
+        with transaction.atomic():
+            if "assignee" in validated_data and validated_data["assignee"] != instance.assignee:
+                services.assign(
+                    instance, validated_data["assignee"], actor=request.user, request=request
+                )
+            target = _target_status(instance, validated_data.get("status"))
+            if target is not None:
+                services.change_status(instance, target, actor=request.user, request=request)
+        return instance
+
+
+def _delivery_of(service_request):
+    try:
+        return service_request.delivery
+    except Delivery.DoesNotExist:
+        return None
+
+
+def _target_status(service_request, wanted):
+    """The status ``wanted`` leads to, or None when nothing changes."""
+    current = service_request.status
+    if wanted == StatusChoices.CLOSED and current != StatusChoices.CLOSED:
+        return StatusChoices.CLOSED
+    if wanted == StatusChoices.OPEN and current == StatusChoices.CLOSED:
+        delivery = _delivery_of(service_request)
+        if delivery is None or delivery.state == DeliveryStateChoices.DELIVERED:
+            return StatusChoices.OPEN
+        if delivery.state == DeliveryStateChoices.FAILED:
+            return StatusChoices.DELIVERY_FAILED
+        return StatusChoices.PENDING_DELIVERY
+    return None
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    text = serializers.CharField(max_length=5000, help_text="The note; shown on the timeline.")
+    author_name = serializers.CharField(
+        read_only=True, help_text="Who wrote it: a staff member, an API client or Microsoft."
+    )
+    from_channel = serializers.BooleanField(
+        read_only=True, help_text="True when it came from the channel (Microsoft's side)."
+    )
+
+    class Meta:
+        model = ServiceRequestNote
+        fields = ["id", "author_name", "text", "from_channel", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class TimelineEntrySerializer(serializers.ModelSerializer):
+    actor_name = serializers.CharField(
+        read_only=True, help_text="Who did it; empty for the portal itself."
+    )
+
+    class Meta:
+        model = TimelineEntry
+        fields = ["kind", "message", "actor_name", "created_at"]
+        read_only_fields = fields
+
+
+class ServiceRequestApiFilterSet(ServiceRequestFilterSet):
+    """The service-request list's filters, plus incremental sync for PSA tools."""
+
+    mine = django_filters.BooleanFilter(
+        method="filter_mine",
+        help_text="true: only requests assigned to or opened by the caller.",
+    )
+    breached = django_filters.BooleanFilter(
+        method="filter_breached",
+        help_text="true: only requests past their first-response target without a response.",
+    )
+    attention = django_filters.BooleanFilter(
+        method="filter_attention",
+        help_text="true: only requests needing attention (Microsoft waits, delivery failed, "
+        "or breached).",
+    )
+    channel = django_filters.NumberFilter(
+        field_name="channel_id", help_text="The support channel's id."
+    )
+    modified_since = django_filters.IsoDateTimeFilter(
+        field_name="modified_at",
+        lookup_expr="gte",
+        help_text="ISO 8601 date and time; requests changed at or after it.",
+    )
+
+    class Meta(ServiceRequestFilterSet.Meta):
+        fields = [*ServiceRequestFilterSet.Meta.fields, "modified_since"]
+
+    def __init__(self, *args, request=None, **kwargs):
+        kwargs.setdefault("user", getattr(request, "user", None))
+        super().__init__(*args, request=request, **kwargs)
+
+
+class ServiceRequestCursorPagination(PortalCursorPagination):
+    """Oldest change first, so a PSA polling with ``modified_since`` gets each change once."""
+
+    ordering = ("modified_at", "pk")
+
+
+class IdempotencyErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="`idempotency_key_reused` (422) or `idempotency_key_in_progress` (409)."
+    )
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class IdempotencyErrorResponseSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
+    errors = IdempotencyErrorSerializer(many=True)
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    name=idempotency.HEADER,
+    type=OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Any unique string of 1–255 visible ASCII characters (a UUID is best). Sending the same "
+        "key with the same body again, within 24 hours, opens nothing new and answers the first "
+        "response again (with `Idempotent-Replayed: true`); the same key with another body is "
+        "refused with 422. Keys are per API client or user."
+    ),
+)
+CREATE_EXAMPLE = {
+    "title": "Mail flow to external recipients delayed",
+    "description": (
+        "Since 09:10 UTC mail to external recipients queues for 30+ minutes. "
+        "Message trace shows 451 4.4.0 errors. EX123456 may be related."
+    ),
+    "severity": "critical",
+    "support_topic": 8,
+    "customer": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
+    "primary_contact": {
+        "name": "Pat Doe",
+        "email": "pat@contoso.example",
+        "phone": "+44 20 7946 0000",
+    },
+    "incident": "EX123456",
+    "assignee": "helpdesk@partner.example",
+    "locale": "en-US",
+}
+CREATED_EXAMPLE = {
+    "url": "https://portal.partner.example/api/v1/service-requests/SR-000123/",
+    "number": "SR-000123",
+    "title": CREATE_EXAMPLE["title"],
+    "description": CREATE_EXAMPLE["description"],
+    "severity": "critical",
+    "category": "technical",
+    "status": "pending_delivery",
+    "support_topic": {"id": 8, "name": "Exchange Online"},
+    "customer": {
+        "tenant_id": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
+        "company_name": "Contoso Ltd",
+    },
+    "primary_contact": CREATE_EXAMPLE["primary_contact"],
+    "channel": {"id": 3, "name": "Premier Support (Partner Center)", "kind": "partner_center"},
+    "channel_reference": "",
+    "incident": "EX123456",
+    "assignee": "helpdesk@partner.example",
+    "locale": "en-US",
+    "response_due_at": "2025-11-27T11:10:00Z",
+    "first_response_at": None,
+    "is_breached": False,
+    "created_at": "2025-11-27T09:10:00Z",
+    "modified_at": "2025-11-27T09:10:00Z",
+    "closed_at": None,
+    "delivery": {
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": "2025-11-27T09:10:00Z",
+        "last_error": "",
+        "delivered_at": None,
+    },
+}
+
+
+@extend_schema(tags=["service requests"])
+@extend_schema_view(
+    list=extend_schema(
+        summary="List service requests",
+        description=(
+            "Service requests ordered by last modification, oldest first, with cursor "
+            "pagination. For incremental sync, pass `modified_since` and follow `next`: each "
+            "change is returned once."
+        ),
+    ),
+    retrieve=extend_schema(summary="Get a service request"),
+    create=extend_schema(
+        summary="Open a service request",
+        description=(
+            "Opens the request and routes it to a support channel; it is delivered in the "
+            "background (`delivery.state`). Answers 400 with code `no_route` when no channel "
+            "takes its category. Send an `Idempotency-Key` so that a retry after a timeout "
+            "cannot open it twice."
+        ),
+        parameters=[IDEMPOTENCY_KEY],
+        request=ServiceRequestCreateSerializer,
+        responses={
+            201: ServiceRequestSerializer,
+            409: IdempotencyErrorResponseSerializer,
+            422: IdempotencyErrorResponseSerializer,
+        },
+        examples=[
+            OpenApiExample("Escalate a mail-flow problem", value=CREATE_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "Opened, waiting for delivery",
+                value=CREATED_EXAMPLE,
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
+    ),
+    partial_update=extend_schema(
+        summary="Close, reopen or assign a service request",
+        description=(
+            "Only `status` and `assignee` may change: Partner Center requests cannot change "
+            "their title, description or other fields after filing (sending one is a 400). "
+            "Each change lands on the timeline and in the audit log."
+        ),
+        request=ServiceRequestUpdateSerializer,
+        responses=ServiceRequestSerializer,
+    ),
+)
+class ServiceRequestViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Escalations to Microsoft. Support roles read, open, update and comment."""
+
+    required_capabilities = {"read": VIEW, "write": WORK}
+    serializer_class = ServiceRequestSerializer
+    filterset_class = ServiceRequestApiFilterSet
+    pagination_class = ServiceRequestCursorPagination
+    lookup_field = "number"
+    lookup_value_regex = "SR-[0-9]+"
+
+    def get_queryset(self):
+        return ServiceRequest.objects.visible_to(self.request.user).select_related(
+            "support_topic", "customer", "channel", "incident", "assignee", "delivery"
+        )
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return ServiceRequestCreateSerializer
+        if self.action == "partial_update":
+            return ServiceRequestUpdateSerializer
+        return super().get_serializer_class()
+
+    def _representation(self, pk):
+        service_request = self.get_queryset().get(pk=pk)
+        return ServiceRequestSerializer(service_request, context=self.get_serializer_context()).data
+
+    def create(self, request, *args, **kwargs):
+        return idempotency.run_once(request, lambda: self._create(request))
+
+    def _create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        service_request = serializer.save()
+        data = self._representation(service_request.pk)
+        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": data["url"]})
+
+    def partial_update(self, request, *args, **kwargs):
+        service_request = self.get_object()
+        serializer = self.get_serializer(service_request, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(self._representation(service_request.pk))
+
+    @extend_schema(
+        methods=["GET"],
+        summary="List a service request's notes",
+        description=f"Oldest first. {PLAIN_LIST_NOTE}",
+        responses=NoteSerializer(many=True),
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Add a note to a service request",
+        description="The note lands on the timeline and in the audit log.",
+        request=NoteSerializer,
+        responses={201: NoteSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        serializer_class=NoteSerializer,
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def notes(self, request, number=None):
+        service_request = self.get_object()
+        if request.method == "POST":
+            serializer = self.get_serializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            note = services.add_note(
+                service_request,
+                text=serializer.validated_data["text"],
+                actor=request.user,
+                request=request,
+            )
+            return Response(self.get_serializer(note).data, status=status.HTTP_201_CREATED)
+        notes = service_request.notes.order_by("created_at", "pk")
+        return Response(self.get_serializer(notes, many=True).data)
+
+    @extend_schema(
+        summary="List a service request's timeline",
+        description=(
+            "Everything that happened to it, oldest first: opened, routed, delivery attempts, "
+            f"status changes, notes, assignments. {PLAIN_LIST_NOTE}"
+        ),
+        responses=TimelineEntrySerializer(many=True),
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=TimelineEntrySerializer,
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def timeline(self, request, number=None):
+        service_request = self.get_object()
+        entries = service_request.timeline.order_by("created_at", "pk")
+        return Response(self.get_serializer(entries, many=True).data)
+
+
+# --- support topics -----------------------------------------------------------------------------
+
+
+class SupportTopicFilterSet(django_filters.FilterSet):
+    category = django_filters.ChoiceFilter(choices=CategoryChoices.choices)
+    active = django_filters.BooleanFilter(
+        help_text="true: topics offered for new requests; false: retired ones."
+    )
+
+    class Meta:
+        model = SupportTopic
+        fields = ["category", "active"]
+
+
+class SupportTopicSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-v1:support-topic-detail")
+    partner_center_id = serializers.RegexField(
+        r"^[0-9]*$",
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid": "Partner Center's topic ids are digits only."},
+        help_text="The support topic id Partner Center's API expects; needed for that channel.",
+    )
+    active = serializers.BooleanField(
+        required=False, help_text="Inactive topics are not offered for new requests."
+    )
+
+    class Meta:
+        model = SupportTopic
+        fields = ["url", "id", "name", "description", "category", "partner_center_id", "active"]
+        read_only_fields = ["id"]
+
+    def validate_partner_center_id(self, value):
+        value = value.strip()
+        if value:
+            taken = SupportTopic.objects.filter(partner_center_id=value)
+            if self.instance is not None:
+                taken = taken.exclude(pk=self.instance.pk)
+            if taken.exists():
+                raise serializers.ValidationError(
+                    "Another support topic has this Partner Center id."
+                )
+        return value
+
+    def create(self, validated_data):
+        request = self.context["request"]
+        return _through_service(
+            admin_services.create_topic, actor=request.user, request=request, **validated_data
+        )
+
+    def update(self, instance, validated_data):
+        request = self.context["request"]
+        return _through_service(
+            admin_services.update_topic,
+            instance,
+            actor=request.user,
+            request=request,
+            **validated_data,
+        )
+
+
+@extend_schema(tags=["support"])
+@extend_schema_view(
+    list=extend_schema(
+        summary="List support topics",
+        description=f"Partner Center's support topics, by category and name. {PLAIN_LIST_NOTE}",
+    ),
+    retrieve=extend_schema(summary="Get a support topic"),
+    create=extend_schema(summary="Add a support topic"),
+    update=extend_schema(summary="Replace a support topic"),
+    partial_update=extend_schema(summary="Update a support topic"),
+)
+class SupportTopicViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Support roles read the topics; Global admins add and change them (none is deleted)."""
+
+    required_capabilities = {"read": VIEW, "write": MANAGE}
+    serializer_class = SupportTopicSerializer
+    filterset_class = SupportTopicFilterSet
+    pagination_class = None
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self):
+        return SupportTopic.objects.order_by("category", "name", "pk")
+
+
+# --- support channels ---------------------------------------------------------------------------
+
+
+class CredentialsField(serializers.DictField):
+    child = serializers.CharField(max_length=4000, trim_whitespace=False, allow_blank=True)
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-v1:channel-detail")
+    name = serializers.CharField(
+        max_length=100,
+        validators=[
+            UniqueValidator(
+                queryset=Channel.objects.all(), message="A channel with this name already exists."
+            )
+        ],
+    )
+    credentials = CredentialsField(
+        write_only=True,
+        required=False,
+        help_text=(
+            "Write-only: never returned. `partner_center` takes `access_token`; `webhook` takes "
+            "`signing_secret`; the other kinds take none. An empty or missing value keeps the "
+            "stored one."
+        ),
+    )
+    has_credentials = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Channel
+        fields = [
+            "url",
+            "id",
+            "name",
+            "kind",
+            "category",
+            "tier",
+            "endpoint",
+            "credentials",
+            "has_credentials",
+            "enabled",
+            "needs_attention",
+            "last_error",
+            "last_error_at",
+            "created_at",
+            "modified_at",
+        ]
+        read_only_fields = [
+            "id",
+            "needs_attention",
+            "last_error",
+            "last_error_at",
+            "created_at",
+            "modified_at",
+        ]
+        extra_kwargs = {
+            "endpoint": {
+                "help_text": (
+                    "Partner Center API: its base URL; webhook: the URL requests are posted to "
+                    "(both checked before they are stored); email: the address; manual: the "
+                    "page of Microsoft's portal to file them in."
+                )
+            }
+        }
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_has_credentials(self, channel) -> bool:
+        return bool(channel.credentials_encrypted)
+
+    def validate(self, attrs):
+        kind = attrs.get("kind") or getattr(self.instance, "kind", None)
+        credentials = attrs.get("credentials") or {}
+        allowed = admin_services.REQUIRED_CREDENTIALS.get(kind)
+        # The message names no key the caller sent: a secret may have been typed as a key.
+        if any(key != allowed for key in credentials):
+            takes = f"only `{allowed}`" if allowed else "no credentials"
+            raise serializers.ValidationError(
+                {"credentials": [f"A {kind} channel takes {takes}; remove the others."]}
+            )
+        return attrs
+
+    def _nest(self):
+        return dict.fromkeys(admin_services.REQUIRED_CREDENTIALS.values(), "credentials")
+
+    def create(self, validated_data):
+        request = self.context["request"]
+        return _through_service(
+            admin_services.create_channel,
+            actor=request.user,
+            request=request,
+            nest=self._nest(),
+            **validated_data,
+        )
+
+    def update(self, instance, validated_data):
+        request = self.context["request"]
+        return _through_service(
+            admin_services.update_channel,
+            instance,
+            actor=request.user,
+            request=request,
+            nest=self._nest(),
+            **validated_data,
+        )
+
+
+@extend_schema(tags=["support"])
+@extend_schema_view(
+    list=extend_schema(
+        summary="List support channels",
+        description=f"Needing attention first, then by category and name. {PLAIN_LIST_NOTE}",
+    ),
+    retrieve=extend_schema(summary="Get a support channel"),
+    create=extend_schema(summary="Add a support channel"),
+    update=extend_schema(
+        summary="Replace a support channel",
+        description=(
+            "Leave out `credentials` to keep the stored ones. Changing the kind, endpoint or a "
+            "secret, or enabling it again, clears `needs_attention`."
+        ),
+    ),
+    partial_update=extend_schema(
+        summary="Update a support channel",
+        description=(
+            "Only the fields given change. Changing the kind, endpoint or a secret, or enabling "
+            "it again, clears `needs_attention`."
+        ),
+    ),
+)
+class ChannelViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Where escalations go. Global admins only; channels are disabled, never deleted."""
+
+    required_capabilities = {"read": MANAGE, "write": MANAGE}
+    serializer_class = ChannelSerializer
+    filter_backends = []
+    pagination_class = None
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self):
+        return Channel.objects.visible_to(self.request.user).order_by(
+            "-needs_attention", "category", "name", "pk"
+        )
+
+
+# --- routing rules ------------------------------------------------------------------------------
+
+
+class RoutingRuleSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-v1:routing-rule-detail")
+
+    class Meta:
+        model = RoutingRule
+        fields = [
+            "url",
+            "id",
+            "position",
+            "name",
+            "category",
+            "severity",
+            "support_topic",
+            "customer_tag",
+            "channel",
+            "enabled",
+        ]
+        read_only_fields = ["id"]
+        extra_kwargs = {
+            "position": {"help_text": "Rules are tried from the lowest number up."},
+            "category": {"help_text": "Empty matches any."},
+            "severity": {"help_text": "Empty matches any."},
+            "support_topic": {"help_text": "A support topic's id; null matches any."},
+            "customer_tag": {"help_text": "Matches customers with this tag; empty matches any."},
+            "channel": {"help_text": "The id of the channel a matching request goes to."},
+        }
+
+    def validate_customer_tag(self, value):
+        return value.strip()
+
+    def validate(self, attrs):
+        def current(name):
+            return attrs[name] if name in attrs else getattr(self.instance, name, None)
+
+        category, topic, channel = current("category"), current("support_topic"), current("channel")
+        errors = {}
+        if category and topic is not None and topic.category != category:
+            errors["support_topic"] = [
+                f"This topic is {topic.category}; the rule asks for {category}."
+            ]
+        wanted = category or (topic.category if topic is not None else "")
+        if channel is not None and wanted and channel.category != wanted:
+            errors["channel"] = [
+                f"{channel} takes {channel.category} requests: this rule would never send to it."
+            ]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    def create(self, validated_data):
+        request = self.context["request"]
+        return _through_service(
+            admin_services.create_rule, actor=request.user, request=request, **validated_data
+        )
+
+    def update(self, instance, validated_data):
+        request = self.context["request"]
+        return _through_service(
+            admin_services.update_rule,
+            instance,
+            actor=request.user,
+            request=request,
+            **validated_data,
+        )
+
+
+class RoutingTestSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(
+        choices=CategoryChoices.choices,
+        required=False,
+        help_text="Leave it out to take the support topic's category.",
+    )
+    severity = serializers.ChoiceField(choices=SeverityChoices.choices)
+    support_topic = serializers.PrimaryKeyRelatedField(
+        queryset=SupportTopic.objects.all(), help_text="A support topic's id."
+    )
+    customer = CustomerTenantField(
+        required=False,
+        allow_null=True,
+        help_text="The customer's tenant id; its tags can decide the route.",
+    )
+
+
+class RuleRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class RuleVerdictSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    position = serializers.IntegerField()
+    matched = serializers.BooleanField(help_text="Whether all its conditions match.")
+    why = serializers.CharField(help_text="What matched, or the first condition that did not.")
+
+
+class RoutingDecisionSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(
+        choices=CategoryChoices.choices, help_text="The category routing used."
+    )
+    channel = ChannelRefSerializer(
+        allow_null=True, help_text="Where the request would go; null when nothing takes it."
+    )
+    rule = RuleRefSerializer(allow_null=True, help_text="The first matching rule, if any.")
+    fallback = serializers.BooleanField(
+        help_text="True when no rule matched and the category's first enabled channel takes it."
+    )
+    explanation = serializers.CharField()
+    rules = RuleVerdictSerializer(many=True, help_text="Every rule, in the order tried.")
+
+
+def _decision_data(decision, category):
+    return {
+        "category": category,
+        "channel": decision.channel,
+        "rule": decision.rule,
+        "fallback": decision.fallback,
+        "explanation": str(decision.explanation),
+        "rules": [
+            {
+                "id": rule.pk,
+                "name": rule.name,
+                "position": rule.position,
+                "matched": matched,
+                "why": str(why),
+            }
+            for rule, matched, why in decision.reasons
+        ],
+    }
+
+
+@extend_schema(tags=["support"])
+@extend_schema_view(
+    list=extend_schema(
+        summary="List routing rules",
+        description=f"In the order they are tried. {PLAIN_LIST_NOTE}",
+    ),
+    retrieve=extend_schema(summary="Get a routing rule"),
+    create=extend_schema(summary="Add a routing rule"),
+    update=extend_schema(summary="Replace a routing rule"),
+    partial_update=extend_schema(summary="Update a routing rule"),
+)
+class RoutingRuleViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Ordered rules that pick a request's channel. Global admins only; disable, never delete."""
+
+    required_capabilities = {"read": MANAGE, "write": MANAGE}
+    serializer_class = RoutingRuleSerializer
+    filter_backends = []
+    pagination_class = None
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self):
+        return RoutingRule.objects.filter(
+            channel__in=Channel.objects.visible_to(self.request.user)
+        ).order_by("position", "pk")
+
+    @extend_schema(
+        summary="Test routing",
+        description=(
+            "Routes an imagined request without opening anything: the channel it would go to, "
+            "the rule that chose it (or the fallback), and for every rule whether it matched "
+            "and why."
+        ),
+        request=RoutingTestSerializer,
+        responses=RoutingDecisionSerializer,
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="test",
+        url_name="test",
+        serializer_class=RoutingTestSerializer,
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def test_routing(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        topic, customer = data["support_topic"], data.get("customer")
+        category = data.get("category") or topic.category
+        decision = routing.route(
+            category=category,
+            severity=data["severity"],
+            support_topic=topic,
+            customer_tags=list(customer.tags.values_list("name", flat=True)) if customer else [],
+        )
+        return Response(RoutingDecisionSerializer(_decision_data(decision, category)).data)

@@ -13,6 +13,7 @@ import random
 import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -33,7 +34,8 @@ from servicerequests.models import (
 logger = logging.getLogger(__name__)
 
 State = DeliveryStateChoices
-LEASE = timedelta(minutes=2)
+# How long a worker may hold a delivery; a worker killed mid-send frees it after this.
+LEASE = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=30)
 SWEEP_GRACE = timedelta(seconds=10)
@@ -88,6 +90,11 @@ def deliver(delivery_id):
     return _record_success(delivery, result, started, clock)
 
 
+def _next_attempt_number(delivery):
+    # Counted from the log: an admin's retry restarts ``attempts`` but not the numbering.
+    return DeliveryAttempt.objects.filter(delivery=delivery).count() + 1
+
+
 def _duration_ms(clock):
     return int((time.monotonic() - clock) * 1000)
 
@@ -98,7 +105,7 @@ def _record_success(delivery, result, started, clock):
     service_request = delivery.service_request
     DeliveryAttempt.objects.create(
         delivery=delivery,
-        number=delivery.attempts,
+        number=_next_attempt_number(delivery),
         started_at=started,
         duration_ms=_duration_ms(clock),
         outcome=DeliveryAttempt.Outcome.SUCCESS,
@@ -120,10 +127,13 @@ def _record_success(delivery, result, started, clock):
         state=State.DELIVERED, lease_until=None, delivered_at=now, last_error=""
     )
     ServiceRequest.objects.filter(pk=service_request.pk).update(
-        channel_reference=result.reference[:100],
-        status=StatusChoices.OPEN,
-        modified_at=now,
+        channel_reference=result.reference[:100], modified_at=now
     )
+    # Delivered means open, unless an agent has closed it meanwhile.
+    ServiceRequest.objects.filter(
+        pk=service_request.pk,
+        status__in=[StatusChoices.PENDING_DELIVERY, StatusChoices.DELIVERY_FAILED],
+    ).update(status=StatusChoices.OPEN)
     TimelineEntry.objects.create(
         service_request=service_request,
         kind=TimelineKindChoices.DELIVERED,
@@ -145,7 +155,7 @@ def _record_failure(delivery, exc, started, clock):
     final = exc.permanent or delivery.attempts >= MAX_ATTEMPTS
     DeliveryAttempt.objects.create(
         delivery=delivery,
-        number=delivery.attempts,
+        number=_next_attempt_number(delivery),
         started_at=started,
         duration_ms=_duration_ms(clock),
         outcome=DeliveryAttempt.Outcome.PERMANENT if final else DeliveryAttempt.Outcome.TRANSIENT,
@@ -156,9 +166,9 @@ def _record_failure(delivery, exc, started, clock):
         Delivery.objects.filter(pk=delivery.pk).update(
             state=State.FAILED, lease_until=None, last_error=str(exc)[:2000]
         )
-        ServiceRequest.objects.filter(pk=service_request.pk).update(
-            status=StatusChoices.DELIVERY_FAILED, modified_at=now
-        )
+        ServiceRequest.objects.filter(
+            pk=service_request.pk, status=StatusChoices.PENDING_DELIVERY
+        ).update(status=StatusChoices.DELIVERY_FAILED, modified_at=now)
         if exc.permanent:
             Channel.objects.filter(pk=delivery.channel_id).update(
                 needs_attention=True, last_error=str(exc)[:2000], last_error_at=now
@@ -201,7 +211,8 @@ def sweep(now=None):
     now = now or timezone.now()
     due = list(
         Delivery.objects.filter(
-            Q(state=State.PENDING, next_attempt_at__lte=now)
+            # A grace period keeps the sweep from doubling the message queued at commit.
+            Q(state=State.PENDING, next_attempt_at__lte=now - SWEEP_GRACE)
             | Q(state=State.SENDING, lease_until__lt=now)
         )
         .order_by("next_attempt_at")

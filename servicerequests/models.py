@@ -228,7 +228,7 @@ class ServiceRequest(models.Model):
         related_name="assigned_service_requests",
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     locale = models.CharField(_("agent locale"), max_length=10, default="en-US")
     response_due_at = models.DateTimeField(_("first response due"))
@@ -243,6 +243,12 @@ class ServiceRequest(models.Model):
         verbose_name = _("service request")
         verbose_name_plural = _("service requests")
         ordering = ["-created_at", "-pk"]
+        constraints = [
+            # Pages and the API find requests by number; it is set right after the first save.
+            models.UniqueConstraint(
+                fields=["number"], condition=~Q(number=""), name="servicerequests_sr_unique_number"
+            )
+        ]
         indexes = [
             models.Index(fields=["status", "-created_at"], name="servicerequests_sr_status"),
             models.Index(fields=["modified_at", "id"], name="servicerequests_sr_modified"),

@@ -3,6 +3,7 @@ audit log in the same transaction; the delivery (outbox) row is written with the
 
 import logging
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -127,8 +128,7 @@ def change_status(service_request, status, *, actor=None, source="", request=Non
     previous = service_request.get_status_display()
     service_request.status = status
     now = timezone.now()
-    if status == StatusChoices.CLOSED:
-        service_request.closed_at = now
+    service_request.closed_at = now if status == StatusChoices.CLOSED else None
     if source and service_request.first_response_at is None:
         # Microsoft moving the request is its first response.
         service_request.first_response_at = now
@@ -153,6 +153,7 @@ def change_status(service_request, status, *, actor=None, source="", request=Non
 
 @transaction.atomic
 def assign(service_request, assignee, *, actor, request=None):
+    service_request = ServiceRequest.objects.select_for_update().get(pk=service_request.pk)
     before = _snapshot(service_request)
     service_request.assignee = assignee
     service_request.save(update_fields=["assignee", "modified_at"])
@@ -176,13 +177,16 @@ def assign(service_request, assignee, *, actor, request=None):
 def record_manual_reference(service_request, reference, *, actor, request=None):
     """The agent filed it in Microsoft's portal (manual channel) and records Microsoft's number."""
     outbox = Delivery.objects.select_for_update().get(service_request=service_request)
+    if outbox.state != DeliveryStateChoices.MANUAL:
+        raise ValidationError(_("Only a request waiting to be filed by hand takes a reference."))
     now = timezone.now()
     outbox.state = DeliveryStateChoices.DELIVERED
     outbox.delivered_at = now
     outbox.save(update_fields=["state", "delivered_at"])
     before = _snapshot(service_request)
     service_request.channel_reference = reference
-    service_request.status = StatusChoices.OPEN
+    if service_request.status in (StatusChoices.PENDING_DELIVERY, StatusChoices.DELIVERY_FAILED):
+        service_request.status = StatusChoices.OPEN
     service_request.save(update_fields=["channel_reference", "status", "modified_at"])
     _timeline(
         service_request,

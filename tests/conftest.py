@@ -202,3 +202,31 @@ def service_health_simulator(db):
 
         yield simulator, add_source
     clear_token_cache()
+
+
+@pytest.fixture
+def partner_center_simulator():
+    """The Partner Center service-request simulator on a free loopback port."""
+    from simulators.http import SimulatorServer
+    from simulators.partner_center import PartnerCenterSimulator
+
+    simulator = PartnerCenterSimulator(token="pc-test-token")
+    server = SimulatorServer(simulator).start()
+    simulator.base_url = server.url
+    yield simulator
+    simulator.release()
+    server.stop()
+
+
+@pytest.fixture
+def webhook_receiver():
+    """A webhook receiver (a partner's ticketing endpoint) on a free loopback port."""
+    from simulators.http import SimulatorServer
+    from simulators.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver(secret="receiver-signing-secret")
+    server = SimulatorServer(receiver).start()
+    receiver.base_url = server.url
+    yield receiver
+    receiver.release()
+    server.stop()

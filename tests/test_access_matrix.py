@@ -33,6 +33,8 @@ MANAGERS = {"global_admin", "admin_agent"}
 URL_ACCESS = {
     "core:dashboard": ("get", ANY_ROLE, 200, None),
     "core:healthz": ("get", PUBLIC, 200, None),
+    # Authenticated by its HMAC signature alone: unsigned posts are refused for everyone.
+    "api-v1:servicerequests-callbacks:channel": ("post", PUBLIC, 401, "callback"),
     "core:audit_log": ("get", GLOBAL_ADMINS, 200, None),
     "core:events": ("get", SUPPORT, 200, None),
     "core:audit_log_export": ("get", GLOBAL_ADMINS, 200, None),
@@ -77,6 +79,28 @@ URL_ACCESS = {
     "incidents:detail": ("get", SUPPORT, 200, "incident"),
     "incidents:acknowledge": ("post", SUPPORT, 302, "incident"),
     "incidents:snooze": ("post", SUPPORT, 302, "incident"),
+    "servicerequests:list": ("get", SUPPORT, 200, None),
+    "servicerequests:create": ("get", SUPPORT, 200, None),
+    "servicerequests:route_preview": ("get", SUPPORT, 200, None),
+    "servicerequests:detail": ("get", SUPPORT, 200, "service_request"),
+    "servicerequests:note": ("post", SUPPORT, 302, "service_request"),
+    "servicerequests:status": ("post", SUPPORT, 302, "service_request"),
+    "servicerequests:assign": ("post", SUPPORT, 302, "service_request"),
+    "servicerequests:reference": ("post", SUPPORT, 302, "service_request"),
+    # Admin-only actions are not found for everyone else, like the feed's "Poll now".
+    "servicerequests:retry": ("post", GLOBAL_ADMINS, 302, "service_request"),
+    "servicerequests:channel_list": ("get", GLOBAL_ADMINS, 200, None),
+    "servicerequests:channel_create": ("get", GLOBAL_ADMINS, 200, None),
+    "servicerequests:channel_edit": ("get", GLOBAL_ADMINS, 200, "channel"),
+    "servicerequests:rule_list": ("get", GLOBAL_ADMINS, 200, None),
+    "servicerequests:rule_create": ("get", GLOBAL_ADMINS, 200, None),
+    "servicerequests:rule_edit": ("get", GLOBAL_ADMINS, 200, "routing_rule"),
+    "servicerequests:rule_move": ("post", GLOBAL_ADMINS, 302, "routing_rule"),
+    "servicerequests:rule_toggle": ("post", GLOBAL_ADMINS, 302, "routing_rule"),
+    "servicerequests:routing_test": ("get", GLOBAL_ADMINS, 200, None),
+    "servicerequests:topic_list": ("get", GLOBAL_ADMINS, 200, None),
+    "servicerequests:topic_create": ("get", GLOBAL_ADMINS, 200, None),
+    "servicerequests:topic_edit": ("get", GLOBAL_ADMINS, 200, "support_topic"),
     "api-v1:customer-list": ("get", SUPPORT, 200, None),
     "api-v1:customer-detail": ("get", SUPPORT, 200, "customer"),
     "api-v1:customer-subscriptions": ("get", SUPPORT, 200, "customer"),
@@ -90,6 +114,18 @@ URL_ACCESS = {
     "api-v1:incident-detail": ("get", SUPPORT, 200, "incident"),
     "api-v1:incident-posts": ("get", SUPPORT, 200, "incident"),
     "api-v1:incident-acknowledge": ("post", SUPPORT, 201, "incident"),
+    "api-v1:service-request-list": ("get", SUPPORT, 200, None),
+    "api-v1:service-request-detail": ("get", SUPPORT, 200, "service_request"),
+    "api-v1:service-request-notes": ("get", SUPPORT, 200, "service_request"),
+    "api-v1:service-request-timeline": ("get", SUPPORT, 200, "service_request"),
+    "api-v1:support-topic-list": ("get", SUPPORT, 200, None),
+    "api-v1:support-topic-detail": ("get", SUPPORT, 200, "support_topic"),
+    "api-v1:channel-list": ("get", GLOBAL_ADMINS, 200, None),
+    "api-v1:channel-detail": ("get", GLOBAL_ADMINS, 200, "channel"),
+    "api-v1:routing-rule-list": ("get", GLOBAL_ADMINS, 200, None),
+    "api-v1:routing-rule-detail": ("get", GLOBAL_ADMINS, 200, "routing_rule"),
+    # An empty body: a Global admin reaches the validation (400), everyone else is not let in.
+    "api-v1:routing-rule-test": ("post", GLOBAL_ADMINS, 400, None),
 }
 
 # Third-party URL trees with their own, tested access rules: allauth's sign-in pages, Django's
@@ -154,6 +190,10 @@ def _kwargs(kind, cast):
             country="GB",
         )
         return {"tenant_id": customer.tenant_id}
+    if kind == "callback":
+        from tests.servicerequests.helpers import channel
+
+        return {"channel_id": channel("webhook", name=f"cb-{uuid.uuid4().hex[:8]}").pk}
     if kind == "customer_import":
         from customers.models import CustomerImport
 
@@ -187,6 +227,22 @@ def _kwargs(kind, cast):
             service="Exchange Online",
         )
         return {"microsoft_id": incident.microsoft_id}
+    if kind == "service_request":
+        from tests.servicerequests.factories import ServiceRequestFactory
+
+        return {"number": ServiceRequestFactory().number}
+    if kind == "channel":
+        from tests.servicerequests.factories import ChannelFactory
+
+        return {"pk": ChannelFactory().pk}
+    if kind == "routing_rule":
+        from tests.servicerequests.factories import RoutingRuleFactory
+
+        return {"pk": RoutingRuleFactory().pk}
+    if kind == "support_topic":
+        from tests.servicerequests.factories import SupportTopicFactory
+
+        return {"pk": SupportTopicFactory().pk}
     raise AssertionError(kind)
 
 
@@ -267,7 +323,10 @@ def test_api_access_with_tokens(url_name, principal, api_token_for, client_for, 
     method, allowed, ok_status, kind = URL_ACCESS[url_name]
     url = reverse(url_name, kwargs=_kwargs(kind, cast))
     response = getattr(Client(), method)(url, HTTP_AUTHORIZATION=f"Bearer {token}")
-    if principal == "revoked":
+    if allowed == PUBLIC:
+        # Not a token-authenticated endpoint (the signed callback): a token changes nothing.
+        assert response.status_code == ok_status
+    elif principal == "revoked":
         assert response.status_code == 401
     elif principal in allowed:
         # The token has only the read scope: a write is refused once the caller may see it.

@@ -61,18 +61,16 @@ class HttpChannel(Channel):
 
     session = requests
 
-    def request(self, method, url, *, json_body, headers=None):
+    def request(self, method, url, *, json_body=None, headers=None):
         try:
             check_outbound_url(url)
         except UnsafeURL as exc:
             raise ChannelError(f"Refused to connect: {exc}", permanent=True) from None
-        body = json.dumps(json_body, default=str).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            **(headers or {}),
-        }
-        headers.update(self.extra_headers(body))
+        body = json.dumps(json_body, default=str).encode() if json_body is not None else None
+        headers = {"Accept": "application/json", **(headers or {})}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            headers.update(self.extra_headers(body))
         try:
             response = self.session.request(
                 method, url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False

@@ -34,6 +34,7 @@ def test_idempotent_tasks_are_acknowledged_late_with_time_limits():
 
 
 def test_the_beat_schedule_is_in_settings():
+    app.autodiscover_tasks(force=True)  # what a worker does at start
     schedule = settings.CELERY_BEAT_SCHEDULE
     assert schedule["heartbeat-feeds"]["options"]["queue"] == "feeds"
     assert schedule["heartbeat-escalations"]["options"]["queue"] == "escalations"

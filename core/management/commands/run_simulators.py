@@ -59,9 +59,10 @@ def demo_partner_tenant():
 
 class Command(BaseCommand):
     help = (
-        "Serve the Microsoft Graph simulators on loopback (development only): GDAP "
-        "relationships of the partner tenant on --port, service communications of the demo "
-        "feed sources' tenants on --port + 1."
+        "Serve the Microsoft API simulators on loopback (development only): GDAP relationships "
+        "of the partner tenant on --port, service communications of the demo feed sources' "
+        "tenants on --port + 1, Partner Center service requests on --port + 2 and a support "
+        "desk's webhook receiver on --port + 3."
     )
 
     def add_arguments(self, parser):
@@ -84,8 +85,19 @@ class Command(BaseCommand):
         )
         health_server = SimulatorServer(health, port=port + 1)
         health.base_url = health_server.url
-        gdap_server.start()
-        health_server.start()
+        from servicerequests.demo import PARTNER_CENTER_TOKEN, WEBHOOK_SECRET
+        from simulators.partner_center import PartnerCenterSimulator
+        from simulators.webhook_receiver import WebhookReceiver
+
+        partner_center = PartnerCenterSimulator(token=PARTNER_CENTER_TOKEN)
+        partner_center_server = SimulatorServer(partner_center, port=port + 2)
+        partner_center.base_url = partner_center_server.url
+        receiver = WebhookReceiver(secret=WEBHOOK_SECRET, latency=(0.05, 0.4))
+        receiver_server = SimulatorServer(receiver, port=port + 3)
+        receiver.base_url = receiver_server.url
+        servers = [gdap_server, health_server, partner_center_server, receiver_server]
+        for server in servers:
+            server.start()
         self.stdout.write(
             f"Graph simulator (GDAP) on {gdap_server.url}/v1.0: partner tenant "
             f"{DEMO_PARTNER_TENANT}, {len(gdap.partner.relationships)} relationships"
@@ -94,9 +106,16 @@ class Command(BaseCommand):
             f"Graph simulator (service health) on {health_server.url}/v1.0: "
             f"{len(tenants)} tenants, {len(health.issues)} issues progressing over time"
         )
+        self.stdout.write(
+            f"Partner Center simulator on {partner_center_server.url} (requests move to "
+            f"attention needed after 10 minutes, closed after 30); support desk webhook "
+            f"receiver on {receiver_server.url}"
+        )
         stopped = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopped.set())
         stopped.wait()
-        gdap_server.stop()
-        health_server.stop()
+        partner_center.release()
+        receiver.release()
+        for server in servers:
+            server.stop()

@@ -1,0 +1,295 @@
+"""Changes to support channels, routing rules and support topics, each in one transaction with its
+audit entry.
+
+A channel's credentials (Partner Center access token, webhook signing secret) are write-only: they
+are encrypted on the row and never appear in an audit entry, a log line or a response. The audit
+log records only which of them are set, and which one a change replaced.
+"""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, URLValidator
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from core import audit
+from core.urlguard import UnsafeURL, check_outbound_url
+from servicerequests.models import Channel, RoutingRule, SupportTopic
+
+CHANNEL_FIELDS = ("name", "kind", "category", "tier", "endpoint", "enabled")
+RULE_FIELDS = (
+    "position",
+    "name",
+    "category",
+    "severity",
+    "support_topic",
+    "customer_tag",
+    "channel",
+    "enabled",
+)
+TOPIC_FIELDS = ("name", "description", "category", "partner_center_id", "active")
+
+# The secret each kind needs; a kind missing here needs none.
+REQUIRED_CREDENTIALS = {
+    "partner_center": "access_token",
+    "webhook": "signing_secret",
+}
+# The kinds the portal connects to over HTTP: their endpoint is checked before it is stored.
+HTTP_KINDS = {"partner_center", "webhook"}
+# Markers the audit log holds instead of a secret.
+SECRET_SET = "set"  # noqa: S105 - a marker, not a secret
+SECRET_CHANGED = "changed"  # noqa: S105 - a marker, not a secret
+
+
+def _unknown(fields, allowed, what):
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise TypeError(f"Unknown {what} fields: {', '.join(sorted(unknown))}")
+
+
+# --- channels -------------------------------------------------------------------------------
+
+
+def channel_snapshot(channel):
+    """The channel as the audit log shows it: which credentials are set, never their values."""
+    data = {field: getattr(channel, field) for field in CHANNEL_FIELDS}
+    data["needs_attention"] = channel.needs_attention
+    data["credentials"] = dict.fromkeys(sorted(channel.credentials), SECRET_SET)
+    return data
+
+
+def _check_endpoint(channel):
+    """Errors for the endpoint, by kind: an address the portal may connect to, or an email."""
+    endpoint = channel.endpoint
+    if channel.kind in HTTP_KINDS:
+        if not endpoint:
+            return _("This kind of channel needs the URL to send requests to.")
+        try:
+            URLValidator(schemes=["http", "https"])(endpoint)
+            check_outbound_url(endpoint)
+        except ValidationError:
+            return _("Enter an http or https URL.")
+        except UnsafeURL as exc:
+            return str(exc)
+    elif channel.kind == "email":
+        if not endpoint:
+            return _("An email channel needs the address to send requests to.")
+        try:
+            EmailValidator()(endpoint)
+        except ValidationError:
+            return _("Enter an email address.")
+    elif endpoint:
+        try:
+            URLValidator(schemes=["http", "https"])(endpoint)
+        except ValidationError:
+            return _("Enter an http or https URL, or leave it empty for Partner Center's.")
+    return None
+
+
+def _validate_channel(channel, *, check_endpoint=True):
+    errors = {}
+    try:
+        channel.full_clean()
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    if check_endpoint and "endpoint" not in errors and "kind" not in errors:
+        message = _check_endpoint(channel)
+        if message:
+            errors.setdefault("endpoint", []).append(message)
+    needed = REQUIRED_CREDENTIALS.get(channel.kind)
+    if needed and not channel.credentials.get(needed):
+        errors.setdefault(needed, []).append(_("This kind of channel needs it."))
+    if errors:
+        raise ValidationError(errors)
+
+
+def _credentials_for(kind, stored, typed):
+    """The stored secrets with the typed ones replacing them, keeping only what ``kind`` uses."""
+    keep = REQUIRED_CREDENTIALS.get(kind)
+    merged = {**stored, **{key: value for key, value in typed.items() if value}}
+    return {key: value for key, value in merged.items() if key == keep}
+
+
+@transaction.atomic
+def create_channel(*, actor, request=None, credentials=None, **fields):
+    _unknown(fields, CHANNEL_FIELDS, "channel")
+    channel = Channel(**fields)
+    channel.set_credentials(_credentials_for(channel.kind, {}, credentials or {}))
+    _validate_channel(channel)
+    channel.save()
+    audit.record(
+        actor=actor,
+        action="channel.created",
+        target=channel,
+        after=channel_snapshot(channel),
+        request=request,
+    )
+    return channel
+
+
+@transaction.atomic
+def update_channel(channel, *, actor, request=None, credentials=None, **fields):
+    """Change the given fields; a secret left empty keeps the stored one.
+
+    A change of kind, endpoint or secret, or switching the channel back on, clears "needs
+    attention": the admin has acted on what the last error said.
+    """
+    _unknown(fields, CHANNEL_FIELDS, "channel")
+    channel = Channel.objects.select_for_update().get(pk=channel.pk)
+    before = channel_snapshot(channel)
+    for field, value in fields.items():
+        setattr(channel, field, value)
+    typed = {key: value for key, value in (credentials or {}).items() if value}
+    channel.set_credentials(_credentials_for(channel.kind, channel.credentials, typed))
+    endpoint_changed = before["kind"] != channel.kind or before["endpoint"] != channel.endpoint
+    # Check the endpoint again only when it may point elsewhere, so renaming a channel does not
+    # depend on DNS answering right now.
+    _validate_channel(channel, check_endpoint=endpoint_changed)
+    if channel.needs_attention and (
+        endpoint_changed or typed or (channel.enabled and not before["enabled"])
+    ):
+        channel.needs_attention = False
+        channel.last_error = ""
+        channel.last_error_at = None
+    channel.save()
+    after = channel_snapshot(channel)
+    for key in typed:
+        if key in after["credentials"]:
+            after["credentials"][key] = SECRET_CHANGED
+    audit.record(
+        actor=actor,
+        action="channel.updated",
+        target=channel,
+        before=before,
+        after=after,
+        request=request,
+    )
+    return channel
+
+
+# --- routing rules --------------------------------------------------------------------------
+
+
+def rule_snapshot(rule):
+    data = {field: getattr(rule, field) for field in RULE_FIELDS if field not in {"channel"}}
+    data["support_topic"] = rule.support_topic_id
+    data["channel"] = rule.channel_id
+    return data
+
+
+def _validate(instance):
+    instance.full_clean()
+
+
+@transaction.atomic
+def create_rule(*, actor, request=None, **fields):
+    _unknown(fields, RULE_FIELDS, "routing rule")
+    rule = RoutingRule(**fields)
+    _validate(rule)
+    rule.save()
+    audit.record(
+        actor=actor,
+        action="routing_rule.created",
+        target=rule,
+        after=rule_snapshot(rule),
+        request=request,
+    )
+    return rule
+
+
+@transaction.atomic
+def update_rule(rule, *, actor, request=None, **fields):
+    _unknown(fields, RULE_FIELDS, "routing rule")
+    rule = RoutingRule.objects.select_for_update().get(pk=rule.pk)
+    before = rule_snapshot(rule)
+    for field, value in fields.items():
+        setattr(rule, field, value)
+    _validate(rule)
+    rule.save()
+    audit.record(
+        actor=actor,
+        action="routing_rule.updated",
+        target=rule,
+        before=before,
+        after=rule_snapshot(rule),
+        request=request,
+    )
+    return rule
+
+
+RULE_STEP = 10
+
+
+@transaction.atomic
+def move_rule(rule, direction, *, actor, request=None):
+    """Swap the rule with its neighbour ("up" or "down"), then number all rules 10, 20, 30…
+
+    Renumbering makes equal positions (two rules at 100) orderable. Returns the rule, or None
+    when it is already first or last.
+    """
+    if direction not in ("up", "down"):
+        raise ValueError(direction)
+    rules = list(RoutingRule.objects.select_for_update().order_by("position", "pk"))
+    index = next(i for i, candidate in enumerate(rules) if candidate.pk == rule.pk)
+    other = index - 1 if direction == "up" else index + 1
+    if not 0 <= other < len(rules):
+        return None
+    before = {"position": rules[index].position}
+    rules[index], rules[other] = rules[other], rules[index]
+    for number, candidate in enumerate(rules, start=1):
+        position = number * RULE_STEP
+        if candidate.position != position:
+            candidate.position = position
+            candidate.save(update_fields=["position"])
+    moved = rules[other]
+    audit.record(
+        actor=actor,
+        action="routing_rule.moved",
+        target=moved,
+        before=before,
+        after={"position": moved.position, "direction": direction},
+        request=request,
+    )
+    return moved
+
+
+# --- support topics -------------------------------------------------------------------------
+
+
+def topic_snapshot(topic):
+    return {field: getattr(topic, field) for field in TOPIC_FIELDS}
+
+
+@transaction.atomic
+def create_topic(*, actor, request=None, **fields):
+    _unknown(fields, TOPIC_FIELDS, "support topic")
+    topic = SupportTopic(**fields)
+    _validate(topic)
+    topic.save()
+    audit.record(
+        actor=actor,
+        action="support_topic.created",
+        target=topic,
+        after=topic_snapshot(topic),
+        request=request,
+    )
+    return topic
+
+
+@transaction.atomic
+def update_topic(topic, *, actor, request=None, **fields):
+    _unknown(fields, TOPIC_FIELDS, "support topic")
+    topic = SupportTopic.objects.select_for_update().get(pk=topic.pk)
+    before = topic_snapshot(topic)
+    for field, value in fields.items():
+        setattr(topic, field, value)
+    _validate(topic)
+    topic.save()
+    audit.record(
+        actor=actor,
+        action="support_topic.updated",
+        target=topic,
+        before=before,
+        after=topic_snapshot(topic),
+        request=request,
+    )
+    return topic

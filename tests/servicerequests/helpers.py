@@ -1,0 +1,25 @@
+"""Rows the delivery tests need, built directly (transactional tests flush seeded rows)."""
+
+from servicerequests.models import Channel, SupportTopic
+
+
+def topic(category="technical", pc_id="32444673", name="Microsoft 365 technical issue"):
+    found, _created = SupportTopic.objects.get_or_create(
+        partner_center_id=pc_id, defaults={"name": name, "category": category}
+    )
+    return found
+
+
+def channel(
+    kind, *, name=None, category="technical", tier="premier", endpoint="", credentials=None
+):
+    created = Channel(
+        name=name or f"{kind} {category}",
+        kind=kind,
+        category=category,
+        tier=tier,
+        endpoint=endpoint,
+    )
+    created.set_credentials(credentials or {})
+    created.save()
+    return created

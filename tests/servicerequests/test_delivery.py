@@ -1,0 +1,304 @@
+"""Opening requests and delivering them through each channel against local simulators."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from core.models import AuditEntry
+from servicerequests import delivery, services, status
+from servicerequests.channels.base import sign
+from servicerequests.models import (
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    ServiceRequest,
+    TimelineEntry,
+)
+from tests.customers.factories import CustomerFactory
+from tests.servicerequests.helpers import channel, topic
+
+
+@pytest.fixture
+def open_request(db, cast, django_capture_on_commit_callbacks):
+    """Open a request routed to ``target`` (the only enabled channel of its category)."""
+
+    def make(target, severity="moderate", **fields):
+        Channel.objects.exclude(pk=target.pk).update(enabled=False)
+        values = {
+            "title": "Mail flow stopped",
+            "description": "Since 09:00 no mail arrives.",
+            "severity": severity,
+            "support_topic": topic(target.category),
+            "customer": CustomerFactory(),
+            "contact_name": "Elif Kaya",
+            "contact_email": "elif@customer.example",
+        }
+        values.update(fields)
+        # The queue-on-commit call would need a broker; these tests deliver synchronously.
+        return services.open_service_request(actor=cast["helpdesk_agent"], **values)
+
+    return make
+
+
+def deliver_now(service_request):
+    outbox = Delivery.objects.get(service_request=service_request)
+    Delivery.objects.filter(pk=outbox.pk).update(next_attempt_at=timezone.now())
+    return delivery.deliver(outbox.pk)
+
+
+def pc_channel(simulator):
+    return channel(
+        "partner_center", endpoint=simulator.base_url, credentials={"access_token": "pc-test-token"}
+    )
+
+
+def webhook_channel(receiver, path="/tickets"):
+    return channel(
+        "webhook",
+        endpoint=receiver.base_url + path,
+        credentials={"signing_secret": "receiver-signing-secret"},
+    )
+
+
+def test_opening_writes_the_request_its_outbox_row_timeline_and_audit(
+    open_request, webhook_receiver
+):
+    service_request = open_request(webhook_channel(webhook_receiver), severity="critical")
+    assert service_request.number == f"SR-{service_request.pk:06d}"
+    assert service_request.status == "pending_delivery"
+    assert service_request.response_due_at - service_request.created_at < timedelta(
+        hours=2, seconds=1
+    )
+    assert Delivery.objects.get(service_request=service_request).state == "pending"
+    kinds = list(service_request.timeline.values_list("kind", flat=True))
+    assert kinds == ["created", "routed"]
+    assert AuditEntry.objects.filter(action="servicerequest.created").count() == 1
+
+
+def test_webhook_delivery_is_signed_and_carries_the_idempotency_key(open_request, webhook_receiver):
+    service_request = open_request(webhook_channel(webhook_receiver))
+    assert deliver_now(service_request) == "delivered"
+    received = webhook_receiver.deliveries[-1]
+    assert received.signature_valid is True
+    outbox = Delivery.objects.get(service_request=service_request)
+    assert received.idempotency_key == str(outbox.idempotency_key)
+    assert received.json["number"] == service_request.number
+    service_request.refresh_from_db()
+    assert service_request.status == "open"
+    assert service_request.channel_reference == received.ticket_id
+    attempt = DeliveryAttempt.objects.get()
+    assert attempt.outcome == "success" and attempt.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("script", "expected_state", "attempts_logged"),
+    [
+        ({"status": 503}, "pending", 1),
+        ({"status": 429, "headers": {"Retry-After": "7"}}, "pending", 1),
+        ({"status": 200, "delay": 3}, "pending", 1),  # hangs past the client's timeout
+        ({"status": 400}, "failed", 1),
+        ({"status": 410}, "failed", 1),
+    ],
+)
+def test_webhook_failures_are_classified(
+    monkeypatch, open_request, webhook_receiver, script, expected_state, attempts_logged
+):
+    from servicerequests.channels import base
+
+    monkeypatch.setattr(base, "TIMEOUT", (2, 1))  # the hang case: give up after a second
+    service_request = open_request(webhook_channel(webhook_receiver))
+    webhook_receiver.respond_next(**script)
+    assert deliver_now(service_request) == expected_state
+    outbox = Delivery.objects.get(service_request=service_request)
+    assert DeliveryAttempt.objects.filter(delivery=outbox).count() == attempts_logged
+    service_request.refresh_from_db()
+    if expected_state == "pending":
+        assert outbox.next_attempt_at > timezone.now()
+        assert service_request.status == "pending_delivery"
+        if script.get("headers"):
+            assert outbox.next_attempt_at >= timezone.now() + timedelta(seconds=6)
+    else:
+        assert service_request.status == "delivery_failed"
+        channel_row = Channel.objects.get(pk=outbox.channel_id)
+        assert channel_row.needs_attention is True
+        assert str(script["status"]) in channel_row.last_error
+
+
+def test_a_retry_after_a_lost_answer_does_not_open_a_second_ticket(open_request, webhook_receiver):
+    service_request = open_request(webhook_channel(webhook_receiver))
+    webhook_receiver.respond_next(502, process=True)  # the ticket is made, the answer is lost
+    assert deliver_now(service_request) == "pending"
+    assert deliver_now(service_request) == "delivered"
+    assert len(webhook_receiver.tickets) == 1
+    assert len(webhook_receiver.deliveries) == 2
+
+
+def test_a_delivery_gives_up_after_the_attempt_limit(open_request, webhook_receiver, monkeypatch):
+    monkeypatch.setattr(delivery, "MAX_ATTEMPTS", 3)
+    service_request = open_request(webhook_channel(webhook_receiver))
+    webhook_receiver.respond_next(500, times=3)
+    states = [deliver_now(service_request) for _ in range(3)]
+    assert states == ["pending", "pending", "failed"]
+    assert TimelineEntry.objects.filter(
+        service_request=service_request, kind="delivery_failed"
+    ).exists()
+
+
+def test_partner_center_delivery_uses_its_documented_shape(open_request, partner_center_simulator):
+    service_request = open_request(pc_channel(partner_center_simulator))
+    assert deliver_now(service_request) == "delivered"
+    method, path, headers, body = partner_center_simulator.requests[-1]
+    assert (method, path) == ("POST", "/v1/servicerequests/en-US")
+    sent = json.loads(body)
+    assert sent["Title"] == "Mail flow stopped"
+    assert sent["Severity"] == "moderate"
+    assert sent["SupportTopicId"] == "32444673"
+    assert headers["MS-RequestId"] == str(Delivery.objects.get().idempotency_key)
+    service_request.refresh_from_db()
+    assert service_request.channel_reference == partner_center_simulator.created[0].id
+
+
+def test_partner_center_status_and_notes_come_back(open_request, partner_center_simulator):
+    service_request = open_request(pc_channel(partner_center_simulator))
+    deliver_now(service_request)
+    partner_center_simulator.advance(601)  # Microsoft asks for details
+    assert status.poll_partner_center_statuses() == 1
+    service_request.refresh_from_db()
+    assert service_request.status == "attention_needed"
+    assert service_request.first_response_at is not None
+    assert service_request.notes.filter(from_channel=True).exists()
+    assert status.poll_partner_center_statuses() == 0  # nothing new: nothing written
+    partner_center_simulator.advance(1800)
+    status.poll_partner_center_statuses()
+    service_request.refresh_from_db()
+    assert service_request.status == "closed" and service_request.closed_at
+
+
+def test_a_partner_center_token_refusal_flags_the_channel(open_request, partner_center_simulator):
+    target = channel(
+        "partner_center",
+        endpoint=partner_center_simulator.base_url,
+        credentials={"access_token": "expired"},
+    )
+    service_request = open_request(target)
+    assert deliver_now(service_request) == "failed"
+    target.refresh_from_db()
+    assert target.needs_attention and "401" in target.last_error
+
+
+def test_email_delivery(open_request, mailoutbox):
+    target = channel("email", endpoint="escalations@partner.example")
+    service_request = open_request(target)
+    assert deliver_now(service_request) == "delivered"
+    assert mail.outbox[0].to == ["escalations@partner.example"]
+    assert service_request.number in mail.outbox[0].subject
+    service_request.refresh_from_db()
+    assert service_request.channel_reference == mail.outbox[0].extra_headers["Message-ID"].strip(
+        "<>"
+    )
+
+
+def test_manual_delivery_waits_for_the_agent(open_request, cast):
+    target = channel(
+        "manual", endpoint="https://partner.microsoft.com/dashboard/support/servicerequests/create"
+    )
+    service_request = open_request(target)
+    assert deliver_now(service_request) == "manual"
+    link = target.adapter().deep_link(service_request)
+    assert link.startswith("https://partner.microsoft.com/") and "Mail+flow+stopped" in link
+    services.record_manual_reference(
+        service_request, "2611270010000123", actor=cast["helpdesk_agent"]
+    )
+    service_request.refresh_from_db()
+    assert (service_request.status, service_request.channel_reference) == (
+        "open",
+        "2611270010000123",
+    )
+
+
+def test_a_delivery_cannot_be_claimed_twice(open_request, webhook_receiver):
+    service_request = open_request(webhook_channel(webhook_receiver))
+    outbox = Delivery.objects.get(service_request=service_request)
+    assert delivery.claim(outbox.pk) is not None
+    assert delivery.claim(outbox.pk) is None
+    later = timezone.now() + delivery.LEASE + timedelta(seconds=1)
+    assert delivery.claim(outbox.pk, now=later) is not None  # the first worker died
+
+
+def test_the_sweep_requeues_what_was_lost(open_request, webhook_receiver, monkeypatch):
+    service_request = open_request(webhook_channel(webhook_receiver))
+    outbox = Delivery.objects.get(service_request=service_request)
+    queued = []
+    monkeypatch.setattr(delivery, "queue", queued.append)
+    assert delivery.sweep() == []  # just queued at commit: within the grace period
+    later = timezone.now() + delivery.SWEEP_GRACE + timedelta(seconds=1)
+    assert delivery.sweep(now=later) == [outbox.pk]
+    assert queued == [outbox.pk]
+
+
+def test_an_admin_retries_a_failed_delivery(open_request, webhook_receiver, cast):
+    service_request = open_request(webhook_channel(webhook_receiver))
+    webhook_receiver.respond_next(400)
+    assert deliver_now(service_request) == "failed"
+    services.retry_delivery(service_request, actor=cast["global_admin"])
+    assert deliver_now(service_request) == "delivered"
+    assert len(webhook_receiver.tickets) == 1
+
+
+class TestSignedCallbacks:
+    @pytest.fixture
+    def delivered(self, open_request, webhook_receiver):
+        target = webhook_channel(webhook_receiver)
+        service_request = open_request(target)
+        deliver_now(service_request)
+        service_request.refresh_from_db()
+        return target, service_request
+
+    def post(self, client, target, payload, *, secret="receiver-signing-secret", timestamp=None):
+        body = json.dumps(payload).encode()
+        return client.post(
+            f"/api/v1/service-requests/callbacks/{target.pk}/",
+            body,
+            content_type="application/json",
+            HTTP_X_PORTAL_SIGNATURE=sign(secret, body, timestamp),
+        )
+
+    def test_a_signed_callback_changes_status_and_adds_the_note(self, client, delivered):
+        target, service_request = delivered
+        payload = {
+            "number": service_request.number,
+            "status": "closed",
+            "note": "Fixed by Microsoft.",
+        }
+        assert self.post(client, target, payload).status_code == 200
+        service_request.refresh_from_db()
+        assert service_request.status == "closed"
+        assert service_request.notes.get(from_channel=True).text == "Fixed by Microsoft."
+
+    def test_replays_stale_and_badly_signed_callbacks_are_refused(self, client, delivered, caplog):
+        target, service_request = delivered
+        payload = {"number": service_request.number, "status": "closed"}
+        body = json.dumps(payload).encode()
+        header = sign("receiver-signing-secret", body)
+        url = f"/api/v1/service-requests/callbacks/{target.pk}/"
+        assert (
+            client.post(
+                url, body, content_type="application/json", HTTP_X_PORTAL_SIGNATURE=header
+            ).status_code
+            == 200
+        )
+        ServiceRequest.objects.filter(pk=service_request.pk).update(status="open")
+        with caplog.at_level("WARNING", logger="servicerequests.status"):
+            replay = client.post(
+                url, body, content_type="application/json", HTTP_X_PORTAL_SIGNATURE=header
+            )
+            stale = self.post(client, target, payload, timestamp=timezone.now().timestamp() - 360)
+            forged = self.post(client, target, payload, secret="wrong")
+            unsigned = client.post(url, body, content_type="application/json")
+        assert [r.status_code for r in (replay, stale, forged, unsigned)] == [401, 401, 401, 401]
+        assert ServiceRequest.objects.get(pk=service_request.pk).status == "open"
+        reasons = " ".join(record.getMessage() for record in caplog.records)
+        assert "replayed" in reasons and "five-minute" in reasons and "bad signature" in reasons
