@@ -12,7 +12,7 @@ NAVIGATION = [
     ("servicehealth:dashboard", _("Service health"), Capability.VIEW_SUPPORT, MAIN),
     ("incidents:list", _("Incidents"), Capability.VIEW_SUPPORT, MAIN),
     ("servicerequests:list", _("Service requests"), Capability.VIEW_SUPPORT, MAIN),
-    ("customers:expiring_access", _("Expiring access"), Capability.VIEW_SUPPORT, MAIN),
+    ("customers:expiring_access", _("Expiring access"), Capability.VIEW_SUPPORT, MORE),
     ("accounts:staff_list", _("Staff"), Capability.MANAGE_STAFF, MAIN),
     ("core:events", _("Events"), Capability.VIEW_SUPPORT, MORE),
     ("servicehealth:feed_list", _("Feeds"), Capability.MANAGE_INTEGRATIONS, MORE),
