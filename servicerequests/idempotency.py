@@ -1,33 +1,32 @@
 """``Idempotency-Key`` on API creates (RELIABILITY.md W3): a retried POST opens one request.
 
-The first request with a key runs and, if it succeeds, its answer (status and body) is kept for
-24 hours under the caller and the key. The same key with the same body answers that first response
-again; the same key with a different body is refused with 422; while the first is still running, a
-second one gets 409. Failed requests keep nothing, so the client may fix them and retry with the
-same key.
-
-Interim store: Django's cache (``idem:<user id>:<key>``). Its limits: a cache outage turns the
-check off (the create still works, R3), and a cache write lost after the commit lets a retry create
-a second request. A database row written in the create's own transaction closes both gaps.
+The key (per caller) is a database row written in the same transaction as the request it
+creates, together with the answer. The same key with the same body answers that first response
+again; the same key with a different body is refused with 422. A concurrent duplicate waits on
+the unique index until the first commits, then replays. A failed request keeps nothing (its
+transaction rolls back), so the client may fix it and retry with the same key. Keys are kept a day.
 """
 
 import hashlib
 import json
 import logging
 import re
+from datetime import timedelta
 
-from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
+
+from servicerequests.models import ApiIdempotencyKey
 
 logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
-TTL = 24 * 60 * 60
-# How long a request may hold its key before the key is free again (a crashed worker).
-IN_PROGRESS_TTL = 60
+KEEP_FOR = timedelta(days=1)
 # Response headers a replay repeats.
 KEPT_HEADERS = ("Location",)
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -61,14 +60,6 @@ def fingerprint(request):
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _cache_call(operation, *args, default=None):
-    try:
-        return getattr(cache, operation)(*args)
-    except Exception:  # the cache is down: the create must still work (RELIABILITY R3)
-        logger.warning("idempotency cache unavailable during %s", operation, exc_info=True)
-        return default
-
-
 def run_once(request, run):
     """Call ``run()`` (which returns a Response) at most once per caller and Idempotency-Key."""
     key = request.headers.get(HEADER)
@@ -79,50 +70,36 @@ def run_once(request, run):
             {HEADER: ["Use 1 to 255 visible ASCII characters, such as a UUID."]},
             code="invalid",
         )
-    cache_key = f"idem:{request.user.pk}:{key}"
     digest = fingerprint(request)
-    for _attempt in range(2):
-        claimed = _cache_call(
-            "add",
-            cache_key,
-            {"fingerprint": digest, "status": None, "body": None},
-            IN_PROGRESS_TTL,
-            default=None,
-        )
-        if claimed is None:  # no cache: run without the check rather than refuse the request
-            return run()
-        if claimed:
-            break
-        stored = _cache_call("get", cache_key)
-        if stored is None:  # it expired between the two calls: try to claim it again
-            continue
-        if stored["fingerprint"] != digest:
-            raise IdempotencyKeyReused
-        if stored["status"] is None:
-            raise IdempotencyKeyInProgress
-        headers = {**stored.get("headers", {}), REPLAY_HEADER: "true"}
-        return Response(stored["body"], status=stored["status"], headers=headers)
-    else:
-        raise IdempotencyKeyInProgress
-    try:
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = ApiIdempotencyKey.objects.create(
+                    user=request.user, key=key, fingerprint=digest
+                )
+        except IntegrityError:
+            record = ApiIdempotencyKey.objects.get(user=request.user, key=key)
+            if record.fingerprint != digest:
+                raise IdempotencyKeyReused from None
+            if not record.status_code:
+                raise IdempotencyKeyInProgress from None
+            headers = {**record.response_headers, REPLAY_HEADER: "true"}
+            body = json.loads(record.response_body) if record.response_body else None
+            return Response(body, status=record.status_code, headers=headers)
         response = run()
-    except BaseException:
-        _cache_call("delete", cache_key)
-        raise
-    if status.is_success(response.status_code):
-        _cache_call(
-            "set",
-            cache_key,
-            {
-                "fingerprint": digest,
-                "status": response.status_code,
-                "body": response.data,
-                "headers": {
-                    name: response[name] for name in KEPT_HEADERS if response.has_header(name)
-                },
-            },
-            TTL,
-        )
-    else:
-        _cache_call("delete", cache_key)
-    return response
+        if not status.is_success(response.status_code):
+            transaction.set_rollback(True)  # keep nothing: the client may fix and retry
+            return response
+        record.status_code = response.status_code
+        record.response_body = json.dumps(response.data, cls=DjangoJSONEncoder)
+        record.response_headers = {
+            name: response[name] for name in KEPT_HEADERS if response.has_header(name)
+        }
+        record.save(update_fields=["status_code", "response_body", "response_headers"])
+        return response
+
+
+def purge(now=None):
+    """Forget keys older than a day."""
+    cutoff = (now or timezone.now()) - KEEP_FOR
+    return ApiIdempotencyKey.objects.filter(created_at__lt=cutoff).delete()[0]

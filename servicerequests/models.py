@@ -412,3 +412,35 @@ class CallbackNonce(models.Model):
 
     def __str__(self):
         return f"{self.channel_id}:{self.signature[:12]}"
+
+
+class ApiIdempotencyKey(models.Model):
+    """An ``Idempotency-Key`` an API caller sent with a create, and the answer it got.
+
+    Written in the same transaction as the request it created, so a retry can never open a
+    second one: a concurrent duplicate waits on the unique index and then replays the answer.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # sha256 of method, path and canonical body: the same key with another body is refused.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(default=0)
+    # The answer as rendered JSON text: replayed byte for byte (jsonb would reorder its keys).
+    response_body = models.TextField(blank=True)
+    response_headers = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "key"], name="servicerequests_apiidempotencykey_unique_user_key"
+            )
+        ]
+        indexes = [
+            # The daily purge of keys older than a day.
+            models.Index(fields=["created_at"], name="servicerequests_idem_created")
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.key}"

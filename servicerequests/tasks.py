@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from servicerequests import delivery, status
+from servicerequests import delivery, idempotency, status
 
 
 @shared_task
@@ -17,6 +17,7 @@ def sweep_deliveries():
 
 @shared_task
 def poll_channel_statuses():
-    """Beat: read the status of open requests from Partner Center; forget old callback nonces."""
+    """Beat: read open requests' status from Partner Center; forget old nonces and API keys."""
     status.poll_partner_center_statuses()
     status.purge_nonces()
+    idempotency.purge()

@@ -302,3 +302,31 @@ class TestSignedCallbacks:
         assert ServiceRequest.objects.get(pk=service_request.pk).status == "open"
         reasons = " ".join(record.getMessage() for record in caplog.records)
         assert "replayed" in reasons and "five-minute" in reasons and "bad signature" in reasons
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected_state"),
+    [
+        ({"status": 503, "headers": {"Retry-After": "3"}}, "pending"),
+        ({"status": 429, "headers": {"Retry-After": "2"}}, "pending"),
+        ({"status": 500}, "pending"),
+        ({"status": 200, "delay": 3}, "pending"),  # no answer within the timeout
+        ({"status": 400}, "failed"),
+    ],
+)
+def test_partner_center_failures_are_classified(
+    open_request, partner_center_simulator, monkeypatch, fault, expected_state
+):
+    from servicerequests.channels import base
+
+    monkeypatch.setattr(base, "TIMEOUT", (2, 1))
+    service_request = open_request(pc_channel(partner_center_simulator))
+    partner_center_simulator.fail_next("/v1/servicerequests/", method="POST", **fault)
+    assert deliver_now(service_request) == expected_state
+    attempt = DeliveryAttempt.objects.get()
+    assert attempt.outcome == ("transient" if expected_state == "pending" else "permanent")
+    if expected_state == "pending":
+        # The retry, with the same key, creates the request once.
+        partner_center_simulator.release()
+        assert deliver_now(service_request) == "delivered"
+        assert len(partner_center_simulator.created) == 1
