@@ -196,14 +196,26 @@ def _record_failure(delivery, exc, started, clock):
     return State.PENDING
 
 
+# While the broker is known to be down, web requests skip publishing rather than wait on it:
+# the committed row is the record, and the sweep delivers it once the broker is back.
+BROKER_BACKOFF_SECONDS = 15
+_broker_down_until = 0.0
+
+
 def queue(delivery_id):
     """Wake a worker. A broker error is logged, not raised: the sweep delivers the row anyway."""
+    global _broker_down_until
     from servicerequests.tasks import deliver as deliver_task
 
+    if time.monotonic() < _broker_down_until:
+        return False
     try:
-        deliver_task.delay(delivery_id)
+        deliver_task.apply_async(args=[delivery_id], retry=False)
     except Exception:
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
         logger.warning("could not queue delivery %s; the sweep will", delivery_id, exc_info=True)
+        return False
+    return True
 
 
 def sweep(now=None):

@@ -330,3 +330,22 @@ def test_partner_center_failures_are_classified(
         partner_center_simulator.release()
         assert deliver_now(service_request) == "delivered"
         assert len(partner_center_simulator.created) == 1
+
+
+def test_a_broker_outage_does_not_slow_every_request(monkeypatch):
+    from servicerequests import tasks
+
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(delivery, "_broker_down_until", 0.0)
+    monkeypatch.setattr(tasks.deliver, "apply_async", refuse)
+    assert delivery.queue(1) is False
+    assert delivery.queue(2) is False  # skipped: the broker was just found down
+    assert len(calls) == 1
+    monkeypatch.setattr(delivery, "_broker_down_until", 0.0)  # the backoff ran out
+    assert delivery.queue(3) is False
+    assert len(calls) == 2
