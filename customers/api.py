@@ -9,12 +9,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import F, Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
 from accounts.roles import Capability
+from core.api import NoDeleteViewSet
 from core.pagination import PortalCursorPagination
 from customers import gdap, services
 from customers.filters import CustomerFilterSet
@@ -263,13 +264,7 @@ NESTED_LIST_NOTE = "A plain list, not paginated: a customer has few of them."
         responses=CustomerSerializer,
     ),
 )
-class CustomerViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class CustomerViewSet(NoDeleteViewSet):
     """Customer tenants. Support roles read; admin agents and global admins write."""
 
     required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": Capability.MANAGE_CUSTOMERS}

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
 from accounts.roles import Capability
+from core.api import NoDeleteViewSet
 from core.pagination import PortalCursorPagination
 from customers.models import Customer
 from servicehealth import services
@@ -389,13 +390,7 @@ class ErrorResponse503Serializer(serializers.Serializer):
         responses=FeedSourceSerializer,
     ),
 )
-class FeedSourceViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class FeedSourceViewSet(NoDeleteViewSet):
     """The Graph feeds polled for service health and incidents. Global admins only."""
 
     required_capabilities = {

@@ -28,6 +28,7 @@ from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
 from accounts.roles import Capability
+from core.api import NoDeleteViewSet
 from core.pagination import PortalCursorPagination
 from customers.models import Customer
 from incidents.models import Incident
@@ -769,13 +770,7 @@ class SupportTopicSerializer(serializers.ModelSerializer):
     update=extend_schema(summary="Replace a support topic"),
     partial_update=extend_schema(summary="Update a support topic"),
 )
-class SupportTopicViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class SupportTopicViewSet(NoDeleteViewSet):
     """Support roles read the topics; Global admins add and change them (none is deleted)."""
 
     required_capabilities = {"read": VIEW, "write": MANAGE}
@@ -917,13 +912,7 @@ class ChannelSerializer(serializers.ModelSerializer):
         ),
     ),
 )
-class ChannelViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class ChannelViewSet(NoDeleteViewSet):
     """Where escalations go. Global admins only; channels are disabled, never deleted."""
 
     required_capabilities = {"read": MANAGE, "write": MANAGE}
@@ -1083,13 +1072,7 @@ def _decision_data(decision, category):
     update=extend_schema(summary="Replace a routing rule"),
     partial_update=extend_schema(summary="Update a routing rule"),
 )
-class RoutingRuleViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class RoutingRuleViewSet(NoDeleteViewSet):
     """Ordered rules that pick a request's channel. Global admins only; disable, never delete."""
 
     required_capabilities = {"read": MANAGE, "write": MANAGE}
