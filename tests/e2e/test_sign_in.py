@@ -13,6 +13,9 @@ TOTP_PERIOD = 30
 
 
 def totp_now(secret):
+    # A code typed in the last seconds of its window may reach the server in the next one.
+    if TOTP_PERIOD - time.time() % TOTP_PERIOD < 3:
+        time.sleep(TOTP_PERIOD - time.time() % TOTP_PERIOD + 0.2)
     return format_hotp_value(hotp_value(secret, int(time.time()) // TOTP_PERIOD))
 
 
