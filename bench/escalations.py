@@ -64,7 +64,7 @@ def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partnerportal.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("API_THROTTLE_RATE", "100000/min")
-    worker = None
+    workers = []  # filled by run() as soon as the worker starts, so a failure still stops it
     try:
         import django
 
@@ -72,16 +72,17 @@ def main():
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        worker = run(args)
+        run(args, workers)
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            worker.wait(timeout=30)
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+                worker.wait(timeout=30)
         if stop_services:
             stop_services()
 
 
-def run(args):
+def run(args, workers):
     from django.test import Client
 
     from accounts import services as account_services
@@ -140,6 +141,7 @@ def run(args):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    workers.append(worker)
     # Baseline: a bare Celery round trip (publish → worker runs a one-row task → seen here).
     round_trips = []
     time.sleep(3)
@@ -206,7 +208,6 @@ def run(args):
     )
     assert ServiceRequest.objects.count() >= args.requests
     server.stop()
-    return worker
 
 
 if __name__ == "__main__":
