@@ -176,44 +176,68 @@ def rule_snapshot(rule):
     return data
 
 
-def _validate(instance):
+def _create_audited(model, snapshot, action, allowed, what, *, actor, request, fields):
+    """Create a row from ``fields`` (checked and validated) with its audit entry."""
+    _unknown(fields, allowed, what)
+    instance = model(**fields)
     instance.full_clean()
+    instance.save()
+    audit.record(
+        actor=actor,
+        action=f"{action}.created",
+        target=instance,
+        after=snapshot(instance),
+        request=request,
+    )
+    return instance
+
+
+def _update_audited(instance, snapshot, action, allowed, what, *, actor, request, fields):
+    """Change ``fields`` of a locked copy of ``instance`` with its audit entry (before and after)."""
+    _unknown(fields, allowed, what)
+    instance = type(instance).objects.select_for_update().get(pk=instance.pk)
+    before = snapshot(instance)
+    for field, value in fields.items():
+        setattr(instance, field, value)
+    instance.full_clean()
+    instance.save()
+    audit.record(
+        actor=actor,
+        action=f"{action}.updated",
+        target=instance,
+        before=before,
+        after=snapshot(instance),
+        request=request,
+    )
+    return instance
 
 
 @transaction.atomic
 def create_rule(*, actor, request=None, **fields):
-    _unknown(fields, RULE_FIELDS, "routing rule")
-    rule = RoutingRule(**fields)
-    _validate(rule)
-    rule.save()
-    audit.record(
+    return _create_audited(
+        RoutingRule,
+        rule_snapshot,
+        "routing_rule",
+        RULE_FIELDS,
+        "routing rule",
         actor=actor,
-        action="routing_rule.created",
-        target=rule,
-        after=rule_snapshot(rule),
         request=request,
+        fields=fields,
     )
-    return rule
 
 
 @transaction.atomic
 def update_rule(rule, *, actor, request=None, **fields):
-    _unknown(fields, RULE_FIELDS, "routing rule")
-    rule = RoutingRule.objects.select_for_update().get(pk=rule.pk)
-    before = rule_snapshot(rule)
-    for field, value in fields.items():
-        setattr(rule, field, value)
-    _validate(rule)
-    rule.save()
-    audit.record(
+    return _update_audited(
+        rule,
+        rule_snapshot,
+        "routing_rule",
+        RULE_FIELDS,
+        "routing rule",
         actor=actor,
-        action="routing_rule.updated",
-        target=rule,
-        before=before,
-        after=rule_snapshot(rule),
         request=request,
+        fields=fields,
     )
-    return rule
 
 
 RULE_STEP = 10
@@ -261,35 +285,27 @@ def topic_snapshot(topic):
 
 @transaction.atomic
 def create_topic(*, actor, request=None, **fields):
-    _unknown(fields, TOPIC_FIELDS, "support topic")
-    topic = SupportTopic(**fields)
-    _validate(topic)
-    topic.save()
-    audit.record(
+    return _create_audited(
+        SupportTopic,
+        topic_snapshot,
+        "support_topic",
+        TOPIC_FIELDS,
+        "support topic",
         actor=actor,
-        action="support_topic.created",
-        target=topic,
-        after=topic_snapshot(topic),
         request=request,
+        fields=fields,
     )
-    return topic
 
 
 @transaction.atomic
 def update_topic(topic, *, actor, request=None, **fields):
-    _unknown(fields, TOPIC_FIELDS, "support topic")
-    topic = SupportTopic.objects.select_for_update().get(pk=topic.pk)
-    before = topic_snapshot(topic)
-    for field, value in fields.items():
-        setattr(topic, field, value)
-    _validate(topic)
-    topic.save()
-    audit.record(
+    return _update_audited(
+        topic,
+        topic_snapshot,
+        "support_topic",
+        TOPIC_FIELDS,
+        "support topic",
         actor=actor,
-        action="support_topic.updated",
-        target=topic,
-        before=before,
-        after=topic_snapshot(topic),
         request=request,
+        fields=fields,
     )
-    return topic
