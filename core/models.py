@@ -99,6 +99,13 @@ class EventTypeChoices(models.TextChoices):
     INCIDENT_UPDATED = "incident.updated", _("Incident updated")
     INCIDENT_RESOLVED = "incident.resolved", _("Incident resolved")
     FEED_FAILING = "feed.failing", _("Feed source failing")
+    SERVICE_REQUEST_CREATED = "servicerequest.created", _("Service request opened")
+    SERVICE_REQUEST_STATUS_CHANGED = (
+        "servicerequest.status_changed",
+        _("Service request status changed"),
+    )
+    CUSTOMER_UPDATED = "customer.updated", _("Customer updated")
+    GDAP_EXPIRING = "gdap.expiring", _("Delegated access expiring")
 
 
 class Event(models.Model):
@@ -118,6 +125,8 @@ class Event(models.Model):
     consolidation_key = models.CharField(max_length=255)
     summary = models.CharField(_("summary"), max_length=255)
     payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    # Set once the webhook fan-out has written this event's deliveries (integrations.fanout).
+    fanned_out_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("event")
@@ -130,6 +139,12 @@ class Event(models.Model):
             # The events list and webhook fan-out read them in time order, per type.
             models.Index(fields=["type", "occurred_at"], name="core_event_type_time"),
             models.Index(fields=["tenant_id", "occurred_at"], name="core_event_tenant_time"),
+            # The fan-out's queue: events not yet turned into webhook deliveries.
+            models.Index(
+                fields=["id"],
+                name="core_event_fanout_pending",
+                condition=models.Q(fanned_out_at__isnull=True),
+            ),
         ]
 
     def __str__(self):
