@@ -25,5 +25,5 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
-    list_display = ["name", "role", "scopes", "last_used_at", "revoked_at"]
+    list_display = ["name", "role", "scopes", "rate_limit", "last_used_at", "revoked_at"]
     readonly_fields = ["user", "created_by", "created_at", "last_used_at", "revoked_at"]

@@ -2,8 +2,10 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import ApiClient, User
+from accounts import scopes as api_scopes
+from accounts.models import ApiClient, User, validate_rate
 from accounts.roles import Role
+from accounts.scopes import Access, ApiResource
 
 
 def role_choices_for(actor):
@@ -60,23 +62,88 @@ class ProfileForm(forms.ModelForm):
         labels = {"full_name": _("Full name"), "language": _("Language")}
 
 
-class ApiClientForm(forms.Form):
+class ScopeGridForm(forms.Form):
+    """One none / read / write choice per API resource, shown as a grid; plus the rate limit."""
+
+    access_choices = Access.choices
+
+    rate_limit = forms.CharField(
+        label=_("Rate limit"),
+        max_length=20,
+        required=False,
+        validators=[validate_rate],
+        help_text=_("For example 120/min or 5000/hour. Empty: the portal's default."),
+    )
+
+    def __init__(self, *args, scopes=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        current = api_scopes.levels(scopes)
+        for resource in ApiResource:
+            self.fields[self.scope_field_name(resource)] = forms.ChoiceField(
+                label=resource.label,
+                choices=Access.choices,
+                required=False,
+                initial=current[resource].value,
+                widget=forms.RadioSelect,
+            )
+
+    @staticmethod
+    def scope_field_name(resource):
+        return f"scope_{resource.value}"
+
+    def scope_rows(self):
+        """``[(resource, bound field)]`` for the grid template."""
+        return [(resource, self[self.scope_field_name(resource)]) for resource in ApiResource]
+
+    def other_fields(self):
+        return [field for field in self.visible_fields() if not field.name.startswith("scope_")]
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["scopes"] = api_scopes.from_levels(
+            {
+                resource: cleaned.get(self.scope_field_name(resource)) or ""
+                for resource in ApiResource
+            }
+        )
+        if not cleaned["scopes"]:
+            raise forms.ValidationError(
+                _("Give the client read or write access to at least one resource."),
+                code="no_scope",
+            )
+        return cleaned
+
+    def service_data(self):
+        """What ``accounts.services`` takes."""
+        return {
+            name: value
+            for name, value in self.cleaned_data.items()
+            if not name.startswith("scope_")
+        }
+
+
+class ApiClientForm(ScopeGridForm):
     name = forms.CharField(label=_("Name"), max_length=100, help_text=_("For example: ConnectWise"))
     role = forms.ChoiceField(
         label=_("Role"),
         choices=Role.choices,
         initial=Role.HELPDESK_AGENT,
-        help_text=_("The client may do what a person with this role may do."),
+        help_text=_("The client may do what a person with this role may do, within its scopes."),
     )
-    scopes = forms.MultipleChoiceField(
-        label=_("Scopes"),
-        choices=ApiClient.Scope.choices,
-        widget=forms.CheckboxSelectMultiple,
-        initial=[ApiClient.Scope.READ],
-    )
+
+    field_order = ["name", "role", "rate_limit"]
+
+    def __init__(self, *args, **kwargs):
+        # New clients start reading everything; the admin narrows or widens it.
+        kwargs.setdefault("scopes", ["read"])
+        super().__init__(*args, **kwargs)
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
         if ApiClient.objects.filter(name__iexact=name).exists():
             raise forms.ValidationError(_("An API client with this name already exists."))
         return name
+
+
+class ApiClientEditForm(ScopeGridForm):
+    """Scopes and rate limit of an existing client; name and role stay as created."""

@@ -1,12 +1,27 @@
+import re
+
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts import scopes as api_scopes
 from accounts.roles import Capability, Role, capability_permission
+
+# DRF's rate syntax: a count per second, minute, hour or day.
+RATE_PATTERN = re.compile(r"^[1-9][0-9]{0,6}/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def validate_rate(value):
+    if value and not RATE_PATTERN.match(value):
+        raise ValidationError(
+            _("Write it as a number per period, for example 120/min, 5000/hour or 2/s."),
+            code="invalid_rate",
+        )
 
 
 class UserManager(BaseUserManager):
@@ -116,16 +131,23 @@ class ApiClient(models.Model):
     exactly as to a person. Tokens are django-rest-knox tokens: stored only as digests.
     """
 
-    class Scope(models.TextChoices):
-        READ = "read", _("Read")
-        WRITE = "write", _("Write")
-
     name = models.CharField(_("name"), max_length=100, unique=True)
     user = models.OneToOneField(
         User, on_delete=models.PROTECT, related_name="api_client", editable=False
     )
     role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+    # "<resource>:read" / "<resource>:write", one per resource at most (accounts.scopes).
     scopes = models.JSONField(_("scopes"), default=list)
+    rate_limit = models.CharField(
+        _("rate limit"),
+        max_length=20,
+        blank=True,
+        validators=[validate_rate],
+        help_text=_(
+            "Requests this client may make, for example 120/min or 5000/hour. "
+            "Empty: the portal's default."
+        ),
+    )
     created_by = models.ForeignKey(
         User,
         on_delete=models.SET_NULL,
@@ -150,5 +172,26 @@ class ApiClient(models.Model):
     def is_revoked(self):
         return self.revoked_at is not None
 
-    def allows(self, scope):
-        return scope in self.scopes
+    def allows(self, resource, access):
+        """Whether the client's scopes permit ``access`` ("read"/"write") on ``resource``."""
+        return api_scopes.allows(self.scopes, resource, access)
+
+    @property
+    def scope_levels(self):
+        """``[(resource label, Access)]`` for the resources the client may use, in order."""
+        return [
+            (resource.label, access)
+            for resource, access in api_scopes.levels(self.scopes).items()
+            if access
+        ]
+
+    @property
+    def scope_summary(self):
+        """The scopes in a few words: "Read everything", or "Customers: write, Incidents: read"."""
+        by_resource = api_scopes.levels(self.scopes)
+        distinct = set(by_resource.values())
+        if distinct == {api_scopes.Access.READ}:
+            return _("Read everything")
+        if distinct == {api_scopes.Access.WRITE}:
+            return _("Read and write everything")
+        return ", ".join(f"{label}: {access.label.lower()}" for label, access in self.scope_levels)

@@ -13,6 +13,11 @@ from knox.models import AuthToken
 from rest_framework import exceptions, permissions
 from rest_framework.permissions import SAFE_METHODS
 
+from accounts.scopes import scope
+
+# Distinguishes "no api_resource attribute" (closed to API clients) from ``api_resource = None``.
+NOT_DECLARED = object()
+
 
 def check_capability(user, read, write=None, method="GET"):
     """Raise Http404 / PermissionDenied unless ``user`` may do ``method`` here."""
@@ -48,8 +53,10 @@ class HasCapability(permissions.BasePermission):
     """The API's default permission: deny unless the view declares what it needs.
 
     A view sets ``required_capabilities = {"read": Capability..., "write": Capability...}``;
-    ``None`` means any authenticated caller. API clients also need the token scope
-    (``read`` for safe methods, ``write`` for the others).
+    ``None`` means any authenticated caller. API clients also need the scope for the view's
+    ``api_resource`` (``<resource>:read`` for safe methods, ``<resource>:write`` for the others).
+    A view without ``api_resource`` is closed to API clients; ``api_resource = None`` opens it to
+    every client (``/me/``). The role is checked first: a scope never adds to what it allows.
     """
 
     message = "You do not have permission to perform this action."
@@ -64,10 +71,16 @@ class HasCapability(permissions.BasePermission):
         if read is not None and not user.has_capability(read):
             raise exceptions.NotFound
         if isinstance(request.auth, AuthToken):
-            client = user.api_client
-            scope = "write" if is_write else "read"
-            if not client.allows(scope):
-                self.message = f"This API client's token lacks the '{scope}' scope."
+            resource = getattr(view, "api_resource", NOT_DECLARED)
+            if resource is NOT_DECLARED:
+                self.message = "API clients cannot use this endpoint."
+                return False
+            access = "write" if is_write else "read"
+            if resource is not None and not user.api_client.allows(resource, access):
+                self.message = (
+                    f"This API client's token lacks the '{scope(resource, access)}' scope"
+                    + (" (write includes read)." if access == "read" else ".")
+                )
                 return False
         write = required.get("write")
         return not (is_write and write is not None and not user.has_capability(write))

@@ -1,6 +1,7 @@
 """Changes to staff, roles and API clients. Each writes its audit entry in the same transaction."""
 
 import secrets
+from datetime import timedelta
 
 from allauth.usersessions.models import UserSession
 from django.conf import settings
@@ -9,6 +10,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -17,9 +19,13 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 from knox.models import AuthToken
 
-from accounts.models import ApiClient, User
+from accounts import scopes as api_scopes
+from accounts.models import ApiClient, User, validate_rate
 from accounts.roles import Role
 from core import audit
+
+# How much of a token the UI and the audit log show: enough to tell tokens apart, no more.
+TOKEN_PREFIX_SHOWN = 8
 
 
 def staff_snapshot(user):
@@ -189,14 +195,25 @@ def api_client_snapshot(client):
         "name": client.name,
         "role": client.role,
         "scopes": client.scopes,
+        "rate_limit": client.rate_limit,
         "revoked": client.is_revoked,
     }
 
 
+def _validated_scopes(scopes):
+    """The canonical scope list; "read" / "write" alone mean that level on every resource."""
+    normalized = api_scopes.normalize(scopes)
+    if not normalized:
+        raise ValidationError(_("Give the client at least one scope."), code="no_scope")
+    return normalized
+
+
 @transaction.atomic
-def create_api_client(*, name, role, scopes, actor=None, request=None):
+def create_api_client(*, name, role, scopes, rate_limit="", actor=None, request=None):
     """Create the client and its first token. Returns ``(client, token)``; the token is shown once."""
     role = Role(role)
+    scopes = _validated_scopes(scopes)
+    validate_rate(rate_limit)
     user = User.objects.create_user(
         email=f"api-client-{secrets.token_hex(8)}@api-clients.invalid",
         full_name=name,
@@ -207,7 +224,8 @@ def create_api_client(*, name, role, scopes, actor=None, request=None):
         name=name,
         user=user,
         role=role,
-        scopes=sorted(set(scopes)),
+        scopes=scopes,
+        rate_limit=rate_limit,
         created_by=actor if actor is not None and actor.is_authenticated else None,
     )
     _instance, token = AuthToken.objects.create(user=user, expiry=None)
@@ -219,6 +237,82 @@ def create_api_client(*, name, role, scopes, actor=None, request=None):
         request=request,
     )
     return client, token
+
+
+def _check_not_revoked(client):
+    if client.is_revoked:
+        raise ValidationError(_("This API client is revoked; create a new one instead."))
+
+
+@transaction.atomic
+def update_api_client(request, client, *, scopes, rate_limit=""):
+    """Change a client's scopes and rate limit; its tokens keep working with the new scopes."""
+    client = ApiClient.objects.select_for_update().get(pk=client.pk)
+    _check_not_revoked(client)
+    validate_rate(rate_limit)
+    before = api_client_snapshot(client)
+    client.scopes = _validated_scopes(scopes)
+    client.rate_limit = rate_limit
+    client.save(update_fields=["scopes", "rate_limit"])
+    after = api_client_snapshot(client)
+    if after != before:
+        audit.record(
+            actor=request.user,
+            action="api_client.updated",
+            target=client,
+            before=before,
+            after=after,
+            request=request,
+        )
+    return client
+
+
+def live_tokens(client, now=None):
+    """The client's tokens that still work, newest first."""
+    now = now or timezone.now()
+    return (
+        AuthToken.objects.filter(user=client.user)
+        .filter(Q(expiry__isnull=True) | Q(expiry__gt=now))
+        .order_by("-created", "token_key")
+    )
+
+
+def token_snapshot(token):
+    return {
+        "prefix": token.token_key[:TOKEN_PREFIX_SHOWN],
+        "created": token.created.isoformat(),
+        "expires": token.expiry.isoformat() if token.expiry else None,
+    }
+
+
+@transaction.atomic
+def rotate_api_client_token(request, client):
+    """Issue a new token; the client's other live tokens stop after the grace period.
+
+    Both work during the grace, so a PSA can deploy the new token without downtime. A token
+    already due to expire sooner keeps its earlier expiry. Returns ``(new token, grace end)``.
+    """
+    # Locked, so two rotations at once cannot each leave a token without an expiry.
+    client = ApiClient.objects.select_for_update().get(pk=client.pk)
+    _check_not_revoked(client)
+    now = timezone.now()
+    grace_ends = now + timedelta(hours=settings.API_TOKEN_ROTATION_GRACE_HOURS)
+    previous = live_tokens(client, now).filter(Q(expiry__isnull=True) | Q(expiry__gt=grace_ends))
+    before = [token_snapshot(token) for token in live_tokens(client, now)]
+    previous.update(expiry=grace_ends)
+    instance, token = AuthToken.objects.create(user=client.user, expiry=None)
+    audit.record(
+        actor=request.user,
+        action="api_client.token_rotated",
+        target=client,
+        before={"tokens": before},
+        after={
+            "new_token": token_snapshot(instance),
+            "previous_tokens_expire": grace_ends.isoformat(),
+        },
+        request=request,
+    )
+    return token, grace_ends
 
 
 @transaction.atomic

@@ -29,5 +29,7 @@ urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("api-clients/", views.api_client_list, name="api_client_list"),
     path("api-clients/new/", views.api_client_create, name="api_client_create"),
+    path("api-clients/<int:pk>/", views.api_client_edit, name="api_client_edit"),
+    path("api-clients/<int:pk>/rotate/", views.api_client_rotate, name="api_client_rotate"),
     path("api-clients/<int:pk>/revoke/", views.api_client_revoke, name="api_client_revoke"),
 ]

@@ -13,7 +13,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.forms import ApiClientForm, InviteStaffForm, ProfileForm, StaffForm
+from accounts.forms import (
+    ApiClientEditForm,
+    ApiClientForm,
+    InviteStaffForm,
+    ProfileForm,
+    StaffForm,
+)
 from accounts.models import ApiClient, User
 from accounts.permissions import capability_required
 from accounts.roles import Capability, Role
@@ -170,11 +176,62 @@ def api_client_create(request):
     form = ApiClientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         client, token = services.create_api_client(
-            actor=request.user, request=request, **form.cleaned_data
+            actor=request.user, request=request, **form.service_data()
         )
         # Shown once, on this response only; never stored in clear or put in the session.
         return render(request, "accounts/api_client_token.html", {"client": client, "token": token})
     return render(request, "accounts/api_client_form.html", {"form": form})
+
+
+@capability_required(Capability.MANAGE_INTEGRATIONS)
+def api_client_edit(request, pk):
+    """Scopes, rate limit and tokens of one client."""
+    client = get_object_or_404(ApiClient, pk=pk)
+    form = ApiClientEditForm(
+        request.POST or None, scopes=client.scopes, initial={"rate_limit": client.rate_limit}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_api_client(request, client, **form.service_data())
+        except ValidationError as exc:
+            form.add_error(None, _error_text(exc))
+        else:
+            messages.success(request, _("Saved %(name)s.") % {"name": client})
+            return redirect("accounts:api_client_list")
+    return render(
+        request,
+        "accounts/api_client_edit.html",
+        {
+            "client": client,
+            "form": form,
+            "tokens": [
+                {
+                    "prefix": token.token_key[: services.TOKEN_PREFIX_SHOWN],
+                    "created": token.created,
+                    "expiry": token.expiry,
+                }
+                for token in services.live_tokens(client)
+            ],
+            "grace_hours": settings.API_TOKEN_ROTATION_GRACE_HOURS,
+        },
+    )
+
+
+@require_POST
+@capability_required(Capability.MANAGE_INTEGRATIONS)
+def api_client_rotate(request, pk):
+    client = get_object_or_404(ApiClient, pk=pk)
+    try:
+        token, grace_ends = services.rotate_api_client_token(request, client)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("accounts:api_client_edit", pk=client.pk)
+    # Shown once, like a new client's first token.
+    return render(
+        request,
+        "accounts/api_client_token.html",
+        {"client": client, "token": token, "grace_ends": grace_ends},
+    )
 
 
 @require_POST

@@ -19,6 +19,8 @@ NAVIGATION = [
     ("servicerequests:channel_list", _("Support channels"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("servicerequests:rule_list", _("Routing"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("accounts:api_client_list", _("API clients"), Capability.MANAGE_INTEGRATIONS, MORE),
+    ("integrations:webhook_list", _("Webhooks"), Capability.MANAGE_INTEGRATIONS, MORE),
+    ("integrations:psa_list", _("PSA connections"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("core:audit_log", _("Audit log"), Capability.VIEW_AUDIT_LOG, MORE),
     ("api-v1:docs", _("API documentation"), None, MORE),
 ]

@@ -40,4 +40,7 @@ def load():
     from servicerequests import demo as servicerequests_demo
 
     summary.extend(servicerequests_demo.load())
+    from integrations import demo as integrations_demo
+
+    summary.extend(integrations_demo.load())
     return summary

@@ -1,6 +1,14 @@
 """Recording events (incident created/updated/resolved, feed failing, ...) in bulk."""
 
+import logging
+import time
+
+from django.conf import settings
+from django.db import transaction
+
 from core.models import Event
+
+logger = logging.getLogger(__name__)
 
 
 def build(
@@ -31,5 +39,49 @@ def build(
 
 
 def record(events):
-    """Save built events in one statement; call inside the transaction of the change."""
-    return Event.objects.bulk_create(list(events), batch_size=500)
+    """Save built events in one statement; call inside the transaction of the change.
+
+    Once the transaction commits, a worker fans them out to webhook subscriptions; if that
+    message is lost, the integrations sweep picks the events up within 15 s.
+    """
+    saved = Event.objects.bulk_create(list(events), batch_size=500)
+    if saved:
+        transaction.on_commit(wake_fan_out)
+    return saved
+
+
+# While the broker is known to be down, skip publishing instead of waiting on it each time.
+BROKER_BACKOFF_SECONDS = 15
+_broker_down_until = 0.0
+
+
+def wake_fan_out():
+    global _broker_down_until
+    from celery import current_app
+
+    if time.monotonic() < _broker_down_until:
+        return False
+    try:
+        current_app.send_task("integrations.tasks.fan_out_events", retry=False)
+    except Exception:
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+        logger.warning("could not queue the webhook fan-out; the sweep will", exc_info=True)
+        return False
+    return True
+
+
+def absolute_url(path):
+    """``path`` on the portal's public address (``PORTAL_BASE_URL``), for events and webhooks."""
+    return f"{settings.PORTAL_BASE_URL}{path}"
+
+
+def api_context():
+    """Serializer context for rendering an object as the API would, outside a request."""
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    scheme, _sep, host = settings.PORTAL_BASE_URL.partition("://")
+    request = APIRequestFactory().get("/", secure=scheme == "https")
+    # The configured address is trusted as is, whatever ALLOWED_HOSTS says (workers have no Host).
+    request.get_host = lambda: host
+    return {"request": Request(request)}

@@ -2,6 +2,9 @@ import contextvars
 import re
 import uuid
 
+from django.utils.cache import get_conditional_response, patch_vary_headers, set_response_etag
+from django.utils.http import parse_http_date_safe
+
 _request_id = contextvars.ContextVar("request_id", default="")
 # Accept a caller's request id only when it looks like one; otherwise make our own.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -44,4 +47,37 @@ class NoStoreForAuthenticatedMiddleware:
         )
         if is_private and not response.has_header("Cache-Control"):
             response["Cache-Control"] = "no-store"
+        return response
+
+
+class ApiConditionalGetMiddleware:
+    """``ETag`` on every API answer to GET and HEAD, and ``If-None-Match`` answered with 304.
+
+    Django's own conditional-GET code does the work (strong and weak comparison, lists of tags,
+    ``*``, a 304 with the validators and no body). The tag is a digest of the body, so the view
+    still runs, with its permission checks, and only the transfer is saved. Unlike Django's
+    ``ConditionalGetMiddleware`` it also answers HEAD (DRF renders the same body for it, which
+    the server then drops) and tags answers that are ``no-store`` for caches: a PSA keeps its
+    last result itself and revalidates it. ``Vary: Authorization, Cookie`` keeps any cache from
+    giving one caller's answer to another.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not request.path.startswith("/api/"):
+            return response
+        patch_vary_headers(response, ("Authorization", "Cookie"))
+        if request.method not in ("GET", "HEAD"):
+            return response
+        if not response.has_header("ETag"):
+            set_response_etag(response)
+        etag = response.get("ETag")
+        last_modified = parse_http_date_safe(response.get("Last-Modified", ""))
+        if etag or last_modified:
+            return get_conditional_response(
+                request, etag=etag, last_modified=last_modified, response=response
+            )
         return response

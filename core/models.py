@@ -120,7 +120,8 @@ class Event(models.Model):
     occurred_at = models.DateTimeField(_("time"), default=timezone.now)
     tenant_id = models.UUIDField(_("customer tenant id"), null=True, blank=True)
     object_type = models.CharField(max_length=64)
-    object_id = models.CharField(max_length=64)
+    # As long as the longest id it carries: a GDAP relationship's Graph id is two GUIDs (73).
+    object_id = models.CharField(max_length=100)
     object_url = models.CharField(max_length=255, blank=True)
     consolidation_key = models.CharField(max_length=255)
     summary = models.CharField(_("summary"), max_length=255)

@@ -114,16 +114,33 @@ def audit_log_export(request):
     return csv_response("audit-log.csv", rows())
 
 
+def _api_error(status, code, detail, error_type="client_error"):
+    """An error under /api/ that no API view answered (no URL matched, a middleware failed):
+    the API's one error shape all the same, as the schema documents."""
+    return JsonResponse(
+        {"type": error_type, "errors": [{"code": code, "detail": detail, "attr": None}]},
+        status=status,
+    )
+
+
 def permission_denied(request, exception=None):
+    if request.path.startswith("/api/"):
+        return _api_error(
+            403, "permission_denied", "You do not have permission to perform this action."
+        )
     return render(request, "403.html", status=403)
 
 
 def page_not_found(request, exception=None):
+    if request.path.startswith("/api/"):
+        return _api_error(404, "not_found", "Not found.")
     return render(request, "404.html", status=404)
 
 
 @requires_csrf_token
 def server_error(request):
+    if request.path.startswith("/api/"):
+        return _api_error(500, "error", "A server error occurred.", error_type="server_error")
     # No context processors: whatever broke may be what they need.
     template = loader.get_template("500.html")
     return HttpResponseServerError(template.render({}))
@@ -131,7 +148,8 @@ def server_error(request):
 
 @capability_required(Capability.VIEW_SUPPORT)
 def events(request):
-    """What happened: incidents affecting customers, their updates, failing feeds.
+    """What happened: incidents affecting customers, service requests, customer changes,
+    delegated access about to end, failing feeds.
 
     The same records PSA webhooks deliver, newest first."""
     # Imported here: customers builds on core, not the other way round.

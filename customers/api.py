@@ -15,7 +15,9 @@ from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
 from accounts.roles import Capability
+from accounts.scopes import ApiResource
 from core.api import NoDeleteViewSet
+from core.openapi import EXAMPLE_API, examples
 from core.pagination import PortalCursorPagination
 from customers import gdap, services
 from customers.filters import CustomerFilterSet
@@ -88,6 +90,41 @@ class ContactSerializer(serializers.ModelSerializer):
         fields = ["name", "email", "phone", "role"]
 
 
+CUSTOMER_EXAMPLE = {
+    "tenant_id": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
+    "company_name": "Contoso Ltd",
+    "default_domain": "contoso.onmicrosoft.com",
+    "other_domains": ["contoso.com", "contoso.co.uk"],
+    "country": "GB",
+    "relationship": "reseller",
+    "tags": ["premier", "finance"],
+    "notes": "Finance mailbox is business critical during month end.",
+    "contacts": [
+        {
+            "name": "Pat Doe",
+            "email": "pat@contoso.example",
+            "phone": "+44 20 7946 0000",
+            "role": "primary",
+        }
+    ],
+}
+CUSTOMER_UPDATE_EXAMPLE = {
+    key: value for key, value in CUSTOMER_EXAMPLE.items() if key != "tenant_id"
+}
+
+
+@examples(
+    "Contoso",
+    request=CUSTOMER_EXAMPLE,
+    response={
+        "url": f"{EXAMPLE_API}/customers/6babcaad-604b-40ac-a9d7-9fd97c0b779f/",
+        **CUSTOMER_EXAMPLE,
+        "gdap_state": "active",
+        "gdap_access_until": "2026-09-14T08:00:00Z",
+        "created_at": "2025-03-02T10:15:00Z",
+        "modified_at": "2025-11-27T09:05:00Z",
+    },
+)
 class CustomerSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(
         view_name="api-v1:customer-detail", lookup_field="tenant_id"
@@ -158,12 +195,32 @@ class CustomerSerializer(serializers.ModelSerializer):
         )
 
 
+@examples("Contoso", request=CUSTOMER_UPDATE_EXAMPLE)
 class CustomerUpdateSerializer(CustomerSerializer):
     """The same representation; the tenant id is fixed once the customer exists."""
 
     tenant_id = serializers.UUIDField(read_only=True)
 
 
+SUBSCRIPTION_EXAMPLE = {
+    "service_family": "microsoft_365",
+    "offer_name": "Microsoft 365 E3",
+    "quantity": 25,
+    "status": "active",
+    "term_end": "2026-03-01",
+}
+
+
+@examples(
+    "Microsoft 365 E3",
+    request=SUBSCRIPTION_EXAMPLE,
+    response={
+        "id": 41,
+        **SUBSCRIPTION_EXAMPLE,
+        "created_at": "2025-03-02T10:20:00Z",
+        "modified_at": "2025-11-02T14:00:00Z",
+    },
+)
 class SubscriptionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Subscription
@@ -190,6 +247,43 @@ class AccessAssignmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+SUPPORT_ADMINISTRATOR = {
+    "id": "f023fd81-a637-4b56-95fd-791ac0226033",
+    "name": "Service Support Administrator",
+}
+
+
+@examples(
+    "Helpdesk access",
+    response={
+        "microsoft_id": "5e5594d3-6f82-458b-b567-77db4811f0cd-00000000-0000-0000-0000-000000000000",
+        "display_name": "Contoso helpdesk access",
+        "status": "active",
+        "status_label": "Active",
+        "duration": "P730D",
+        "auto_extend_duration": "P180D",
+        "roles": [
+            SUPPORT_ADMINISTRATOR,
+            {"id": "729827e3-9c14-49f7-bb1b-9608f156bbb8", "name": "Helpdesk Administrator"},
+        ],
+        "includes_global_administrator": False,
+        "can_auto_extend": True,
+        "created_on": "2024-09-10T08:00:00Z",
+        "activated_on": "2024-09-14T08:00:00Z",
+        "ends_on": "2026-09-14T08:00:00Z",
+        "days_left": 291,
+        "expiry_flag": None,
+        "access_assignments": [
+            {
+                "security_group_id": "c5ab56ba-5de1-4ba9-bc6b-0c3a3e5e7d3a",
+                "security_group_name": "Helpdesk agents",
+                "roles": [SUPPORT_ADMINISTRATOR],
+                "status": "active",
+                "status_label": "Active",
+            }
+        ],
+    },
+)
 class RelationshipSerializer(serializers.ModelSerializer):
     status = serializers.CharField(
         read_only=True,
@@ -268,6 +362,7 @@ class CustomerViewSet(NoDeleteViewSet):
     """Customer tenants. Support roles read; admin agents and global admins write."""
 
     required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": Capability.MANAGE_CUSTOMERS}
+    api_resource = ApiResource.CUSTOMERS
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilterSet
     pagination_class = CustomerCursorPagination

@@ -3,6 +3,7 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
+from core.incremental import ModifiedSinceFilter
 from customers.gdap import GdapStateChoices
 from customers.models import Customer, CustomerRelationshipChoices, Tag
 
@@ -38,12 +39,8 @@ class CustomerFilterSet(django_filters.FilterSet):
         method="filter_gdap_state",
         label=_("Delegated access"),
     )
-    modified_since = django_filters.IsoDateTimeFilter(
-        field_name="modified_at",
-        lookup_expr="gte",
-        label=_("Modified since"),
-        help_text=_("ISO 8601 date and time; customers changed at or after it."),
-    )
+    # Strictly after, settled changes only (core.incremental).
+    modified_since = ModifiedSinceFilter(label=_("Modified since"))
 
     class Meta:
         model = Customer

@@ -97,17 +97,22 @@ class ContactForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=150)
     email = forms.EmailField(label=_("Email"), required=False)
     phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
-    role = forms.ChoiceField(label=_("Role"), choices=ContactRoleChoices.choices)
+    # The role the browser preselects: a blank extra form is then unchanged, so not required.
+    role = forms.ChoiceField(
+        label=_("Role"), choices=ContactRoleChoices.choices, initial=ContactRoleChoices.PRIMARY
+    )
 
 
 ContactFormSet = formset_factory(ContactForm, extra=1, can_delete=True)
 
 
 def contacts_from(formset):
+    # Every contact shown, changed or not (an unchanged one is still the customer's); a blank
+    # extra form has no cleaned data.
     return [
         {key: form.cleaned_data[key] for key in ("name", "email", "phone", "role")}
         for form in formset.forms
-        if form.has_changed() and form.cleaned_data and not form.cleaned_data.get("DELETE")
+        if form.cleaned_data and not form.cleaned_data.get("DELETE")
     ]
 
 

@@ -298,6 +298,9 @@ class DelegatedAdminRelationship(models.Model):
     last_modified_on = models.DateTimeField(_("last modified in Graph"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     modified_at = models.DateTimeField(_("modified"), auto_now=True)
+    # The end date the last gdap.expiring event was about: one warning per end date, and a
+    # relationship extended since is warned again when its new end nears.
+    expiry_warned_for = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("delegated admin relationship")

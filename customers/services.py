@@ -6,16 +6,21 @@ changes.
 """
 
 import re
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Prefetch, Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import audit
+from core import audit, events
+from core.models import EventTypeChoices
 from customers import gdap
 from customers.models import (
+    AccessAssignment,
     Contact,
     Customer,
     DelegatedAdminRelationship,
@@ -62,6 +67,66 @@ def customer_snapshot(customer):
 
 def _snapshot(instance, fields):
     return {field: getattr(instance, field) for field in fields}
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+def customer_updated_events(changed):
+    """``customer.updated`` events for ``{customer pk: changed API field names}``.
+
+    The payload is the customer as ``GET /api/v1/customers/<tenant id>/`` shows it; the summary
+    names the changed fields (``Contoso Ltd: company_name, tags``). A few queries for any number
+    of customers."""
+    # Imported here: the API module builds on these services.
+    from customers.api import CustomerSerializer
+
+    if not changed:
+        return []
+    order = CustomerSerializer.Meta.fields
+    customers = Customer.objects.filter(pk__in=changed).prefetch_related(
+        "tags",
+        # The order the API shows (CustomerViewSet.get_queryset).
+        Prefetch("contacts", queryset=Contact.objects.order_by("role", "name", "pk")),
+    )
+    context = events.api_context()
+    built = []
+    for customer in customers.order_by("pk"):
+        fields = sorted(
+            changed[customer.pk],
+            key=lambda name: (order.index(name) if name in order else len(order), name),
+        )
+        built.append(
+            events.build(
+                type=EventTypeChoices.CUSTOMER_UPDATED,
+                summary=f"{customer.company_name}: {', '.join(fields)}",
+                object_type="customer",
+                object_id=str(customer.tenant_id),
+                object_url=events.absolute_url(
+                    reverse("api-v1:customer-detail", kwargs={"tenant_id": customer.tenant_id})
+                ),
+                consolidation_key=f"customer:{customer.tenant_id}",
+                tenant_id=customer.tenant_id,
+                payload=CustomerSerializer(customer, context=context).data,
+            )
+        )
+    return built
+
+
+class CustomerChanges:
+    """Customers changed within one transaction and their changed fields: one event each.
+
+    The GDAP sync passes one through every relationship it saves, so a customer whose access
+    summary moves three times in a sync gets one ``customer.updated``, recorded at the end."""
+
+    def __init__(self):
+        self.fields = {}
+
+    def add(self, customer, fields):
+        self.fields.setdefault(customer.pk, set()).update(fields)
+
+    def record(self):
+        return events.record(customer_updated_events(self.fields))
 
 
 def _clean_tag_names(names):
@@ -141,7 +206,8 @@ def update_customer(customer, *, actor, request=None, tags=None, contacts=None, 
     if contacts is not None:
         _set_contacts(customer, contacts)
     after = customer_snapshot(customer)
-    if after != before:
+    changed = [key for key, value in after.items() if before.get(key) != value]
+    if changed:
         audit.record(
             actor=actor,
             action="customer.updated",
@@ -150,6 +216,7 @@ def update_customer(customer, *, actor, request=None, tags=None, contacts=None, 
             after=after,
             request=request,
         )
+        events.record(customer_updated_events({customer.pk: changed}))
     return customer
 
 
@@ -186,7 +253,11 @@ def relationship_snapshot(relationship):
 
 
 @transaction.atomic
-def save_relationship(relationship, *, actor, request=None, **fields):
+def save_relationship(relationship, *, actor, request=None, customer_changes=None, **fields):
+    """Create or update a relationship and refresh its customer's access summary.
+
+    ``customer_changes`` (a CustomerChanges) collects the customer's change for one event later
+    in the same transaction; without it the ``customer.updated`` event is recorded here."""
     is_new = relationship.pk is None
     before = None if is_new else _snapshot(relationship, RELATIONSHIP_FIELDS)
     for field, value in fields.items():
@@ -195,8 +266,9 @@ def save_relationship(relationship, *, actor, request=None, **fields):
     if before == _snapshot(relationship, RELATIONSHIP_FIELDS):
         return relationship  # nothing changed: nothing written
     relationship.full_clean()
-    relationship.save()
-    refresh_gdap_summary(relationship.customer)
+    # Only the fields edited here: a stale copy must not undo the expiry warning's mark.
+    relationship.save(update_fields=None if is_new else [*RELATIONSHIP_FIELDS, "modified_at"])
+    refresh_gdap_summary(relationship.customer, customer_changes=customer_changes)
     audit.record(
         actor=actor,
         action="gdap.relationship_created" if is_new else "gdap.relationship_updated",
@@ -208,8 +280,12 @@ def save_relationship(relationship, *, actor, request=None, **fields):
     return relationship
 
 
-def refresh_gdap_summary(customer):
-    """Recompute the customer's delegated-access summary from its relationships."""
+@transaction.atomic
+def refresh_gdap_summary(customer, *, customer_changes=None):
+    """Recompute the customer's delegated-access summary from its relationships.
+
+    A change the API shows (``gdap_access_until``, ``gdap_state``) is a ``customer.updated``
+    event, recorded now or collected in ``customer_changes`` for the caller to record."""
     summary = DelegatedAdminRelationship.objects.filter(customer=customer).aggregate(
         access_until=Max(
             "ends_on", filter=Q(status__in=gdap.ACCESS_STATUSES, ends_on__isnull=False)
@@ -217,18 +293,105 @@ def refresh_gdap_summary(customer):
         ever_active=Max("activated_on"),
         ended=Max("pk", filter=Q(status__in=gdap.ENDED_STATUSES)),
     )
-    ever_active = summary["ever_active"] is not None or summary["ended"] is not None
-    changed = Customer.objects.filter(pk=customer.pk).exclude(
-        gdap_access_until=summary["access_until"], gdap_ever_active=ever_active
-    )
-    # Only a real change moves modified_at, so a re-sync that learns nothing writes nothing.
-    changed.update(
+    new = Customer(
         gdap_access_until=summary["access_until"],
-        gdap_ever_active=ever_active,
+        gdap_ever_active=summary["ever_active"] is not None or summary["ended"] is not None,
+    )
+    # The stored values, not the caller's copy, say what changed. NO KEY: relationship inserts
+    # for this customer (a key-share lock on it) are not blocked, so they cannot deadlock with us.
+    old = Customer(
+        **Customer.objects.select_for_update(no_key=True)
+        .values("gdap_access_until", "gdap_ever_active")
+        .get(pk=customer.pk)
+    )
+    customer.gdap_access_until = new.gdap_access_until
+    customer.gdap_ever_active = new.gdap_ever_active
+    if (
+        old.gdap_access_until == new.gdap_access_until
+        and old.gdap_ever_active == new.gdap_ever_active
+    ):
+        return  # a re-sync that learns nothing writes nothing, so modified_at stays put
+    Customer.objects.filter(pk=customer.pk).update(
+        gdap_access_until=new.gdap_access_until,
+        gdap_ever_active=new.gdap_ever_active,
         modified_at=timezone.now(),
     )
-    customer.gdap_access_until = summary["access_until"]
-    customer.gdap_ever_active = ever_active
+    now = timezone.now()
+    fields = {"gdap_access_until"} if old.gdap_access_until != new.gdap_access_until else set()
+    if old.gdap_state(now) != new.gdap_state(now):
+        fields.add("gdap_state")
+    if not fields:
+        return  # only gdap_ever_active moved, while access lasts: nothing the API shows
+    if customer_changes is None:
+        events.record(customer_updated_events({customer.pk: fields}))
+    else:
+        customer_changes.add(customer, fields)
+
+
+@transaction.atomic
+def warn_expiring_relationships(now=None):
+    """Beat: a ``gdap.expiring`` event for each relationship granting access that ends within
+    ``GDAP_EXPIRY_WARNING_DAYS``, once per end date. Returns the events recorded.
+
+    The warned end date is kept on the relationship in the same transaction, so a second run
+    records nothing, and one that overlaps skips the rows the first holds."""
+    # Imported here: the API module builds on these services.
+    from customers.api import RelationshipSerializer
+
+    now = now or timezone.now()
+    due = (
+        DelegatedAdminRelationship.objects.filter(
+            status__in=gdap.ACCESS_STATUSES,
+            ends_on__gt=now,
+            ends_on__lte=now + timedelta(days=settings.GDAP_EXPIRY_WARNING_DAYS),
+        )
+        .filter(Q(expiry_warned_for__isnull=True) | ~Q(expiry_warned_for=F("ends_on")))
+        .select_related("customer")
+        .select_for_update(of=("self",), skip_locked=True)
+        .order_by("ends_on", "pk")
+    )
+    relationships = list(
+        due.prefetch_related(
+            # The order the API shows (CustomerViewSet.relationships).
+            Prefetch(
+                "access_assignments",
+                queryset=AccessAssignment.objects.order_by("security_group_name", "pk"),
+            )
+        )
+    )
+    if not relationships:
+        return []
+    context = events.api_context()
+    built = []
+    for relationship in relationships:
+        tenant_id = relationship.customer.tenant_id
+        # Plain English, like the API: the text becomes a PSA ticket's title.
+        summary = (
+            f'{relationship.customer.company_name}: delegated access "{relationship.display_name}" '
+            f"ends {relationship.ends_on:%Y-%m-%d}"
+        )
+        if relationship.can_auto_extend:
+            summary += f" (set to auto-extend by {relationship.auto_extend_duration})"
+        built.append(
+            events.build(
+                type=EventTypeChoices.GDAP_EXPIRING,
+                summary=summary,
+                object_type="gdap_relationship",
+                object_id=relationship.microsoft_id,
+                # Relationships are read through their customer: there is no detail endpoint.
+                object_url=events.absolute_url(
+                    reverse("api-v1:customer-relationships", kwargs={"tenant_id": tenant_id})
+                ),
+                consolidation_key=f"gdap:{relationship.microsoft_id}:{tenant_id}",
+                tenant_id=tenant_id,
+                payload=RelationshipSerializer(relationship, context=context).data,
+            )
+        )
+    # No modified_at change: a warning is not a change of the relationship (incremental sync).
+    DelegatedAdminRelationship.objects.filter(pk__in=[r.pk for r in relationships]).update(
+        expiry_warned_for=F("ends_on")
+    )
+    return events.record(built)
 
 
 @transaction.atomic

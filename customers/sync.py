@@ -151,6 +151,8 @@ def apply(fetched):
             ]
         )
     }
+    # One customer.updated per customer whose access summary this sync moves, however often.
+    customer_changes = services.CustomerChanges()
     for record, assignment_records in fetched:
         fields = relationship_fields(record)
         if fields is None:
@@ -166,7 +168,9 @@ def apply(fetched):
         )
         last_modified = fields.pop("last_modified_on")
         before = services.relationship_snapshot(relationship) if relationship.pk else None
-        relationship = services.save_relationship(relationship, actor=None, **fields)
+        relationship = services.save_relationship(
+            relationship, actor=None, customer_changes=customer_changes, **fields
+        )
         if relationship.last_modified_on != last_modified:
             DelegatedAdminRelationship.objects.filter(pk=relationship.pk).update(
                 last_modified_on=last_modified
@@ -179,6 +183,7 @@ def apply(fetched):
         else:
             summary.unchanged += 1
         summary.assignments_changed += _apply_assignments(relationship, assignment_records, summary)
+    customer_changes.record()
     return summary
 
 

@@ -2,7 +2,7 @@ import contextlib
 
 from celery import shared_task
 
-from customers import imports, sync
+from customers import imports, services, sync
 
 
 @shared_task
@@ -24,3 +24,9 @@ def sync_gdap():
     """
     with contextlib.suppress(sync.NotConfigured):
         sync.run()
+
+
+@shared_task
+def warn_expiring_gdap():
+    """Beat, hourly: a gdap.expiring event per relationship nearing its end, once per end date."""
+    services.warn_expiring_relationships()

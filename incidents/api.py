@@ -5,7 +5,6 @@ Incidents are read-only here (the feeds write them); acknowledging goes through
 ``incidents.services``, which writes the audit entry. Lookups use Microsoft's id (``EX123456``).
 """
 
-import django_filters
 from django.db.models import F, Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -13,6 +12,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import Capability
+from accounts.scopes import ApiResource
+from core.incremental import ModifiedSinceFilter
+from core.openapi import EXAMPLE_API, examples
 from core.pagination import PortalCursorPagination
 from customers.models import Customer
 from incidents import services
@@ -32,6 +34,15 @@ class AffectedCustomerSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+ACKNOWLEDGEMENT_EXAMPLE = {
+    "user": "helpdesk@partner.example",
+    "user_name": "Sam Lee",
+    "note": "Customers told; watching Microsoft's next update.",
+    "created_at": "2025-11-27T09:20:00Z",
+}
+
+
+@examples("By an agent", response=ACKNOWLEDGEMENT_EXAMPLE)
 class AcknowledgementSerializer(serializers.ModelSerializer):
     user = serializers.EmailField(
         source="user.email",
@@ -52,6 +63,7 @@ class AcknowledgementSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@examples("With a note", request={"note": ACKNOWLEDGEMENT_EXAMPLE["note"]})
 class AcknowledgeSerializer(serializers.Serializer):
     note = serializers.CharField(
         required=False,
@@ -61,6 +73,36 @@ class AcknowledgeSerializer(serializers.Serializer):
     )
 
 
+@examples(
+    "Mail delayed",
+    response={
+        "url": f"{EXAMPLE_API}/incidents/EX123456/",
+        "microsoft_id": "EX123456",
+        "classification": "incident",
+        "status": "serviceDegradation",
+        "status_label": "Service degradation",
+        "title": "Users may experience delays sending mail to external recipients",
+        "impact_description": (
+            "Users may see delays of up to 30 minutes when sending mail to external recipients."
+        ),
+        "service": "Exchange Online",
+        "feature": "E-Mail and calendar access",
+        "feature_group": "Email and calendar",
+        "origin": "microsoft",
+        "is_resolved": False,
+        "high_impact": True,
+        "started_at": "2025-11-27T08:55:00Z",
+        "ended_at": None,
+        "last_modified_at": "2025-11-27T09:40:00Z",
+        "affected_customers": [
+            {"tenant_id": "6babcaad-604b-40ac-a9d7-9fd97c0b779f", "company_name": "Contoso Ltd"}
+        ],
+        "acknowledgement_count": 1,
+        "last_acknowledgement": ACKNOWLEDGEMENT_EXAMPLE,
+        "created_at": "2025-11-27T09:00:12Z",
+        "modified_at": "2025-11-27T09:40:05Z",
+    },
+)
 class IncidentSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(
         view_name="api-v1:incident-detail", lookup_field="microsoft_id"
@@ -117,6 +159,18 @@ class IncidentSerializer(serializers.ModelSerializer):
         return AcknowledgementSerializer(acknowledgements[0]).data if acknowledgements else None
 
 
+@examples(
+    "An update",
+    response={
+        "posted_at": "2025-11-27T09:40:00Z",
+        "post_type": "regular",
+        "content_type": "html",
+        "content": (
+            "<p>Title: Delays sending mail to external recipients</p><p>Current status: We've "
+            "identified a recent configuration change as the cause and are reverting it.</p>"
+        ),
+    },
+)
 class IncidentPostSerializer(serializers.ModelSerializer):
     class Meta:
         model = IncidentPost
@@ -127,11 +181,7 @@ class IncidentPostSerializer(serializers.ModelSerializer):
 class IncidentApiFilterSet(IncidentFilterSet):
     """The incidents list's filters, plus incremental sync for PSA tools."""
 
-    modified_since = django_filters.IsoDateTimeFilter(
-        field_name="modified_at",
-        lookup_expr="gte",
-        help_text="ISO 8601 date and time; incidents changed at or after it.",
-    )
+    modified_since = ModifiedSinceFilter()
 
     class Meta(IncidentFilterSet.Meta):
         fields = [*IncidentFilterSet.Meta.fields, "modified_since"]
@@ -159,6 +209,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     """Support roles read incidents and acknowledge them."""
 
     required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": Capability.WORK_SUPPORT}
+    api_resource = ApiResource.INCIDENTS
     serializer_class = IncidentSerializer
     filterset_class = IncidentApiFilterSet
     pagination_class = IncidentCursorPagination

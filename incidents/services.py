@@ -1,14 +1,17 @@
 """Agents' actions on incidents. Each writes its audit entry in the same transaction."""
 
 from django.db import transaction
+from django.utils import timezone
 
 from core import audit
-from incidents.models import Acknowledgement, Snooze
+from incidents.models import Acknowledgement, Incident, Snooze
 
 
 @transaction.atomic
 def acknowledge(incident, *, user, note="", request=None):
     acknowledgement = Acknowledgement.objects.create(incident=incident, user=user, note=note)
+    # The API shows acknowledgements on the incident: a PSA syncing incidents must see this one.
+    Incident.objects.filter(pk=incident.pk).update(modified_at=timezone.now())
     audit.record(
         actor=user,
         action="incident.acknowledged",

@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "core.middleware.NoStoreForAuthenticatedMiddleware",
+    # API ETags and 304s; below NoStore, so the 304s it makes are marked no-store as well.
+    "core.middleware.ApiConditionalGetMiddleware",
 ]
 
 ROOT_URLCONF = "partnerportal.urls"
@@ -261,10 +263,20 @@ GRAPH_TOKEN_URL = env.str(
 )
 # How often beat refreshes GDAP relationships, in minutes.
 GDAP_SYNC_INTERVAL_MINUTES = env.int("GDAP_SYNC_INTERVAL_MINUTES", 60, minimum=1)
+# A relationship granting access that ends within this many days gets a gdap.expiring event.
+GDAP_EXPIRY_WARNING_DAYS = env.int("GDAP_EXPIRY_WARNING_DAYS", 30, minimum=1)
 # Seconds a worker holds a service-request delivery before another may take it over.
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", 120, minimum=1)
 # How often open requests' status is read from Partner Center, in minutes.
 CHANNEL_STATUS_POLL_MINUTES = env.int("CHANNEL_STATUS_POLL_MINUTES", 5, minimum=1)
+# A webhook subscription whose deliveries have all failed for this long (and at least this many
+# times in a row) is disabled and Global admins are emailed. 410 Gone disables at once.
+WEBHOOK_DISABLE_AFTER_HOURS = env.int("WEBHOOK_DISABLE_AFTER_HOURS", 24, minimum=1)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", 10, minimum=1)
+# After a signing-secret rotation, deliveries carry both signatures for this long.
+WEBHOOK_SECRET_ROTATION_GRACE_HOURS = env.int("WEBHOOK_SECRET_ROTATION_GRACE_HOURS", 24, minimum=0)
+# The portal's public address: webhooks and events link to objects with absolute URLs built on it.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", "http://localhost:8000").rstrip("/")
 # The bundled simulators (Graph, Partner Center, a webhook receiver) are never served in production.
 SIMULATORS_ENABLED = not PRODUCTION and env.bool("SIMULATORS_ENABLED", default=True)
 
@@ -310,7 +322,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.pagination.PortalCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.PortalAutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "core.throttling.ClientRateThrottle",
@@ -330,13 +342,26 @@ REST_KNOX = {
     "TOKEN_TTL": None,
     "AUTO_REFRESH": False,
 }
+# How long a rotated-out API token keeps working next to the new one, so a PSA can switch
+# without downtime; 0 stops it at once.
+API_TOKEN_ROTATION_GRACE_HOURS = env.int("API_TOKEN_ROTATION_GRACE_HOURS", 24, minimum=0)
+# Incremental reads (?modified_since=) serve only changes at least this old, so a write that
+# commits late cannot land behind a poller that moved on (core.incremental).
+API_SYNC_SETTLE_SECONDS = env.int("API_SYNC_SETTLE_SECONDS", 5, minimum=0)
 DRF_STANDARDIZED_ERRORS = {"ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Partner Support Portal API",
     "DESCRIPTION": (
         "Customers, service health, incidents and service requests of a Microsoft CSP partner's "
         "support desk. Authenticate with `Authorization: Bearer <token>` (API clients are created "
-        "by Global admins) or a browser session."
+        "by Global admins) or a browser session.\n\n"
+        "A token needs the scope of each resource it uses (`customers:read`, `incidents:write`, "
+        "…; write includes read; see `GET /me/`), within what its role allows; a missing scope "
+        "is a 403. Every GET and HEAD answer carries an `ETag`: send it back in `If-None-Match` "
+        "and an unchanged answer is a 304 with no body. Collections are ordered by "
+        "(`modified_at`, id) with cursor pagination and take `modified_since` (exclusive) for "
+        "incremental sync. Each client has its own rate limit; over it the answer is a 429 "
+        "with `Retry-After` in seconds."
     ),
     "VERSION": "1",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
@@ -364,8 +389,11 @@ SPECTACULAR_SETTINGS = {
         "TimelineEntryKindEnum": "servicerequests.models.TimelineKindChoices.choices",
         "ChannelKindEnum": "servicerequests.api.CHANNEL_KIND_CHOICES",
     },
+    # Clients send JSON: nested fields (contacts, primary_contact) have no form encoding.
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "core.openapi.postprocess",
     ],
 }
 
@@ -446,8 +474,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=GDAP_SYNC_INTERVAL_MINUTES),
         "options": {"expires": 300},
     },
+    "warn-expiring-gdap": {
+        "task": "customers.tasks.warn_expiring_gdap",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 600},
+    },
     "sweep-deliveries": {
         "task": "servicerequests.tasks.sweep_deliveries",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 15},
+    },
+    "sweep-webhook-deliveries": {
+        "task": "integrations.tasks.sweep_webhook_deliveries",
         "schedule": timedelta(seconds=15),
         "options": {"expires": 15},
     },

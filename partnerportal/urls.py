@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("servicehealth.api_urls")),
     path("", include("incidents.api_urls")),
     path("", include("servicerequests.api_urls")),
+    path("", include("integrations.api_urls")),
     path("service-requests/callbacks/", include("servicerequests.callback_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
@@ -24,6 +25,7 @@ urlpatterns = [
     path("", include("servicehealth.urls")),
     path("", include("incidents.urls")),
     path("", include("servicerequests.urls")),
+    path("", include("integrations.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include((api_v1, "api-v1"))),

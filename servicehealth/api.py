@@ -8,11 +8,20 @@ A feed source's client secret is write-only: no response and no error message ev
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from django.db.models import Case, Count, IntegerField, OuterRef, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    IntegerField,
+    Max,
+    OuterRef,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
-from drf_standardized_errors.openapi_serializers import ServerErrorEnum
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ErrorDetail
@@ -20,8 +29,11 @@ from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
 from accounts.roles import Capability
+from accounts.scopes import ApiResource
 from core.api import NoDeleteViewSet
-from core.pagination import PortalCursorPagination
+from core.incremental import ModifiedSinceFilter, ModifiedSinceFilterSet
+from core.openapi import EXAMPLE_API, SERVICE_UNAVAILABLE, examples
+from core.pagination import PortalCursorPagination, SyncCursorPagination
 from customers.models import Customer
 from servicehealth import services
 from servicehealth.models import FeedSource, Service, TenantServiceHealth
@@ -85,6 +97,18 @@ class WorkersUnavailable(APIException):
 # --- services ---------------------------------------------------------------------------------
 
 
+@examples(
+    "Exchange degraded",
+    response={
+        "id": "Exchange",
+        "name": "Exchange Online",
+        "status": "serviceDegradation",
+        "status_label": "Service degradation",
+        "status_severity": 3,
+        "affected_customers": 4,
+        "modified_at": "2025-11-27T09:05:00Z",
+    },
+)
 class ServiceSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="graph_id", read_only=True, help_text="Graph's service id.")
     status = serializers.CharField(
@@ -101,10 +125,23 @@ class ServiceSerializer(serializers.ModelSerializer):
     affected_customers = serializers.IntegerField(
         read_only=True, help_text="Customers for whom the service is not healthy now."
     )
+    modified_at = serializers.DateTimeField(
+        source="last_change_at",
+        read_only=True,
+        help_text="The last change of the service or of its status for any customer.",
+    )
 
     class Meta:
         model = Service
-        fields = ["id", "name", "status", "status_label", "status_severity", "affected_customers"]
+        fields = [
+            "id",
+            "name",
+            "status",
+            "status_label",
+            "status_severity",
+            "affected_customers",
+            "modified_at",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -120,22 +157,34 @@ class ServiceSerializer(serializers.ModelSerializer):
         return None if service.worst_status is None else status_severity(service.worst_status)
 
 
+class ServiceCursorPagination(PortalCursorPagination):
+    """Oldest change first, counting changes of any customer's status of the service."""
+
+    ordering = ("last_change_at", "pk")
+
+
+class ServiceFilterSet(django_filters.FilterSet):
+    modified_since = ModifiedSinceFilter(field_name="last_change_at")
+
+
 @extend_schema(tags=["service health"])
 @extend_schema_view(
     list=extend_schema(
         summary="List services with their worst status",
         description=(
-            "Microsoft's services, by name, each with its worst current status across the "
-            "customers' feeds and the number of customers it affects. A plain list, not "
-            "paginated: the catalogue is small."
+            "Microsoft's services, each with its worst current status across the customers' "
+            "feeds and the number of customers it affects, ordered by last change (of the "
+            "service or of any customer's status of it), oldest first, with cursor pagination. "
+            "For incremental sync, pass `modified_since` and follow `next`."
         ),
     ),
 )
 class ServiceViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": Capability.VIEW_SUPPORT}
+    api_resource = ApiResource.SERVICE_HEALTH
     serializer_class = ServiceSerializer
-    pagination_class = None
-    filter_backends = []
+    pagination_class = ServiceCursorPagination
+    filterset_class = ServiceFilterSet
 
     def get_queryset(self):
         customer_health = TenantServiceHealth.objects.filter(
@@ -154,10 +203,19 @@ class ServiceViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             .annotate(count=Count("source__customer", distinct=True))
             .values("count")
         )
+        # What the row shows changes with the service and with any customer's status of it.
+        latest_status = (
+            customer_health.order_by().values("service").annotate(latest=Max("updated_at"))
+        ).values("latest")
         return Service.objects.annotate(
             worst_status=Subquery(worst),
             affected_customers=Coalesce(Subquery(affected), 0),
-        ).order_by("name", "pk")
+            last_change_at=Greatest(
+                "modified_at",
+                Coalesce(Subquery(latest_status, output_field=DateTimeField()), "modified_at"),
+                output_field=DateTimeField(),
+            ),
+        )
 
 
 # --- health per customer and service ----------------------------------------------------------
@@ -189,17 +247,28 @@ class HealthFilterSet(django_filters.FilterSet):
     status = django_filters.CharFilter(
         help_text="Graph's serviceHealthStatus, e.g. `serviceDegradation`."
     )
-    modified_since = django_filters.IsoDateTimeFilter(
-        field_name="updated_at",
-        lookup_expr="gte",
-        help_text="ISO 8601 date and time; statuses set at or after it.",
-    )
+    # ``since``: a health row changes only when its status does.
+    modified_since = ModifiedSinceFilter(field_name="updated_at")
 
     class Meta:
         model = TenantServiceHealth
         fields = ["customer", "service", "status", "modified_since"]
 
 
+@examples(
+    "Contoso's Exchange",
+    response={
+        "customer": {
+            "tenant_id": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
+            "company_name": "Contoso Ltd",
+        },
+        "service": {"id": "Exchange", "name": "Exchange Online"},
+        "status": "serviceDegradation",
+        "status_label": "Service degradation",
+        "since": "2025-11-27T09:05:00Z",
+        "modified_at": "2025-11-27T09:05:00Z",
+    },
+)
 class HealthSerializer(serializers.ModelSerializer):
     customer = HealthCustomerSerializer(source="source.customer", read_only=True)
     service = HealthServiceSerializer(read_only=True)
@@ -208,10 +277,16 @@ class HealthSerializer(serializers.ModelSerializer):
     since = serializers.DateTimeField(
         source="updated_at", read_only=True, help_text="When the feed last set this status."
     )
+    modified_at = serializers.DateTimeField(
+        source="updated_at",
+        read_only=True,
+        help_text="The same as `since` (a row changes only with its status), named as on every "
+        "other collection for incremental sync.",
+    )
 
     class Meta:
         model = TenantServiceHealth
-        fields = ["customer", "service", "status", "status_label", "since"]
+        fields = ["customer", "service", "status", "status_label", "since", "modified_at"]
         read_only_fields = fields
 
 
@@ -234,6 +309,7 @@ class HealthCursorPagination(PortalCursorPagination):
 )
 class HealthViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": Capability.VIEW_SUPPORT}
+    api_resource = ApiResource.SERVICE_HEALTH
     serializer_class = HealthSerializer
     filterset_class = HealthFilterSet
     pagination_class = HealthCursorPagination
@@ -257,6 +333,36 @@ class CustomerTenantField(serializers.SlugRelatedField):
         return Customer.objects.visible_to(self.context["request"].user)
 
 
+FEED_SOURCE_EXAMPLE = {
+    "name": "Contoso service health",
+    "customer": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
+    "tenant_id": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
+    "base_url": "https://graph.microsoft.com/v1.0",
+    "token_url": "https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token",
+    "client_id": "2f1c7a43-9b7e-4d51-8d0e-3c2a6f4b9e10",
+    "poll_interval_seconds": 300,
+    "enabled": True,
+}
+
+
+@examples(
+    "Contoso's feed",
+    request={**FEED_SOURCE_EXAMPLE, "client_secret": "Zx18Q~example-client-secret"},
+    response={
+        "url": f"{EXAMPLE_API}/feed-sources/7/",
+        "id": 7,
+        **FEED_SOURCE_EXAMPLE,
+        "has_client_secret": True,
+        "next_poll_at": "2025-11-27T09:10:00Z",
+        "last_polled_at": "2025-11-27T09:05:00Z",
+        "last_success_at": "2025-11-27T09:05:00Z",
+        "last_error": "",
+        "needs_attention": False,
+        "consecutive_failures": 0,
+        "created_at": "2025-03-02T10:30:00Z",
+        "modified_at": "2025-03-02T10:30:00Z",
+    },
+)
 class FeedSourceSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-v1:feed-source-detail")
     customer = CustomerTenantField(
@@ -346,6 +452,7 @@ class FeedSourceSerializer(serializers.ModelSerializer):
         )
 
 
+@examples("Poll less often", request={**FEED_SOURCE_EXAMPLE, "poll_interval_seconds": 600})
 class FeedSourceUpdateSerializer(FeedSourceSerializer):
     """The same fields; the client secret may be left out to keep the stored one."""
 
@@ -359,24 +466,20 @@ class FeedSourceUpdateSerializer(FeedSourceSerializer):
     )
 
 
+@examples("Queued", response={"detail": "A poll of this source has been queued."})
 class PollQueuedSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-class Error503Serializer(serializers.Serializer):
-    code = serializers.CharField(help_text="`service_unavailable`.")
-    detail = serializers.CharField()
-    attr = serializers.CharField(allow_null=True)
-
-
-class ErrorResponse503Serializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=ServerErrorEnum.choices)
-    errors = Error503Serializer(many=True)
-
-
 @extend_schema(tags=["service health"])
 @extend_schema_view(
-    list=extend_schema(summary="List feed sources"),
+    list=extend_schema(
+        summary="List feed sources",
+        description=(
+            "Ordered by last modification of their settings, oldest first, with cursor "
+            "pagination; `modified_since` for incremental sync. Polls do not count as changes."
+        ),
+    ),
     retrieve=extend_schema(summary="Get a feed source"),
     create=extend_schema(summary="Add a feed source"),
     update=extend_schema(
@@ -397,9 +500,10 @@ class FeedSourceViewSet(NoDeleteViewSet):
         "read": Capability.MANAGE_INTEGRATIONS,
         "write": Capability.MANAGE_INTEGRATIONS,
     }
+    api_resource = ApiResource.SERVICE_HEALTH
     serializer_class = FeedSourceSerializer
-    filter_backends = []
-    pagination_class = PortalCursorPagination
+    filterset_class = ModifiedSinceFilterSet
+    pagination_class = SyncCursorPagination
 
     def get_queryset(self):
         return FeedSource.objects.visible_to(self.request.user).select_related("customer")
@@ -416,7 +520,7 @@ class FeedSourceViewSet(NoDeleteViewSet):
             "being polled already is not polled twice."
         ),
         request=None,
-        responses={202: PollQueuedSerializer, 503: ErrorResponse503Serializer},
+        responses={202: PollQueuedSerializer, 503: SERVICE_UNAVAILABLE},
     )
     @action(detail=True, methods=["post"], serializer_class=PollQueuedSerializer)
     def poll(self, request, pk=None):

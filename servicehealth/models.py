@@ -16,6 +16,7 @@ class Service(models.Model):
 
     graph_id = models.CharField(_("Graph id"), max_length=100)
     name = models.CharField(_("name"), max_length=200)
+    modified_at = models.DateTimeField(_("modified"), auto_now=True)
 
     class Meta:
         verbose_name = _("service")
@@ -25,6 +26,10 @@ class Service(models.Model):
             models.UniqueConstraint(
                 fields=["graph_id"], name="servicehealth_service_unique_graph_id"
             )
+        ]
+        indexes = [
+            # Incremental sync: ?modified_since=… ordered by modification.
+            models.Index(fields=["modified_at", "id"], name="servicehealth_service_modified"),
         ]
 
     def __str__(self):
@@ -110,6 +115,8 @@ class FeedSource(models.Model):
         indexes = [
             # poll_due_sources: enabled sources by next poll time.
             models.Index(fields=["enabled", "next_poll_at"], name="servicehealth_source_due"),
+            # Incremental sync: ?modified_since=… ordered by modification.
+            models.Index(fields=["modified_at", "id"], name="servicehealth_source_modified"),
         ]
 
     def __str__(self):
@@ -150,6 +157,10 @@ class TenantServiceHealth(models.Model):
             models.UniqueConstraint(
                 fields=["source", "service"], name="servicehealth_tenantservicehealth_unique"
             )
+        ]
+        indexes = [
+            # Incremental sync: ?modified_since=… compares and orders by the status's time.
+            models.Index(fields=["updated_at", "id"], name="servicehealth_health_modified"),
         ]
 
     def __str__(self):

@@ -122,9 +122,10 @@ def _apply_services(source, snapshot, now, summary):
     for graph_id, (name, _status) in snapshot.services.items():
         if services[graph_id].name != name:
             services[graph_id].name = name
+            services[graph_id].modified_at = now  # bulk_update does not apply auto_now
             renamed.append(services[graph_id])
     if renamed:
-        Service.objects.bulk_update(renamed, ["name"])
+        Service.objects.bulk_update(renamed, ["name", "modified_at"])
     summary.services = len(services)
 
     current = {h.service_id: h for h in TenantServiceHealth.objects.filter(source=source)}
@@ -230,6 +231,11 @@ def _apply_links_and_events(source, all_incidents, created, changed, resolved_no
             if incident.pk not in linked
         ]
         AffectedCustomer.objects.bulk_create(links)
+        if links:
+            # The incident's customers are part of it in the API: incremental sync must see them.
+            Incident.objects.filter(pk__in={link.incident_id for link in links}).update(
+                modified_at=now
+            )
         summary.customers_linked = len(links)
         tenant_id = source.customer.tenant_id
         # An incident already over when we first see it in this tenant is history, not news.

@@ -263,7 +263,8 @@ def move_rule(rule, direction, *, actor, request=None):
         position = number * RULE_STEP
         if candidate.position != position:
             candidate.position = position
-            candidate.save(update_fields=["position"])
+            # auto_now is saved only when named: the API's incremental sync must see the move.
+            candidate.save(update_fields=["position", "modified_at"])
     moved = rules[other]
     audit.record(
         actor=actor,

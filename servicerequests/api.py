@@ -16,6 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
@@ -28,8 +29,11 @@ from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
 from accounts.roles import Capability
+from accounts.scopes import ApiResource
 from core.api import NoDeleteViewSet
-from core.pagination import PortalCursorPagination
+from core.incremental import ModifiedSinceFilter, ModifiedSinceFilterSet
+from core.openapi import EXAMPLE_API, error_example, examples
+from core.pagination import PortalCursorPagination, SyncCursorPagination
 from customers.models import Customer
 from incidents.models import Incident
 from servicerequests import admin_services, idempotency, routing, services
@@ -54,6 +58,10 @@ MANAGE = Capability.MANAGE_INTEGRATIONS
 # A delivery still on its way: closing now would race the worker that reopens it on success.
 IN_FLIGHT = {DeliveryStateChoices.PENDING, DeliveryStateChoices.SENDING}
 PLAIN_LIST_NOTE = "A plain list, not paginated."
+SYNC_LIST_NOTE = (
+    "Ordered by last modification, oldest first, with cursor pagination; pass "
+    "`modified_since` and follow `next` for incremental sync."
+)
 # The kinds of support channel, as the schema names them (SPECTACULAR_SETTINGS' enum overrides).
 CHANNEL_KIND_CHOICES = Channel._meta.get_field("kind").choices
 
@@ -178,6 +186,60 @@ class PrimaryContactSerializer(serializers.Serializer):
     )
 
 
+CREATE_EXAMPLE = {
+    "title": "Mail flow to external recipients delayed",
+    "description": (
+        "Since 09:10 UTC mail to external recipients queues for 30+ minutes. "
+        "Message trace shows 451 4.4.0 errors. EX123456 may be related."
+    ),
+    "severity": "critical",
+    "support_topic": 8,
+    "customer": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
+    "primary_contact": {
+        "name": "Pat Doe",
+        "email": "pat@contoso.example",
+        "phone": "+44 20 7946 0000",
+    },
+    "incident": "EX123456",
+    "assignee": "helpdesk@partner.example",
+    "locale": "en-US",
+}
+CREATED_EXAMPLE = {
+    "url": f"{EXAMPLE_API}/service-requests/SR-000123/",
+    "number": "SR-000123",
+    "title": CREATE_EXAMPLE["title"],
+    "description": CREATE_EXAMPLE["description"],
+    "severity": "critical",
+    "category": "technical",
+    "status": "pending_delivery",
+    "support_topic": {"id": 8, "name": "Exchange Online"},
+    "customer": {
+        "tenant_id": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
+        "company_name": "Contoso Ltd",
+    },
+    "primary_contact": CREATE_EXAMPLE["primary_contact"],
+    "channel": {"id": 3, "name": "Premier Support (Partner Center)", "kind": "partner_center"},
+    "channel_reference": "",
+    "incident": "EX123456",
+    "assignee": "helpdesk@partner.example",
+    "locale": "en-US",
+    "response_due_at": "2025-11-27T11:10:00Z",
+    "first_response_at": None,
+    "is_breached": False,
+    "created_at": "2025-11-27T09:10:00Z",
+    "modified_at": "2025-11-27T09:10:00Z",
+    "closed_at": None,
+    "delivery": {
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": "2025-11-27T09:10:00Z",
+        "last_error": "",
+        "delivered_at": None,
+    },
+}
+
+
+@examples("Opened, waiting for delivery", response=CREATED_EXAMPLE)
 class ServiceRequestSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(
         view_name="api-v1:service-request-detail", lookup_field="number"
@@ -324,6 +386,7 @@ class ServiceRequestCreateSerializer(serializers.ModelSerializer):
             ) from None
 
 
+@examples("Close it", request={"status": "closed"})
 class ServiceRequestUpdateSerializer(serializers.Serializer):
     """What may change once a request is filed: its status (close, reopen) and its assignee."""
 
@@ -406,6 +469,20 @@ def _target_status(service_request, wanted):
     return None
 
 
+NOTE_TEXT = "Customer confirms external mail has flowed normally since 10:05 UTC."
+
+
+@examples(
+    "A note",
+    request={"text": NOTE_TEXT},
+    response={
+        "id": 311,
+        "author_name": "Sam Lee",
+        "text": NOTE_TEXT,
+        "from_channel": False,
+        "created_at": "2025-11-27T10:12:00Z",
+    },
+)
 class NoteSerializer(serializers.ModelSerializer):
     text = serializers.CharField(max_length=5000, help_text="The note; shown on the timeline.")
     author_name = serializers.CharField(
@@ -421,6 +498,18 @@ class NoteSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
+@examples(
+    "Routed",
+    response={
+        "kind": "routed",
+        "message": (
+            "Rule “Critical Exchange to Premier” matched: sent through Premier Support "
+            "(Partner Center)."
+        ),
+        "actor_name": "",
+        "created_at": "2025-11-27T09:10:00Z",
+    },
+)
 class TimelineEntrySerializer(serializers.ModelSerializer):
     actor_name = serializers.CharField(
         read_only=True, help_text="Who did it; empty for the portal itself."
@@ -451,11 +540,7 @@ class ServiceRequestApiFilterSet(ServiceRequestFilterSet):
     channel = django_filters.NumberFilter(
         field_name="channel_id", help_text="The support channel's id."
     )
-    modified_since = django_filters.IsoDateTimeFilter(
-        field_name="modified_at",
-        lookup_expr="gte",
-        help_text="ISO 8601 date and time; requests changed at or after it.",
-    )
+    modified_since = ModifiedSinceFilter()
 
     class Meta(ServiceRequestFilterSet.Meta):
         fields = [*ServiceRequestFilterSet.Meta.fields, "modified_since"]
@@ -489,6 +574,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     type=OpenApiTypes.STR,
     location=OpenApiParameter.HEADER,
     required=False,
+    pattern=idempotency.KEY_PATTERN.pattern,
     description=(
         "Any unique string of 1–255 visible ASCII characters (a UUID is best). Sending the same "
         "key with the same body again, within 24 hours, opens nothing new and answers the first "
@@ -496,57 +582,24 @@ IDEMPOTENCY_KEY = OpenApiParameter(
         "refused with 422. Keys are per API client or user."
     ),
 )
-CREATE_EXAMPLE = {
-    "title": "Mail flow to external recipients delayed",
-    "description": (
-        "Since 09:10 UTC mail to external recipients queues for 30+ minutes. "
-        "Message trace shows 451 4.4.0 errors. EX123456 may be related."
+CREATED_HEADERS = [
+    OpenApiParameter(
+        name="Location",
+        type=OpenApiTypes.URI,
+        location=OpenApiParameter.HEADER,
+        response=[201],
+        required=True,
+        description="The new service request's URL.",
     ),
-    "severity": "critical",
-    "support_topic": 8,
-    "customer": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
-    "primary_contact": {
-        "name": "Pat Doe",
-        "email": "pat@contoso.example",
-        "phone": "+44 20 7946 0000",
-    },
-    "incident": "EX123456",
-    "assignee": "helpdesk@partner.example",
-    "locale": "en-US",
-}
-CREATED_EXAMPLE = {
-    "url": "https://portal.partner.example/api/v1/service-requests/SR-000123/",
-    "number": "SR-000123",
-    "title": CREATE_EXAMPLE["title"],
-    "description": CREATE_EXAMPLE["description"],
-    "severity": "critical",
-    "category": "technical",
-    "status": "pending_delivery",
-    "support_topic": {"id": 8, "name": "Exchange Online"},
-    "customer": {
-        "tenant_id": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
-        "company_name": "Contoso Ltd",
-    },
-    "primary_contact": CREATE_EXAMPLE["primary_contact"],
-    "channel": {"id": 3, "name": "Premier Support (Partner Center)", "kind": "partner_center"},
-    "channel_reference": "",
-    "incident": "EX123456",
-    "assignee": "helpdesk@partner.example",
-    "locale": "en-US",
-    "response_due_at": "2025-11-27T11:10:00Z",
-    "first_response_at": None,
-    "is_breached": False,
-    "created_at": "2025-11-27T09:10:00Z",
-    "modified_at": "2025-11-27T09:10:00Z",
-    "closed_at": None,
-    "delivery": {
-        "state": "pending",
-        "attempts": 0,
-        "next_attempt_at": "2025-11-27T09:10:00Z",
-        "last_error": "",
-        "delivered_at": None,
-    },
-}
+    OpenApiParameter(
+        name=idempotency.REPLAY_HEADER,
+        type=OpenApiTypes.STR,
+        location=OpenApiParameter.HEADER,
+        enum=["true"],
+        response=[201],
+        description="`true` when this answer repeats the first one for the same Idempotency-Key.",
+    ),
+]
 
 
 @extend_schema(tags=["service requests"])
@@ -568,12 +621,24 @@ CREATED_EXAMPLE = {
             "takes its category. Send an `Idempotency-Key` so that a retry after a timeout "
             "cannot open it twice."
         ),
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, *CREATED_HEADERS],
         request=ServiceRequestCreateSerializer,
         responses={
             201: ServiceRequestSerializer,
-            409: IdempotencyErrorResponseSerializer,
-            422: IdempotencyErrorResponseSerializer,
+            409: OpenApiResponse(
+                IdempotencyErrorResponseSerializer,
+                description=(
+                    "A request with the same Idempotency-Key is still being processed: retry in "
+                    "a moment to get its answer."
+                ),
+            ),
+            422: OpenApiResponse(
+                IdempotencyErrorResponseSerializer,
+                description=(
+                    "The Idempotency-Key was already used with a different body: nothing was "
+                    "opened. Use a new key for a new request."
+                ),
+            ),
         },
         examples=[
             OpenApiExample("Escalate a mail-flow problem", value=CREATE_EXAMPLE, request_only=True),
@@ -582,6 +647,18 @@ CREATED_EXAMPLE = {
                 value=CREATED_EXAMPLE,
                 response_only=True,
                 status_codes=["201"],
+            ),
+            error_example(
+                "Key in use",
+                idempotency.IdempotencyKeyInProgress.default_code,
+                idempotency.IdempotencyKeyInProgress.default_detail,
+                409,
+            ),
+            error_example(
+                "Key reused with another body",
+                idempotency.IdempotencyKeyReused.default_code,
+                idempotency.IdempotencyKeyReused.default_detail,
+                422,
             ),
         ],
     ),
@@ -602,6 +679,7 @@ class ServiceRequestViewSet(
     """Escalations to Microsoft. Support roles read, open, update and comment."""
 
     required_capabilities = {"read": VIEW, "write": WORK}
+    api_resource = ApiResource.SERVICE_REQUESTS
     serializer_class = ServiceRequestSerializer
     filterset_class = ServiceRequestApiFilterSet
     pagination_class = ServiceRequestCursorPagination
@@ -632,7 +710,9 @@ class ServiceRequestViewSet(
         serializer.is_valid(raise_exception=True)
         service_request = serializer.save()
         data = self._representation(service_request.pk)
-        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": data["url"]})
+        return Response(
+            data, status=status.HTTP_201_CREATED, headers={"Location": str(data["url"])}
+        )
 
     def partial_update(self, request, *args, **kwargs):
         service_request = self.get_object()
@@ -705,12 +785,32 @@ class SupportTopicFilterSet(django_filters.FilterSet):
     active = django_filters.BooleanFilter(
         help_text="true: topics offered for new requests; false: retired ones."
     )
+    modified_since = ModifiedSinceFilter()
 
     class Meta:
         model = SupportTopic
-        fields = ["category", "active"]
+        fields = ["category", "active", "modified_since"]
 
 
+SUPPORT_TOPIC_EXAMPLE = {
+    "name": "Exchange Online",
+    "description": "Mail flow, mailboxes, calendars and Exchange Online Protection.",
+    "category": "technical",
+    "partner_center_id": "32444673",
+    "active": True,
+}
+
+
+@examples(
+    "Exchange Online",
+    request=SUPPORT_TOPIC_EXAMPLE,
+    response={
+        "url": f"{EXAMPLE_API}/support-topics/8/",
+        "id": 8,
+        **SUPPORT_TOPIC_EXAMPLE,
+        "modified_at": "2025-06-02T08:00:00Z",
+    },
+)
 class SupportTopicSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-v1:support-topic-detail")
     partner_center_id = serializers.RegexField(
@@ -727,8 +827,17 @@ class SupportTopicSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SupportTopic
-        fields = ["url", "id", "name", "description", "category", "partner_center_id", "active"]
-        read_only_fields = ["id"]
+        fields = [
+            "url",
+            "id",
+            "name",
+            "description",
+            "category",
+            "partner_center_id",
+            "active",
+            "modified_at",
+        ]
+        read_only_fields = ["id", "modified_at"]
 
     def validate_partner_center_id(self, value):
         value = value.strip()
@@ -763,7 +872,7 @@ class SupportTopicSerializer(serializers.ModelSerializer):
 @extend_schema_view(
     list=extend_schema(
         summary="List support topics",
-        description=f"Partner Center's support topics, by category and name. {PLAIN_LIST_NOTE}",
+        description=f"Partner Center's support topics. {SYNC_LIST_NOTE}",
     ),
     retrieve=extend_schema(summary="Get a support topic"),
     create=extend_schema(summary="Add a support topic"),
@@ -774,9 +883,10 @@ class SupportTopicViewSet(NoDeleteViewSet):
     """Support roles read the topics; Global admins add and change them (none is deleted)."""
 
     required_capabilities = {"read": VIEW, "write": MANAGE}
+    api_resource = ApiResource.SUPPORT_CONFIG
     serializer_class = SupportTopicSerializer
     filterset_class = SupportTopicFilterSet
-    pagination_class = None
+    pagination_class = SyncCursorPagination
     lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
@@ -790,6 +900,31 @@ class CredentialsField(serializers.DictField):
     child = serializers.CharField(max_length=4000, trim_whitespace=False, allow_blank=True)
 
 
+CHANNEL_EXAMPLE = {
+    "name": "Premier Support (Partner Center)",
+    "kind": "partner_center",
+    "category": "technical",
+    "tier": "premier",
+    "endpoint": "https://api.partnercenter.microsoft.com",
+    "enabled": True,
+}
+
+
+@examples(
+    "Partner Center",
+    request={**CHANNEL_EXAMPLE, "credentials": {"access_token": "eyJ0eXAiOiJKV1Qi.example"}},
+    response={
+        "url": f"{EXAMPLE_API}/channels/3/",
+        "id": 3,
+        **CHANNEL_EXAMPLE,
+        "has_credentials": True,
+        "needs_attention": False,
+        "last_error": "",
+        "last_error_at": None,
+        "created_at": "2025-03-01T12:00:00Z",
+        "modified_at": "2025-10-14T16:30:00Z",
+    },
+)
 class ChannelSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-v1:channel-detail")
     name = serializers.CharField(
@@ -893,7 +1028,7 @@ class ChannelSerializer(serializers.ModelSerializer):
 @extend_schema_view(
     list=extend_schema(
         summary="List support channels",
-        description=f"Needing attention first, then by category and name. {PLAIN_LIST_NOTE}",
+        description=f"Support channels (see `needs_attention`). {SYNC_LIST_NOTE}",
     ),
     retrieve=extend_schema(summary="Get a support channel"),
     create=extend_schema(summary="Add a support channel"),
@@ -916,9 +1051,10 @@ class ChannelViewSet(NoDeleteViewSet):
     """Where escalations go. Global admins only; channels are disabled, never deleted."""
 
     required_capabilities = {"read": MANAGE, "write": MANAGE}
+    api_resource = ApiResource.SUPPORT_CONFIG
     serializer_class = ChannelSerializer
-    filter_backends = []
-    pagination_class = None
+    filterset_class = ModifiedSinceFilterSet
+    pagination_class = SyncCursorPagination
     lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
@@ -930,6 +1066,28 @@ class ChannelViewSet(NoDeleteViewSet):
 # --- routing rules ------------------------------------------------------------------------------
 
 
+ROUTING_RULE_EXAMPLE = {
+    "position": 10,
+    "name": "Critical Exchange to Premier",
+    "category": "technical",
+    "severity": "critical",
+    "support_topic": 8,
+    "customer_tag": "premier",
+    "channel": 3,
+    "enabled": True,
+}
+
+
+@examples(
+    "Critical Exchange to Premier",
+    request=ROUTING_RULE_EXAMPLE,
+    response={
+        "url": f"{EXAMPLE_API}/routing-rules/12/",
+        "id": 12,
+        **ROUTING_RULE_EXAMPLE,
+        "modified_at": "2025-10-14T16:35:00Z",
+    },
+)
 class RoutingRuleSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-v1:routing-rule-detail")
 
@@ -946,8 +1104,9 @@ class RoutingRuleSerializer(serializers.ModelSerializer):
             "customer_tag",
             "channel",
             "enabled",
+            "modified_at",
         ]
-        read_only_fields = ["id"]
+        read_only_fields = ["id", "modified_at"]
         extra_kwargs = {
             "position": {"help_text": "Rules are tried from the lowest number up."},
             "category": {"help_text": "Empty matches any."},
@@ -996,6 +1155,15 @@ class RoutingRuleSerializer(serializers.ModelSerializer):
         )
 
 
+@examples(
+    "A critical Exchange request",
+    request={
+        "category": "technical",
+        "severity": "critical",
+        "support_topic": 8,
+        "customer": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
+    },
+)
 class RoutingTestSerializer(serializers.Serializer):
     category = serializers.ChoiceField(
         choices=CategoryChoices.choices,
@@ -1026,6 +1194,35 @@ class RuleVerdictSerializer(serializers.Serializer):
     why = serializers.CharField(help_text="What matched, or the first condition that did not.")
 
 
+@examples(
+    "Matched a rule",
+    response={
+        "category": "technical",
+        "channel": {"id": 3, "name": "Premier Support (Partner Center)", "kind": "partner_center"},
+        "rule": {"id": 12, "name": "Critical Exchange to Premier"},
+        "fallback": False,
+        "explanation": (
+            "Rule “Critical Exchange to Premier” matched: sent through Premier Support "
+            "(Partner Center)."
+        ),
+        "rules": [
+            {
+                "id": 12,
+                "name": "Critical Exchange to Premier",
+                "position": 10,
+                "matched": True,
+                "why": "all conditions match",
+            },
+            {
+                "id": 14,
+                "name": "Billing to the commercial desk",
+                "position": 20,
+                "matched": False,
+                "why": "category is technical, not commercial",
+            },
+        ],
+    },
+)
 class RoutingDecisionSerializer(serializers.Serializer):
     category = serializers.ChoiceField(
         choices=CategoryChoices.choices, help_text="The category routing used."
@@ -1065,7 +1262,10 @@ def _decision_data(decision, category):
 @extend_schema_view(
     list=extend_schema(
         summary="List routing rules",
-        description=f"In the order they are tried. {PLAIN_LIST_NOTE}",
+        description=(
+            "Rules are tried by `position`, lowest first (the list itself is in sync order). "
+            f"{SYNC_LIST_NOTE}"
+        ),
     ),
     retrieve=extend_schema(summary="Get a routing rule"),
     create=extend_schema(summary="Add a routing rule"),
@@ -1076,9 +1276,10 @@ class RoutingRuleViewSet(NoDeleteViewSet):
     """Ordered rules that pick a request's channel. Global admins only; disable, never delete."""
 
     required_capabilities = {"read": MANAGE, "write": MANAGE}
+    api_resource = ApiResource.SUPPORT_CONFIG
     serializer_class = RoutingRuleSerializer
-    filter_backends = []
-    pagination_class = None
+    filterset_class = ModifiedSinceFilterSet
+    pagination_class = SyncCursorPagination
     lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):

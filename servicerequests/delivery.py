@@ -126,14 +126,21 @@ def _record_success(delivery, result, started, clock):
     Delivery.objects.filter(pk=delivery.pk).update(
         state=State.DELIVERED, lease_until=None, delivered_at=now, last_error=""
     )
+    # Locked and read first: the status event names the status it replaced.
+    previous_status = (
+        ServiceRequest.objects.select_for_update()
+        .values_list("status", flat=True)
+        .get(pk=service_request.pk)
+    )
     ServiceRequest.objects.filter(pk=service_request.pk).update(
         channel_reference=result.reference[:100], modified_at=now
     )
     # Delivered means open, unless an agent has closed it meanwhile.
-    ServiceRequest.objects.filter(
+    if ServiceRequest.objects.filter(
         pk=service_request.pk,
         status__in=[StatusChoices.PENDING_DELIVERY, StatusChoices.DELIVERY_FAILED],
-    ).update(status=StatusChoices.OPEN)
+    ).update(status=StatusChoices.OPEN):
+        _status_changed(service_request.pk, previous_status)
     TimelineEntry.objects.create(
         service_request=service_request,
         kind=TimelineKindChoices.DELIVERED,
@@ -166,12 +173,14 @@ def _record_failure(delivery, exc, started, clock):
         Delivery.objects.filter(pk=delivery.pk).update(
             state=State.FAILED, lease_until=None, last_error=str(exc)[:2000]
         )
-        ServiceRequest.objects.filter(
+        if ServiceRequest.objects.filter(
             pk=service_request.pk, status=StatusChoices.PENDING_DELIVERY
-        ).update(status=StatusChoices.DELIVERY_FAILED, modified_at=now)
+        ).update(status=StatusChoices.DELIVERY_FAILED, modified_at=now):
+            _status_changed(service_request.pk, StatusChoices.PENDING_DELIVERY)
         if exc.permanent:
+            # modified_at: API clients syncing channels learn that it needs attention.
             Channel.objects.filter(pk=delivery.channel_id).update(
-                needs_attention=True, last_error=str(exc)[:2000], last_error_at=now
+                needs_attention=True, last_error=str(exc)[:2000], last_error_at=now, modified_at=now
             )
         TimelineEntry.objects.create(
             service_request=service_request,
@@ -194,6 +203,13 @@ def _record_failure(delivery, exc, started, clock):
         % {"attempt": delivery.attempts, "error": exc, "seconds": int(wait.total_seconds())},
     )
     return State.PENDING
+
+
+def _status_changed(service_request_id, previous):
+    # Imported here: services imports this module.
+    from servicerequests.services import record_status_event
+
+    record_status_event(service_request_id, previous)
 
 
 # While the broker is known to be down, web requests skip publishing rather than wait on it:

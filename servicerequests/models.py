@@ -59,6 +59,7 @@ class SupportTopic(models.Model):
     category = models.CharField(_("category"), max_length=20, choices=CategoryChoices.choices)
     partner_center_id = models.CharField(_("Partner Center id"), max_length=40, blank=True)
     active = models.BooleanField(_("active"), default=True)
+    modified_at = models.DateTimeField(_("modified"), auto_now=True)
 
     class Meta:
         verbose_name = _("support topic")
@@ -70,6 +71,10 @@ class SupportTopic(models.Model):
                 condition=~Q(partner_center_id=""),
                 name="servicerequests_supporttopic_unique_pc_id",
             )
+        ]
+        indexes = [
+            # Incremental sync: ?modified_since=… ordered by modification.
+            models.Index(fields=["modified_at", "id"], name="servicerequests_topic_modified"),
         ]
 
     def __str__(self):
@@ -116,6 +121,10 @@ class Channel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["name"], name="servicerequests_channel_unique_name")
         ]
+        indexes = [
+            # Incremental sync: ?modified_since=… ordered by modification.
+            models.Index(fields=["modified_at", "id"], name="servicerequests_chan_modified"),
+        ]
 
     def __str__(self):
         return self.name
@@ -157,11 +166,16 @@ class RoutingRule(models.Model):
     customer_tag = models.CharField(_("customer tag"), max_length=50, blank=True)
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="rules")
     enabled = models.BooleanField(_("enabled"), default=True)
+    modified_at = models.DateTimeField(_("modified"), auto_now=True)
 
     class Meta:
         verbose_name = _("routing rule")
         verbose_name_plural = _("routing rules")
         ordering = ["position", "pk"]
+        indexes = [
+            # Incremental sync: ?modified_since=… ordered by modification.
+            models.Index(fields=["modified_at", "id"], name="servicerequests_rule_modified"),
+        ]
 
     def __str__(self):
         return self.name

@@ -5,10 +5,12 @@ import logging
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from core import audit
+from core import audit, events
+from core.models import EventTypeChoices
 from servicerequests import delivery, routing
 from servicerequests.models import (
     RESPONSE_TARGETS,
@@ -39,6 +41,61 @@ def _timeline(service_request, kind, message, *, actor=None, actor_name="", data
         actor_name=actor_name
         or (actor.get_full_name() if actor is not None and actor.is_authenticated else ""),
         data=data or {},
+    )
+
+
+def _request_event(type_, service_request_id, summary):
+    """An event carrying the request as ``GET /api/v1/service-requests/<number>/`` shows it now.
+
+    ``summary(service_request)`` gives the event's one-line text."""
+    # Imported here: the API module builds on these services.
+    from servicerequests.api import ServiceRequestSerializer
+
+    service_request = ServiceRequest.objects.select_related(
+        "support_topic", "customer", "channel", "incident", "assignee", "delivery"
+    ).get(pk=service_request_id)
+    return events.build(
+        type=type_,
+        summary=summary(service_request),
+        object_type="service_request",
+        object_id=service_request.number,
+        object_url=events.absolute_url(
+            reverse("api-v1:service-request-detail", kwargs={"number": service_request.number})
+        ),
+        consolidation_key=f"servicerequest:{service_request.number}",
+        tenant_id=service_request.customer.tenant_id,
+        payload=ServiceRequestSerializer(service_request, context=events.api_context()).data,
+    )
+
+
+def record_status_event(service_request_id, previous):
+    """Record ``servicerequest.status_changed`` from ``previous`` to the stored status.
+
+    Call it in the transaction that changed the status, and only when it really changed."""
+
+    def summary(service_request):
+        # Plain English, like the API: the text travels to PSA tools in whatever language.
+        with translation.override("en"):
+            return (
+                f"{service_request.number}: {StatusChoices(previous).label} → "
+                f"{service_request.get_status_display()}"
+            )
+
+    events.record(
+        [
+            _request_event(
+                EventTypeChoices.SERVICE_REQUEST_STATUS_CHANGED, service_request_id, summary
+            )
+        ]
+    )
+
+
+def _locked_status(service_request_id):
+    """The stored status, the row locked until commit (callers hold the delivery row first)."""
+    return (
+        ServiceRequest.objects.select_for_update()
+        .values_list("status", flat=True)
+        .get(pk=service_request_id)
     )
 
 
@@ -78,6 +135,15 @@ def open_service_request(*, actor, request=None, **fields):
         target=service_request,
         after=_snapshot(service_request),
         request=request,
+    )
+    events.record(
+        [
+            _request_event(
+                EventTypeChoices.SERVICE_REQUEST_CREATED,
+                service_request.pk,
+                lambda opened: f"{opened.number}: {opened.title}",
+            )
+        ]
     )
     # The committed row is the record; the message only wakes a worker (the sweep is the net).
     transaction.on_commit(lambda: delivery.queue(outbox.pk))
@@ -125,6 +191,7 @@ def change_status(service_request, status, *, actor=None, source="", request=Non
     if service_request.status == status:
         return service_request
     before = _snapshot(service_request)
+    previous_status = service_request.status
     previous = service_request.get_status_display()
     service_request.status = status
     now = timezone.now()
@@ -148,6 +215,7 @@ def change_status(service_request, status, *, actor=None, source="", request=Non
         after=_snapshot(service_request),
         request=request,
     )
+    record_status_event(service_request.pk, previous_status)
     return service_request
 
 
@@ -183,11 +251,16 @@ def record_manual_reference(service_request, reference, *, actor, request=None):
     outbox.state = DeliveryStateChoices.DELIVERED
     outbox.delivered_at = now
     outbox.save(update_fields=["state", "delivered_at"])
+    # The stored status, not the caller's copy: the event must name the status it replaced.
+    service_request.status = _locked_status(service_request.pk)
     before = _snapshot(service_request)
+    previous_status = service_request.status
     service_request.channel_reference = reference
     if service_request.status in (StatusChoices.PENDING_DELIVERY, StatusChoices.DELIVERY_FAILED):
         service_request.status = StatusChoices.OPEN
     service_request.save(update_fields=["channel_reference", "status", "modified_at"])
+    if service_request.status != previous_status:
+        record_status_event(service_request.pk, previous_status)
     _timeline(
         service_request,
         TimelineKindChoices.DELIVERED,
@@ -215,9 +288,12 @@ def retry_delivery(service_request, *, actor, request=None):
     outbox.next_attempt_at = timezone.now()
     outbox.attempts = 0
     outbox.save(update_fields=["state", "next_attempt_at", "attempts"])
+    previous_status = _locked_status(service_request.pk)
     ServiceRequest.objects.filter(pk=service_request.pk).update(
         status=StatusChoices.PENDING_DELIVERY
     )
+    if previous_status != StatusChoices.PENDING_DELIVERY:
+        record_status_event(service_request.pk, previous_status)
     _timeline(
         service_request,
         TimelineKindChoices.RETRIED,

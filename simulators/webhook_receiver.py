@@ -108,6 +108,9 @@ class Scripted:
 class WebhookReceiver:
     """A WSGI app standing in for a partner's ticketing webhook."""
 
+    # The header that names a delivery for deduplication (one ticket per value).
+    idempotency_header = IDEMPOTENCY_HEADER
+
     def __init__(
         self,
         *,
@@ -212,7 +215,7 @@ class WebhookReceiver:
             parsed = json.loads(body.decode("utf-8")) if body else None
         except (UnicodeDecodeError, ValueError):
             parsed = None
-        key = headers.get(IDEMPOTENCY_HEADER) or None
+        key = headers.get(self.idempotency_header) or None
         delivery = Delivery(
             received_at=time.time(),
             method=method,
@@ -253,7 +256,7 @@ class WebhookReceiver:
         if method != "POST":
             return 405, {"error": "method_not_allowed"}, {"Allow": "POST"}
         if self.secrets:
-            problem = self._check_signature(delivery.headers.get(SIGNATURE_HEADER), body)
+            problem = self.check_signature(delivery.headers, body)
             delivery.signature_valid = problem is None
             if problem:
                 return 401, {"error": "invalid_signature", "detail": problem}, {}
@@ -277,8 +280,9 @@ class WebhookReceiver:
             delivery.ticket_id = ticket_id
         return 201, {"ticket_id": ticket_id, "duplicate": False}, {}
 
-    def _check_signature(self, value, body):
+    def check_signature(self, headers, body):
         """None if the signature is good, else why not."""
+        value = headers.get(SIGNATURE_HEADER)
         if not value:
             return f"{SIGNATURE_HEADER} is missing."
         try:

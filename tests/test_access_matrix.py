@@ -11,6 +11,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.roles import Role
+from accounts.scopes import ApiResource
 
 PEOPLE = [
     "anonymous",
@@ -26,6 +27,7 @@ SIGNED_IN = ANY_ROLE | {"no_role"}
 STAFF_MANAGERS = {"global_admin", "user_management_admin"}
 GLOBAL_ADMINS = {"global_admin"}
 PUBLIC = "public"
+NOBODY = frozenset()  # no person: API clients only (see API_CLIENTS_ONLY)
 SUPPORT = {"global_admin", "admin_agent", "helpdesk_agent"}
 MANAGERS = {"global_admin", "admin_agent"}
 
@@ -50,7 +52,12 @@ URL_ACCESS = {
     "accounts:api_client_list": ("get", GLOBAL_ADMINS, 200, None),
     "accounts:api_client_create": ("get", GLOBAL_ADMINS, 200, None),
     "accounts:api_client_revoke": ("post", GLOBAL_ADMINS, 302, "api_client"),
+    "accounts:api_client_edit": ("get", GLOBAL_ADMINS, 200, "api_client"),
+    # Answers with the new token itself (shown once), not a redirect.
+    "accounts:api_client_rotate": ("post", GLOBAL_ADMINS, 200, "api_client"),
     "api-v1:me": ("get", SIGNED_IN, 200, None),
+    # A client rotates its own token; people have none.
+    "api-v1:me-rotate-token": ("post", NOBODY, 201, None),
     "api-v1:schema": ("get", SIGNED_IN, 200, None),
     "api-v1:docs": ("get", SIGNED_IN, 200, None),
     "customers:list": ("get", SUPPORT, 200, None),
@@ -101,6 +108,21 @@ URL_ACCESS = {
     "servicerequests:topic_list": ("get", GLOBAL_ADMINS, 200, None),
     "servicerequests:topic_create": ("get", GLOBAL_ADMINS, 200, None),
     "servicerequests:topic_edit": ("get", GLOBAL_ADMINS, 200, "support_topic"),
+    "integrations:webhook_list": ("get", GLOBAL_ADMINS, 200, None),
+    "integrations:webhook_create": ("get", GLOBAL_ADMINS, 200, None),
+    "integrations:webhook_detail": ("get", GLOBAL_ADMINS, 200, "webhook"),
+    "integrations:webhook_edit": ("get", GLOBAL_ADMINS, 200, "webhook"),
+    "integrations:webhook_test": ("post", GLOBAL_ADMINS, 302, "webhook"),
+    # Answers with the new secret itself (shown once), not a redirect.
+    "integrations:webhook_rotate_secret": ("post", GLOBAL_ADMINS, 200, "webhook"),
+    "integrations:webhook_toggle": ("post", GLOBAL_ADMINS, 302, "webhook"),
+    "integrations:delivery_detail": ("get", GLOBAL_ADMINS, 200, "webhook_delivery"),
+    "integrations:delivery_redeliver": ("post", GLOBAL_ADMINS, 302, "webhook_delivery"),
+    "integrations:psa_list": ("get", GLOBAL_ADMINS, 200, None),
+    "integrations:psa_create": ("get", GLOBAL_ADMINS, 200, None),
+    "integrations:psa_edit": ("get", GLOBAL_ADMINS, 200, "psa"),
+    # Seen on the customer's page by support staff; this edit page is a write page.
+    "integrations:customer_psa_companies": ("get", MANAGERS, 200, "customer"),
     "api-v1:customer-list": ("get", SUPPORT, 200, None),
     "api-v1:customer-detail": ("get", SUPPORT, 200, "customer"),
     "api-v1:customer-subscriptions": ("get", SUPPORT, 200, "customer"),
@@ -126,6 +148,17 @@ URL_ACCESS = {
     "api-v1:routing-rule-detail": ("get", GLOBAL_ADMINS, 200, "routing_rule"),
     # An empty body: a Global admin reaches the validation (400), everyone else is not let in.
     "api-v1:routing-rule-test": ("post", GLOBAL_ADMINS, 400, None),
+    "api-v1:webhook-list": ("get", GLOBAL_ADMINS, 200, None),
+    "api-v1:webhook-detail": ("get", GLOBAL_ADMINS, 200, "api_webhook"),
+    "api-v1:webhook-rotate-secret": ("post", GLOBAL_ADMINS, 200, "api_webhook"),
+    "api-v1:webhook-test": ("post", GLOBAL_ADMINS, 202, "api_webhook"),
+    "api-v1:webhook-delivery-list": ("get", GLOBAL_ADMINS, 200, None),
+    "api-v1:webhook-delivery-detail": ("get", GLOBAL_ADMINS, 200, "api_webhook_delivery"),
+    "api-v1:webhook-delivery-redeliver": ("post", GLOBAL_ADMINS, 202, "api_webhook_delivery"),
+    "api-v1:psa-connection-list": ("get", SUPPORT, 200, None),
+    "api-v1:psa-connection-detail": ("get", SUPPORT, 200, "api_psa_connection"),
+    "api-v1:psa-mapping-list": ("get", SUPPORT, 200, None),
+    "api-v1:psa-mapping-detail": ("get", SUPPORT, 200, "api_psa_mapping"),
 }
 
 # Third-party URL trees with their own, tested access rules: allauth's sign-in pages, Django's
@@ -243,6 +276,57 @@ def _kwargs(kind, cast):
         from tests.servicerequests.factories import SupportTopicFactory
 
         return {"pk": SupportTopicFactory().pk}
+    if kind in ("api_webhook", "api_webhook_delivery"):
+        from integrations.fanout import create_test_delivery
+        from integrations.models import WebhookSubscription
+
+        subscription = WebhookSubscription(
+            name=f"matrix-{uuid.uuid4().hex[:8]}",
+            target_url="http://127.0.0.1:9/hook",
+            event_types=["incident.created"],
+        )
+        subscription.secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3"
+        subscription.save()
+        if kind == "api_webhook":
+            return {"pk": subscription.pk}
+        return {"pk": create_test_delivery(subscription).pk}
+    if kind in ("api_psa_connection", "api_psa_mapping"):
+        from integrations.models import PsaCompanyMapping, PsaConnection
+        from tests.customers.factories import CustomerFactory
+
+        psa = PsaConnection.objects.create(
+            name=f"matrix-{uuid.uuid4().hex[:8]}", kind="other", default_company_id="0"
+        )
+        if kind == "api_psa_connection":
+            return {"pk": psa.pk}
+        mapping = PsaCompanyMapping.objects.create(
+            customer=CustomerFactory(), psa=psa, company_id="42"
+        )
+        return {"pk": mapping.pk}
+    if kind in ("webhook", "webhook_delivery"):
+        from integrations import services as integrations
+
+        subscription, _secret = integrations.create_subscription(
+            actor=None,
+            data={
+                "name": f"matrix-{uuid.uuid4().hex[:8]}",
+                "target_url": "http://127.0.0.1:9/hook",
+                "event_types": ["incident.created"],
+            },
+        )
+        if kind == "webhook":
+            return {"pk": subscription.pk}
+        from integrations.fanout import create_test_delivery
+
+        delivery = create_test_delivery(subscription)
+        return {"pk": subscription.pk, "delivery_pk": delivery.pk}
+    if kind == "psa":
+        from integrations.models import PsaConnection
+
+        psa = PsaConnection.objects.create(
+            name=f"matrix-{uuid.uuid4().hex[:8]}", kind="other", default_company_id="0"
+        )
+        return {"pk": psa.pk}
     raise AssertionError(kind)
 
 
@@ -304,6 +388,8 @@ def test_navigation_shows_only_allowed_links(principal, client_for):
 
 API_URL_NAMES = sorted(name for name in URL_ACCESS if name.startswith("api-v1:"))
 TOKEN_PRINCIPALS = [*sorted(ANY_ROLE), "revoked"]
+# Open to every API client whatever its role and scopes: its status for a token.
+API_CLIENTS_ONLY = {"api-v1:me-rotate-token": 201}
 
 
 @pytest.mark.parametrize("principal", TOKEN_PRINCIPALS)
@@ -328,8 +414,114 @@ def test_api_access_with_tokens(url_name, principal, api_token_for, client_for, 
         assert response.status_code == ok_status
     elif principal == "revoked":
         assert response.status_code == 401
+    elif url_name in API_CLIENTS_ONLY:
+        assert response.status_code == API_CLIENTS_ONLY[url_name]
     elif principal in allowed:
         # The token has only the read scope: a write is refused once the caller may see it.
         assert response.status_code == (ok_status if method == "get" else 403)
     else:
         assert response.status_code == 404
+
+
+# Which scope resource each API URL belongs to, restated here independently of the views; None
+# for what every client may call whatever its scopes.
+API_RESOURCES_BY_PREFIX = [
+    ("api-v1:me", None),
+    ("api-v1:customer-", "customers"),
+    ("api-v1:service-request-", "service_requests"),
+    ("api-v1:service-list", "service_health"),
+    ("api-v1:health-", "service_health"),
+    ("api-v1:feed-source-", "service_health"),
+    ("api-v1:incident-", "incidents"),
+    ("api-v1:support-topic-", "support_config"),
+    ("api-v1:channel-", "support_config"),
+    ("api-v1:routing-rule-", "support_config"),
+    ("api-v1:webhook-", "webhooks"),
+    ("api-v1:psa-", "psa"),
+]
+# Not behind HasCapability: the schema and docs (any signed-in caller), the signed callback.
+NOT_SCOPED = {"api-v1:schema", "api-v1:docs", "api-v1:servicerequests-callbacks:channel"}
+SCOPED_URL_NAMES = [
+    name
+    for name in API_URL_NAMES
+    if name not in NOT_SCOPED and name not in API_CLIENTS_ONLY and name != "api-v1:me"
+]
+
+
+def api_resource_of(url_name):
+    for prefix, resource in API_RESOURCES_BY_PREFIX:
+        if url_name.startswith(prefix):
+            return resource
+    raise AssertionError(f"{url_name} has no scope resource in API_RESOURCES_BY_PREFIX")
+
+
+def _views(patterns, namespace=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from _views(entry.url_patterns, inner)
+        elif entry.name:
+            yield f"{namespace}{entry.name}", entry.callback
+
+
+def test_every_api_view_declares_its_scope_resource():
+    """A view without ``api_resource`` is closed to API clients; each must say which it is."""
+    from accounts.permissions import NOT_DECLARED
+
+    checked = set()
+    for name, callback in _views(get_resolver().url_patterns):
+        if not name.startswith("api-v1:") or name in NOT_SCOPED:
+            continue
+        declared = getattr(callback.cls, "api_resource", NOT_DECLARED)
+        assert declared is not NOT_DECLARED, name
+        assert (declared.value if declared is not None else None) == api_resource_of(name), name
+        checked.add(name)
+    assert "api-v1:customer-list" in checked and "api-v1:me-rotate-token" in checked
+
+
+SCOPE_CASES = {
+    # Write on every other resource but none on this one: refused, even to a Global admin.
+    "other_resources": lambda resource: [
+        f"{other}:write" for other in ApiResource.values if other != resource
+    ],
+    # Read here: reads pass, writes are refused.
+    "read_here": lambda resource: [f"{resource}:read"],
+    # Write here (and nothing else): reads and writes pass.
+    "write_here": lambda resource: [f"{resource}:write"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCOPE_CASES))
+@pytest.mark.parametrize("url_name", SCOPED_URL_NAMES)
+def test_api_scopes_per_resource(url_name, case, api_token_for, cast):
+    """A Global admin's client may do only what its scope on the URL's resource allows."""
+    from django.test import Client
+
+    method, _allowed, ok_status, kind = URL_ACCESS[url_name]
+    resource = api_resource_of(url_name)
+    token = api_token_for(Role.GLOBAL_ADMIN, scopes=SCOPE_CASES[case](resource))
+    url = reverse(url_name, kwargs=_kwargs(kind, cast))
+    body = {} if method == "get" else {"data": {}, "content_type": "application/json"}
+    response = getattr(Client(), method)(url, **body, HTTP_AUTHORIZATION=f"Bearer {token}")
+    allowed = case == "write_here" or (case == "read_here" and method == "get")
+    if allowed:
+        assert response.status_code == ok_status
+    else:
+        assert response.status_code == 403
+        needed = "read" if method == "get" else "write"
+        assert f"{resource}:{needed}" in response.json()["errors"][0]["detail"]
+
+
+def test_a_scope_never_adds_to_the_role(api_token_for):
+    """A helpdesk-role client with write on everything still gets what a helpdesk agent gets."""
+    from django.test import Client
+
+    token = api_token_for(Role.HELPDESK_AGENT, scopes=["write"])
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    assert Client().get(reverse("api-v1:webhook-list"), **headers).status_code == 404
+    assert Client().get(reverse("api-v1:channel-list"), **headers).status_code == 404
+    created = Client().post(
+        reverse("api-v1:customer-list"), {}, content_type="application/json", **headers
+    )
+    assert created.status_code == 403
+    assert Client().get(reverse("api-v1:customer-list"), **headers).status_code == 200

@@ -7,6 +7,7 @@ from knox.models import AuthToken
 
 from accounts.models import ApiClient
 from accounts.roles import Role
+from accounts.scopes import ApiResource
 from core.throttling import ClientRateThrottle
 
 
@@ -29,7 +30,8 @@ def test_me_describes_an_api_client(api_token_for):
     data = response.json()
     assert data["kind"] == "api_client"
     assert data["roles"] == ["helpdesk_agent"]
-    assert data["scopes"] == ["read"]
+    # "read" alone is shorthand for read on every resource.
+    assert data["scopes"] == sorted(f"{resource}:read" for resource in ApiResource.values)
     assert ApiClient.objects.get().last_used_at is not None
 
 
@@ -61,10 +63,10 @@ def test_a_token_in_the_query_string_is_not_accepted(api_token_for):
 def test_a_read_only_token_cannot_write(api_token_for):
     token = api_token_for(Role.GLOBAL_ADMIN, scopes=["read"])
     response = Client().post(
-        reverse("api-v1:me"), {}, content_type="application/json", **bearer(token)
+        reverse("api-v1:customer-list"), {}, content_type="application/json", **bearer(token)
     )
     assert response.status_code == 403
-    assert "write" in response.json()["errors"][0]["detail"]
+    assert "customers:write" in response.json()["errors"][0]["detail"]
 
 
 def test_errors_share_one_format(client_for):
@@ -108,7 +110,7 @@ def test_global_admin_creates_a_client_and_sees_the_token_once(client_for):
     signed_in = client_for("global_admin")
     response = signed_in.post(
         reverse("accounts:api_client_create"),
-        {"name": "Autotask", "role": Role.HELPDESK_AGENT, "scopes": ["read", "write"]},
+        {"name": "Autotask", "role": Role.HELPDESK_AGENT, "scope_incidents": "write"},
     )
     assert response.status_code == 200
     token = response.context["token"]
@@ -120,10 +122,12 @@ def test_global_admin_creates_a_client_and_sees_the_token_once(client_for):
 
 def test_api_client_form_reports_field_errors(client_for):
     response = client_for("global_admin").post(
-        reverse("accounts:api_client_create"), {"name": "", "role": "emperor", "scopes": []}
+        reverse("accounts:api_client_create"),
+        {"name": "", "role": "emperor", "rate_limit": "lots", "scope_customers": "admin"},
     )
     errors = response.context["form"].errors
-    assert set(errors) == {"name", "role", "scopes"}
+    # No scope at all is a form error of its own.
+    assert set(errors) == {"name", "role", "rate_limit", "scope_customers", "__all__"}
 
 
 def test_schema_and_docs_need_a_sign_in(client_for):

@@ -1,8 +1,10 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import services
-from accounts.models import ApiClient
+from accounts.models import ApiClient, validate_rate
 from accounts.roles import Role
+from accounts.scopes import ApiResource
 
 
 class Command(BaseCommand):
@@ -14,16 +16,29 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scopes",
             default="read",
-            help="Comma-separated: read, write (default: read).",
+            help=(
+                "Comma-separated <resource>:read or <resource>:write (write includes read); "
+                "read or write alone mean that level on every resource (default: read). "
+                f"Resources: {', '.join(ApiResource.values)}."
+            ),
+        )
+        parser.add_argument(
+            "--rate-limit", default="", help="For example 120/min; empty: the portal's default."
         )
 
-    def handle(self, *args, name, role, scopes, **options):
-        wanted = {scope.strip() for scope in scopes.split(",") if scope.strip()}
-        unknown = wanted - set(ApiClient.Scope.values)
-        if unknown or not wanted:
-            raise CommandError(f"--scopes must be read, write or both (got {scopes!r}).")
+    def handle(self, *args, name, role, scopes, rate_limit, **options):
+        wanted = [scope.strip() for scope in scopes.split(",") if scope.strip()]
         if ApiClient.objects.filter(name__iexact=name).exists():
             raise CommandError(f"An API client named {name!r} already exists.")
-        client, token = services.create_api_client(name=name, role=role, scopes=wanted)
-        self.stderr.write(f"Created API client {client.name!r} ({client.get_role_display()}).")
+        try:
+            validate_rate(rate_limit)
+            client, token = services.create_api_client(
+                name=name, role=role, scopes=wanted, rate_limit=rate_limit
+            )
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+        self.stderr.write(
+            f"Created API client {client.name!r} ({client.get_role_display()}): "
+            f"{', '.join(client.scopes)}."
+        )
         self.stdout.write(token)

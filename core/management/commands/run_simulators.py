@@ -61,8 +61,9 @@ class Command(BaseCommand):
     help = (
         "Serve the Microsoft API simulators on loopback (development only): GDAP relationships "
         "of the partner tenant on --port, service communications of the demo feed sources' "
-        "tenants on --port + 1, Partner Center service requests on --port + 2 and a support "
-        "desk's webhook receiver on --port + 3."
+        "tenants on --port + 1, Partner Center service requests on --port + 2, a support "
+        "desk's webhook receiver on --port + 3 and a PSA's receiver of the portal's webhooks "
+        "on --port + 4."
     )
 
     def add_arguments(self, parser):
@@ -95,7 +96,13 @@ class Command(BaseCommand):
         receiver = WebhookReceiver(secret=WEBHOOK_SECRET, latency=(0.05, 0.4))
         receiver_server = SimulatorServer(receiver, port=port + 3)
         receiver.base_url = receiver_server.url
-        servers = [gdap_server, health_server, partner_center_server, receiver_server]
+        from integrations.demo import PSA_WEBHOOK_SECRET
+        from simulators.psa_webhooks import PsaWebhookReceiver
+
+        psa = PsaWebhookReceiver(secret=PSA_WEBHOOK_SECRET, latency=(0.02, 0.2))
+        psa_server = SimulatorServer(psa, port=port + 4)
+        psa.base_url = psa_server.url
+        servers = [gdap_server, health_server, partner_center_server, receiver_server, psa_server]
         for server in servers:
             server.start()
         self.stdout.write(
@@ -111,11 +118,13 @@ class Command(BaseCommand):
             f"attention needed after 10 minutes, closed after 30); support desk webhook "
             f"receiver on {receiver_server.url}"
         )
+        self.stdout.write(f"PSA webhook receiver (Standard Webhooks) on {psa_server.url}")
         stopped = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopped.set())
         stopped.wait()
         partner_center.release()
         receiver.release()
+        psa.release()
         for server in servers:
             server.stop()

@@ -1,0 +1,891 @@
+"""The API under concurrent load, served by gunicorn: the customers, incidents and service-requests
+list endpoints (part "lists"), and webhook fan-out (part "fanout").
+
+Lists: seeds 10,000 customers, 100,000 incidents (with their affected-customer links and some
+acknowledgements) and 10,000 service requests with bulk_create, serves the portal with gunicorn
+on a free loopback port (3 sync workers, as docker-compose.yml runs it) together with a minimal
+Django JSON view, and loads each endpoint with wrk (16 connections, a Global admin API token) for
+a fixed time: requests/s, p50/p99 latency and errors, each as a ratio to the minimal view in the
+same run, plus queries per request (counted once in-process) and the CPU each request costs the
+gunicorn workers and PostgreSQL.
+
+Needs PostgreSQL and Redis: it uses DATABASE_URL / REDIS_URL when set, otherwise starts its own
+on loopback with scripts/services.sh (as `make test` does) and stops them afterwards. Installs
+wrk with apt-get when it is missing and the bench runs as root. Usage:
+
+    .venv/bin/python bench/api.py [--part all|lists|fanout] [--customers 10000]
+        [--incidents 100000] [--service-requests 10000] [--duration 10] [--connections 16]
+"""
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# wrk prints its own summary in a form that is hard to parse; this prints one JSON line instead.
+WRK_SCRIPT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+# --- the URLconf and WSGI application gunicorn serves ------------------------------------------
+# gunicorn imports this file as ``bench.api`` (bench/ is a namespace package from the project
+# root), so nothing here may touch Django at import time.
+
+
+def minimal(request):
+    """The baseline: the whole middleware stack, no database, a small JSON body."""
+    from django.http import JsonResponse
+
+    return JsonResponse({"ok": True, "service": "bench"})
+
+
+def use_bench_urls():
+    """Serve the portal's URLs plus /bench/minimal/ from this module (after django.setup())."""
+    from django.conf import settings
+    from django.urls import include, path
+
+    from partnerportal import urls
+
+    global urlpatterns, handler403, handler404, handler500
+    urlpatterns = [path("bench/minimal/", minimal), path("", include(urls))]
+    handler403, handler404, handler500 = urls.handler403, urls.handler404, urls.handler500
+    settings.ROOT_URLCONF = __name__
+
+
+def wsgi_application():
+    """gunicorn's app factory: ``bench.api:wsgi_application()``."""
+    from django.core.wsgi import get_wsgi_application
+
+    application = get_wsgi_application()
+    use_bench_urls()
+    return application
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_services():
+    """Private PostgreSQL and Redis through scripts/services.sh; returns (stop, postmaster pid file)."""
+    env = {
+        **os.environ,
+        "SVC_DIR": tempfile.mkdtemp(prefix="portal-bench-svc-"),
+        "SVC_PG_PORT": str(free_port()),
+        "SVC_REDIS_PORT": str(free_port()),
+        "SVC_DB_NAME": "bench",
+    }
+
+    def stop():
+        subprocess.run(["bash", "scripts/services.sh", "clean"], cwd=ROOT, env=env, check=False)
+
+    try:
+        subprocess.run(["bash", "scripts/services.sh", "start"], cwd=ROOT, env=env, check=True)
+    except BaseException:
+        stop()
+        raise
+    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{env['SVC_PG_PORT']}/bench"
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{env['SVC_REDIS_PORT']}/0"
+    os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
+    return stop, Path(env["SVC_DIR"]) / "pg" / "data" / "postmaster.pid"
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return shutil.which("wrk")
+    if os.geteuid() != 0:
+        raise SystemExit("bench/api.py needs wrk: sudo apt-get install -y wrk")
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
+    print("installing wrk with apt-get", flush=True)
+    subprocess.run([*apt, "update", "-qq"], check=True)
+    subprocess.run(
+        [*apt, "install", "-y", "-qq", "wrk"],
+        check=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        stdout=subprocess.DEVNULL,
+    )
+    return shutil.which("wrk")
+
+
+def children(pid):
+    """The ids of the processes whose parent is ``pid`` (gunicorn's workers, postgres backends)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # The command name is in parentheses and may hold spaces: split after it.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def machine_cpu():
+    """(busy, total) CPU seconds of the whole machine so far, all cores."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
+
+
+def cpu_times(parent):
+    """``{pid: CPU seconds so far}`` (user + system) of the children of ``parent``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    times = {}
+    for pid in children(parent):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it just exited
+        times[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return times
+
+
+def cpu_used(before, after):
+    """CPU seconds used between two ``cpu_times`` snapshots. A process that started in between
+    counts whole; one that exited in between (a database connection reaching its
+    DATABASE_CONN_MAX_AGE) is lost, so this may undercount slightly, never go negative."""
+    return sum(seconds - before.get(pid, 0) for pid, seconds in after.items())
+
+
+def start_gunicorn(args, port, log, processes):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "partnerportal.settings",
+        # Connections outlive the run, so every backend's CPU is counted (see cpu_used).
+        "DATABASE_CONN_MAX_AGE": "600",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "bench.api:wsgi_application()",
+            "--chdir",
+            str(ROOT),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
+            "--timeout",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    processes.append(server)  # at once, so an interrupt while it starts still stops it
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/minimal/", timeout=2):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    stop_process(server)
+    log.seek(0)
+    raise SystemExit(f"gunicorn did not come up:\n{log.read()[-3000:]}")
+
+
+def stop_process(process):
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+# --- seeding -------------------------------------------------------------------------------------
+
+SERVICES = [
+    ("Exchange Online", "E-Mail and calendar access", "Email and calendar"),
+    ("Microsoft Teams", "Teams Components", "Chat"),
+    ("SharePoint Online", "SharePoint Features", "Sites"),
+    ("Microsoft Entra", "Sign-In", "Authentication"),
+    ("OneDrive for Business", "OneDrive for Business", "Sync"),
+]
+STATUSES = ["serviceDegradation", "investigating", "serviceRestored", "restoringService"]
+
+
+def seed(args, run, admin_user):
+    """Rows of this run only (names carry ``run``), so a shared DATABASE_URL can take a re-run."""
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import User
+    from accounts.roles import Role
+    from customers.models import Contact, Customer, Tag
+    from incidents.models import Acknowledgement, AffectedCustomer, Incident
+    from servicerequests.models import Channel, Delivery, ServiceRequest, SupportTopic
+
+    now = timezone.now()
+    batch = 5000
+
+    agents = [
+        User.objects.create_user(f"bench-{run}-agent{n}@bench.example", None) for n in range(5)
+    ]
+    helpdesk = Group.objects.get(name=Role.HELPDESK_AGENT)
+    for agent in agents:
+        agent.groups.add(helpdesk)
+    tags = [
+        Tag.objects.get_or_create(name=name)[0]
+        for name in ("vip", "smb", "enterprise", "education", "government")
+    ]
+
+    customers = []
+    for n in range(args.customers):
+        customer = Customer(
+            tenant_id=uuid.uuid4(),
+            company_name=f"Bench {run} Customer {n:05d}",
+            default_domain=f"b{run}-{n:05d}.onmicrosoft.com",
+            other_domains=[f"b{run}-{n:05d}.example"],
+            country="TR" if n % 3 else "DE",
+            relationship="indirect_reseller" if n % 4 == 0 else "reseller",
+            notes="" if n % 5 else "Prefers email; escalate critical issues by phone.",
+            gdap_access_until=now + timedelta(days=n % 400 - 50) if n % 2 else None,
+            gdap_ever_active=bool(n % 2),
+        )
+        customer.save_prepare()
+        customers.append(customer)
+    Customer.objects.bulk_create(customers, batch_size=batch)
+    Contact.objects.bulk_create(
+        [
+            Contact(
+                customer=customer,
+                name=f"{role.title()} contact {n}",
+                email=f"{role}@b{run}-{n:05d}.example",
+                phone="+90 212 555 0000",
+                role=role,
+            )
+            for n, customer in enumerate(customers)
+            for role in ("primary", "technical")
+        ],
+        batch_size=batch,
+    )
+    Customer.tags.through.objects.bulk_create(
+        [
+            Customer.tags.through(customer_id=customer.pk, tag_id=tags[n % len(tags)].pk)
+            for n, customer in enumerate(customers)
+        ],
+        batch_size=batch,
+    )
+
+    incidents = []
+    for n in range(args.incidents):
+        service, feature, group = SERVICES[n % len(SERVICES)]
+        resolved = n % 10 != 0  # most of a long history is resolved
+        incidents.append(
+            Incident(
+                microsoft_id=f"EX{run}{n:06d}",
+                classification="advisory" if n % 3 == 0 else "incident",
+                status="serviceRestored" if resolved else STATUSES[n % len(STATUSES)],
+                title=f"Users may be unable to use {feature} ({n})",
+                impact_description=(
+                    f"Users may be unable to access {feature} in {service}. "
+                    "We are analysing telemetry to determine the root cause."
+                ),
+                service=service,
+                feature=feature,
+                feature_group=group,
+                origin="microsoft",
+                is_resolved=resolved,
+                high_impact=n % 7 == 0,
+                started_at=now - timedelta(hours=n),
+                ended_at=now - timedelta(hours=n - 2) if resolved else None,
+                last_modified_at=now - timedelta(minutes=n),
+            )
+        )
+    Incident.objects.bulk_create(incidents, batch_size=batch)
+    count = len(customers)
+    links = []
+    for n, incident in enumerate(incidents):
+        # Most incidents hit two tenants; every hundredth is a wide one hitting 50.
+        picks = {(n * 7) % count, (n * 13 + 1) % count}
+        if n % 100 == 0:
+            picks.update((n + k * 197) % count for k in range(50))
+        links.extend(
+            AffectedCustomer(incident=incident, customer=customers[k], first_seen_at=now)
+            for k in sorted(picks)
+        )
+    AffectedCustomer.objects.bulk_create(links, batch_size=batch)
+    Acknowledgement.objects.bulk_create(
+        [
+            Acknowledgement(incident=incident, user=agents[(n + k) % len(agents)], note="On it.")
+            for n, incident in enumerate(incidents)
+            if n % 10 == 0
+            for k in range(1 + (n % 50 == 0))
+        ],
+        batch_size=batch,
+    )
+
+    topics = list(SupportTopic.objects.filter(active=True)) or [
+        SupportTopic.objects.create(name=f"Bench topic {run}", category="technical")
+    ]
+    channels = list(Channel.objects.all()) or [
+        Channel.objects.create(
+            name=f"Bench {run}", kind="manual", category="technical", tier="advanced"
+        )
+    ]
+    requests = []
+    for n in range(args.service_requests):
+        topic = topics[n % len(topics)]
+        status = ("closed", "closed", "open", "attention_needed", "closed")[n % 5]
+        requests.append(
+            ServiceRequest(
+                title=f"Bench request {n}: mail flow delayed",
+                description="Opened by bench/api.py.",
+                severity=("minimal", "moderate", "critical")[n % 3],
+                support_topic=topic,
+                category=topic.category,
+                status=status,
+                customer=customers[n % count],
+                contact_name=f"Contact {n}",
+                contact_email=f"primary@b{run}-{n % count:05d}.example",
+                channel=channels[n % len(channels)],
+                channel_reference=f"{2600000000 + n}",
+                incident=incidents[(n * 10) % len(incidents)] if n % 5 == 0 else None,
+                assignee=agents[n % len(agents)] if n % 3 else None,
+                created_by=admin_user,
+                response_due_at=now - timedelta(hours=n % 48),
+                first_response_at=now - timedelta(hours=n % 47) if status != "open" else None,
+                closed_at=now - timedelta(hours=1) if status == "closed" else None,
+            )
+        )
+    ServiceRequest.objects.bulk_create(requests, batch_size=batch)
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                service_request=request,
+                channel=request.channel,
+                state="delivered",
+                attempts=1,
+                delivered_at=now,
+            )
+            for request in requests
+        ],
+        batch_size=batch,
+    )
+
+    # bulk_create stamps every row with the same auto_now time; spread them back in time (newest
+    # last, a minute ago: past the API's settle window) so ordering by modification and
+    # ?modified_since= select a realistic slice.
+    newest = now - timedelta(minutes=1)
+    spreads = [
+        (Customer, customers, "10 minutes"),
+        (Incident, incidents, "1 minute"),
+        (ServiceRequest, requests, "5 minutes"),
+    ]
+    with connection.cursor() as cursor:
+        for model, rows, step in spreads:
+            if not rows:
+                continue
+            table = model._meta.db_table
+            first, last = rows[0].pk, rows[-1].pk
+            cursor.execute(
+                f"UPDATE {table} SET modified_at = %s - (%s - id) * interval '{step}', "
+                f"created_at = %s - (%s - id) * interval '{step}' - interval '1 day' "
+                "WHERE id BETWEEN %s AND %s",
+                [newest, last, newest, last, first, last],
+            )
+        first, last = requests[0].pk, requests[-1].pk
+        cursor.execute(
+            f"UPDATE {ServiceRequest._meta.db_table} SET number = 'SR-' || lpad(id::text, 6, '0') "
+            "WHERE id BETWEEN %s AND %s",
+            [first, last],
+        )
+        # The planner needs statistics to pick the indexes a long-lived database would use.
+        cursor.execute("ANALYZE")
+    return len(links)
+
+
+def recent_cutoff(model, fraction):
+    """The modification time after which the newest ``fraction`` of the rows were changed."""
+    total = model.objects.count()
+    offset = min(total - 1, max(1, int(total * fraction)))
+    return model.objects.order_by("-modified_at", "-pk").values_list("modified_at", flat=True)[
+        offset
+    ]
+
+
+# --- load ----------------------------------------------------------------------------------------
+
+
+def load(wrk, script, url, token, args, duration):
+    """One wrk run: its JSON summary plus the client's own CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    finished = subprocess.run(
+        [
+            wrk,
+            "--threads",
+            str(args.client_threads),
+            "--connections",
+            str(args.connections),
+            "--duration",
+            f"{duration}s",
+            "--timeout",
+            "30s",
+            "--script",
+            script,
+            "--header",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=False,
+    )
+    if finished.returncode:
+        raise SystemExit(f"wrk failed on {url}: {finished.stdout}{finished.stderr}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary = json.loads(
+        next(line for line in finished.stdout.splitlines() if line.startswith("{"))
+    )
+    summary["client_cpu"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return summary
+
+
+def count_queries(path, token, show=False):
+    """Queries one request makes, in-process (same code, same database as the server), and the
+    rows it returned."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = client.get(path)  # warm: the token's last-used stamp is written at most per minute
+    assert response.status_code == 200, (path, response.status_code, response.content[:300])
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    if show:
+        for query in queries:
+            print(f"  {float(query['time']) * 1000:7.2f} ms  {query['sql'][:600]}")
+    body = response.json()
+    return len(queries), len(body["results"]) if "results" in body else None
+
+
+def with_page_size(path, size):
+    parts = urllib.parse.urlsplit(path)
+    query = urllib.parse.urlencode([*urllib.parse.parse_qsl(parts.query), ("page_size", size)])
+    return urllib.parse.urlunsplit(parts._replace(query=query))
+
+
+def halfway(path, model, token):
+    """The page a client paging through the whole list reaches half-way: a cursor, no filter."""
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {token}")
+    middle = recent_cutoff(model, 0.5)
+    # modified_since only finds the position (one row, so a small table has a next page too);
+    # the cursor holds it, so the next link without the filter pages on from there.
+    response = client.get(path, {"modified_since": middle.isoformat(), "page_size": 1})
+    assert response.status_code == 200, (path, response.status_code)
+    following = urllib.parse.urlsplit(response.json()["next"])
+    query = [
+        (key, value)
+        for key, value in urllib.parse.parse_qsl(following.query)
+        if key not in ("page_size", "modified_since")
+    ]
+    return urllib.parse.urlunsplit(("", "", following.path, urllib.parse.urlencode(query), ""))
+
+
+def serve_and_load(args, wrk, targets, token, postmaster_pid_file, processes):
+    """Serve with gunicorn and load every target with wrk: ``[(label, summary)]``."""
+    postmaster = int(postmaster_pid_file.read_text().split()[0]) if postmaster_pid_file else None
+    results = []
+    with tempfile.TemporaryDirectory(prefix="portal-bench-api-") as scratch:
+        script = Path(scratch) / "summary.lua"
+        script.write_text(WRK_SCRIPT)
+        port = free_port()
+        with open(Path(scratch) / "gunicorn.log", "w+") as log:
+            server = start_gunicorn(args, port, log, processes)
+            for label, path in targets:
+                url = f"http://127.0.0.1:{port}{path}"
+                request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    assert response.status == 200, (url, response.status)
+                load(wrk, str(script), url, token, args, args.warmup)
+                # Workers and backends are looked up per run: a worker that died was replaced.
+                server_before = cpu_times(server.pid)
+                db_before = cpu_times(postmaster) if postmaster else {}
+                machine_before = machine_cpu()
+                summary = load(wrk, str(script), url, token, args, args.duration)
+                machine_after = machine_cpu()
+                summary["server_cpu"] = cpu_used(server_before, cpu_times(server.pid))
+                summary["db_cpu"] = (
+                    cpu_used(db_before, cpu_times(postmaster)) if postmaster else None
+                )
+                # Cores busy with anything but gunicorn, PostgreSQL and wrk (other jobs on a
+                # shared machine, Redis, the kernel): near 0 means nothing else competed.
+                wall = (machine_after[1] - machine_before[1]) / os.cpu_count()
+                ours = summary["server_cpu"] + (summary["db_cpu"] or 0) + summary["client_cpu"]
+                summary["other_cores"] = (machine_after[0] - machine_before[0] - ours) / wall
+                results.append((label, summary))
+                print(f"{label}: {summary}", flush=True)
+            stop_process(server)
+            log.seek(0)
+            said = log.read().strip()
+    if said:
+        print(f"gunicorn said:\n{said[-3000:]}")
+    return results
+
+
+def lists(args, postmaster_pid_file, processes):
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts import services as account_services
+    from customers.models import Customer
+    from incidents.models import AffectedCustomer, Incident
+    from servicerequests.models import ServiceRequest
+
+    wrk = ensure_wrk()
+    run = secrets.token_hex(3)
+    client, token = account_services.create_api_client(
+        name=f"bench-api-{run}", role="global_admin", scopes=["read"]
+    )
+    started = time.perf_counter()
+    links = seed(args, run, client.user)
+    print(
+        f"seeded {args.customers:,} customers, {args.incidents:,} incidents "
+        f"({links:,} customer links), {args.service_requests:,} service requests "
+        f"in {time.perf_counter() - started:.1f} s; database holds "
+        f"{Customer.objects.count():,} / {Incident.objects.count():,} "
+        f"({AffectedCustomer.objects.count():,}) / {ServiceRequest.objects.count():,}",
+        flush=True,
+    )
+
+    def since(model):
+        cutoff = recent_cutoff(model, args.recent)
+        return urllib.parse.urlencode({"modified_since": cutoff.isoformat()})
+
+    targets = [("minimal Django view (baseline)", "/bench/minimal/")]
+    for name, path, model in [
+        ("customers", "/api/v1/customers/", Customer),
+        ("incidents", "/api/v1/incidents/", Incident),
+        ("service requests", "/api/v1/service-requests/", ServiceRequest),
+    ]:
+        targets += [
+            (f"{name}, first page", path),
+            (f"{name}, modified_since", f"{path}?{since(model)}"),
+            (f"{name}, cursor half-way", halfway(path, model, token)),
+        ]
+    queries = {}
+    for label, path in targets:
+        if args.show_queries:
+            print(f"{label}: {path}")
+        count, rows = count_queries(path, token, show=args.show_queries)
+        # The count must not depend on the page size (no query per row).
+        bigger, bigger_rows = count_queries(with_page_size(path, 200), token)
+        queries[label] = count if count == bigger else f"{count}/{bigger}"
+        print(
+            f"{label}: {count} queries for {rows} rows, {bigger} for {bigger_rows} rows",
+            flush=True,
+        )
+    connection.close()  # the server's workers get the database to themselves
+
+    results = serve_and_load(args, wrk, targets, token, postmaster_pid_file, processes)
+
+    base = results[0][1]
+    base_rps = base["requests"] / (base["duration_us"] / 1e6)
+    print()
+    print(
+        f"{args.customers:,} customers, {args.incidents:,} incidents, "
+        f"{args.service_requests:,} service requests; gunicorn {args.workers} {args.worker_class} "
+        f"workers on 127.0.0.1, wrk {args.client_threads} threads x {args.connections} "
+        f"connections, {args.duration} s per target, {timezone.now():%Y-%m-%d}"
+    )
+    header = (
+        f"{'target':<34} {'req/s':>7} {'x base':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50 x':>6} "
+        f"{'errors':>6} {'queries':>7} {'app CPU ms':>10} {'db CPU ms':>9} {'wrk CPU':>7} "
+        f"{'other':>5}"
+    )
+    print(header)
+    for label, summary in results:
+        seconds = summary["duration_us"] / 1e6
+        rps = summary["requests"] / seconds
+        per_request = 1000 / max(summary["requests"], 1)
+        db = "—" if summary["db_cpu"] is None else f"{summary['db_cpu'] * per_request:.2f}"
+        print(
+            f"{label:<34} {rps:>7.0f} {rps / base_rps:>7.2f} "
+            f"{summary['p50_us'] / 1000:>8.1f} {summary['p99_us'] / 1000:>8.1f} "
+            f"{summary['p50_us'] / base['p50_us']:>6.1f} {summary['errors']:>6} "
+            f"{queries[label]:>7} {summary['server_cpu'] * per_request:>10.2f} {db:>9} "
+            f"{summary['client_cpu'] / seconds:>7.0%} {summary['other_cores']:>5.2f}"
+        )
+    print(
+        "x base: throughput as a fraction of the baseline's; p50 x: median latency as a multiple "
+        "of the baseline's; queries: per request (a/b when 200 rows take b); app/db CPU: gunicorn "
+        "workers' / PostgreSQL backends' CPU per request; wrk CPU: the load generator's share of "
+        "one core; other: cores busy with anything else (other jobs on the machine, Redis)."
+    )
+
+
+# --- webhook fan-out -----------------------------------------------------------------------------
+
+
+def fanout(args, processes):
+    """Webhook fan-out: ``--events`` events to ``--subscriptions`` subscriptions, deliveries/s.
+
+    The subscriptions all point at the PSA receiver simulator (it verifies every signature with
+    the standardwebhooks library) on loopback; a real Celery worker (``--fanout-concurrency``
+    processes) fans the events out and delivers them. Baseline: a bare Celery round trip through
+    the same worker, measured first.
+    """
+    import statistics
+
+    from core import events
+    from core.models import EventTypeChoices, WorkerHeartbeat
+    from core.tasks import heartbeat
+    from customers.models import Customer
+    from integrations.models import WebhookDelivery, WebhookSubscription
+    from integrations.services import create_subscription
+    from simulators.http import SimulatorServer
+    from simulators.psa_webhooks import PsaWebhookReceiver
+
+    secret = "whsec_" + __import__("base64").b64encode(b"bench-fan-out-secret-24b").decode()
+    receiver = PsaWebhookReceiver(secret=secret)
+    server = SimulatorServer(receiver).start()
+    WebhookSubscription.objects.update(is_active=False)
+    subscriptions = [
+        create_subscription(
+            actor=None,
+            data={
+                "name": f"bench-{time.time_ns()}-{n}",
+                "target_url": f"{server.url}/psa/{n}",
+                "event_types": list(EventTypeChoices.values),
+            },
+            secret=secret,
+        )[0]
+        for n in range(args.subscriptions)
+    ]
+    customers = list(Customer.objects.order_by("pk")[:50]) or [
+        Customer.objects.create(
+            tenant_id=uuid.uuid4(),
+            company_name=f"Fan-out {n}",
+            default_domain=f"fanout-{time.time_ns()}-{n}.example",
+            country="TR",
+        )
+        for n in range(50)
+    ]
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "partnerportal",
+            "worker",
+            "-Q",
+            "escalations",
+            "--concurrency",
+            str(args.fanout_concurrency),
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    processes.append(worker)
+    try:
+        # Baseline: publish → the worker runs a one-row task → seen here.
+        round_trips = []
+        deadline = time.monotonic() + 60
+        while not WorkerHeartbeat.objects.filter(queue="bench-fanout").exists():
+            heartbeat.apply_async(args=["bench-fanout"], queue="escalations")
+            time.sleep(0.5)
+            assert time.monotonic() < deadline, "the Celery worker did not start"
+        for _ in range(50):
+            before = WorkerHeartbeat.objects.get(queue="bench-fanout").last_seen
+            started = time.perf_counter()
+            heartbeat.apply_async(args=["bench-fanout"], queue="escalations")
+            while WorkerHeartbeat.objects.get(queue="bench-fanout").last_seen == before:
+                time.sleep(0.002)
+            round_trips.append(time.perf_counter() - started)
+
+        from django.db import transaction
+
+        built = [
+            events.build(
+                type=EventTypeChoices.INCIDENT_UPDATED,
+                summary=f"EX{n:06d}: bench incident",
+                object_type="incident",
+                object_id=f"EX{n:06d}",
+                object_url=f"/api/v1/incidents/EX{n:06d}/",
+                consolidation_key=f"incident:EX{n:06d}:{customers[n % len(customers)].tenant_id}",
+                tenant_id=customers[n % len(customers)].tenant_id,
+                payload={"microsoft_id": f"EX{n:06d}", "status": "serviceDegradation"},
+            )
+            for n in range(args.events)
+        ]
+        started = time.perf_counter()
+        with transaction.atomic():
+            recorded = events.record(built)
+        expected = args.events * args.subscriptions
+        ours = WebhookDelivery.objects.filter(subscription__in=subscriptions)
+        deadline = time.monotonic() + 600
+        fanned_at = None
+        while time.monotonic() < deadline:
+            if fanned_at is None and ours.count() == expected:
+                fanned_at = time.perf_counter()
+            if ours.filter(state="delivered").count() >= expected:
+                break
+            time.sleep(0.5)
+        elapsed = time.perf_counter() - started
+        rows = list(
+            ours.filter(state="delivered").values_list("event__occurred_at", "delivered_at")
+        )
+        latencies = sorted((done - occurred).total_seconds() for occurred, done in rows)
+        first = min(occurred for occurred, _done in rows)
+        last = max(done for _occurred, done in rows)
+        span = (last - first).total_seconds()
+        verified = receiver.verified
+        ids = {d.headers.get("webhook-id") for d in verified}
+        base = statistics.median(round_trips)
+        print(
+            f"\nwebhook fan-out: {len(recorded):,} events x {args.subscriptions} subscriptions, "
+            f"worker concurrency {args.fanout_concurrency}, PostgreSQL + Redis"
+        )
+        if fanned_at is not None:
+            print(f"fanned out: {expected:,} deliveries written in {fanned_at - started:.1f} s")
+        print(
+            f"delivered: {len(rows):,}/{expected:,} in {span:.1f} s = {len(rows) / span:.0f} "
+            f"deliveries/s; the receiver verified {len(verified):,} signatures, "
+            f"{len(ids):,} distinct webhook-ids (waited {elapsed:.1f} s)"
+        )
+        p50 = latencies[len(latencies) // 2]
+        p99 = latencies[int(len(latencies) * 0.99) - 1]
+        print(f"{'measure':<36}{'p50 ms':>10}{'p99 ms':>10}{'p50 x base':>12}")
+        rt = sorted(round_trips)
+        print(
+            f"{'bare Celery round trip (baseline)':<36}{base * 1000:>10.1f}"
+            f"{rt[int(len(rt) * 0.99) - 1] * 1000:>10.1f}{1.0:>12.1f}"
+        )
+        print(
+            f"{'event recorded -> delivered':<36}{p50 * 1000:>10.1f}{p99 * 1000:>10.1f}"
+            f"{p50 / base:>12.1f}"
+        )
+    finally:
+        receiver.release()
+        server.stop()
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=["all", "lists", "fanout"], default="all")
+    lists_group = parser.add_argument_group("lists")
+    lists_group.add_argument("--customers", type=int, default=10_000)
+    lists_group.add_argument("--incidents", type=int, default=100_000)
+    lists_group.add_argument("--service-requests", type=int, default=10_000)
+    lists_group.add_argument(
+        "--recent",
+        type=float,
+        default=0.01,
+        help="the share of rows newer than the modified_since cutoff (default 1%%)",
+    )
+    lists_group.add_argument("--duration", type=int, default=10, help="seconds per target")
+    lists_group.add_argument("--warmup", type=int, default=2, help="seconds before each target")
+    lists_group.add_argument("--connections", type=int, default=16)
+    lists_group.add_argument("--client-threads", type=int, default=2)
+    lists_group.add_argument("--workers", type=int, default=3, help="gunicorn workers")
+    lists_group.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    lists_group.add_argument("--threads", type=int, default=1, help="per gthread worker")
+    lists_group.add_argument(
+        "--show-queries", action="store_true", help="print each target's SQL with its time"
+    )
+    fanout_group = parser.add_argument_group("fanout")
+    fanout_group.add_argument("--events", type=int, default=1000)
+    fanout_group.add_argument("--subscriptions", type=int, default=10)
+    fanout_group.add_argument(
+        "--fanout-concurrency", type=int, default=4, help="Celery worker processes"
+    )
+    args = parser.parse_args()
+
+    # A plain kill ends the bench through the clean-up below, like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    stop_services, postmaster_pid_file = None, None
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get(
+        "REDIS_URL"
+    ):
+        stop_services, postmaster_pid_file = start_services()
+    var_dir = None
+    if not os.environ.get("VAR_DIR"):
+        var_dir = os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="portal-bench-")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partnerportal.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # As in production: no debug cursor or debug pages. The bench client is held to a rate it
+    # never reaches (DRF keeps one timestamp per request in the window: thousands cost ~0.1 ms).
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("API_THROTTLE_RATE", "10000000/min")
+    processes = []  # gunicorn and workers, appended as soon as they start, stopped below
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        use_bench_urls()
+        if args.part in ("all", "lists"):
+            lists(args, postmaster_pid_file, processes)
+        if args.part in ("all", "fanout"):
+            fanout(args, processes)
+    finally:
+        for process in processes:
+            stop_process(process)
+        if stop_services:
+            stop_services()
+        if var_dir:
+            shutil.rmtree(var_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+"""Changes to PSA connections, company mappings and webhook subscriptions, each audited.
+
+Webhook secrets and receiver credentials are write-only: encrypted on the row, shown once when
+generated, and never in an audit entry, a log line or an API response after that.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core import audit, events
+from core.models import EventTypeChoices
+from core.urlguard import UnsafeURL, check_outbound_url
+from integrations.models import (
+    PsaCompanyMapping,
+    PsaConnection,
+    WebhookAuthChoices,
+    WebhookDelivery,
+    WebhookDeliveryStateChoices,
+    WebhookSubscription,
+    new_webhook_secret,
+)
+
+SUBSCRIPTION_FIELDS = ("name", "target_url", "event_types", "psa", "is_active", "auth_type")
+PSA_FIELDS = ("name", "kind", "default_company_id", "is_active")
+SECRET_SET = "set"  # noqa: S105 - a marker the audit log holds instead of a secret
+SECRET_CHANGED = "changed"  # noqa: S105 - a marker, not a secret
+
+
+# --- checks shared by the form and the API --------------------------------------------------
+
+
+def check_target_url(url):
+    """An error message for a webhook URL, or None if the portal may post to it."""
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+        check_outbound_url(url)
+    except ValidationError:
+        return _("Enter an http or https URL.")
+    except UnsafeURL as exc:
+        return str(exc)
+    return None
+
+
+def check_event_types(values):
+    known = set(EventTypeChoices.values)
+    if not values:
+        return _("Choose at least one event.")
+    unknown = sorted(set(values) - known)
+    if unknown:
+        return _("Unknown events: %(events)s.") % {"events": ", ".join(unknown)}
+    return None
+
+
+def check_auth(auth_type, username, secret, has_secret):
+    """Field errors for the receiver's credentials: ``{field: message}``."""
+    errors = {}
+    if auth_type == WebhookAuthChoices.BASIC and not username:
+        errors["auth_username"] = _("Basic authentication needs a user name.")
+    if auth_type in (WebhookAuthChoices.BASIC, WebhookAuthChoices.BEARER) and not (
+        secret or has_secret
+    ):
+        errors["auth_secret"] = _("Enter the password or token the receiver expects.")
+    return errors
+
+
+def check_secret(secret):
+    if not secret:
+        return None
+    if not secret.startswith("whsec_"):
+        return _("A signing secret starts with whsec_ (Standard Webhooks format).")
+    try:
+        from standardwebhooks.webhooks import Webhook
+
+        Webhook(secret)
+    except Exception:
+        return _("The part after whsec_ must be base64.")
+    if len(secret) < len("whsec_") + 24:
+        return _("Use at least 18 random bytes (24 base64 characters).")
+    return None
+
+
+# --- webhook subscriptions ------------------------------------------------------------------
+
+
+def subscription_snapshot(subscription):
+    data = {field: getattr(subscription, field) for field in SUBSCRIPTION_FIELDS}
+    data["psa"] = subscription.psa_id
+    data["customers"] = sorted(subscription.customers.values_list("pk", flat=True))
+    data["auth_username"] = subscription.auth_username
+    data["auth_secret"] = SECRET_SET if subscription.auth_secret_encrypted else ""
+    return data
+
+
+@transaction.atomic
+def create_subscription(*, actor, data, customers=(), secret="", auth_secret="", request=None):
+    """Create a subscription; returns ``(subscription, signing secret)`` (shown once)."""
+    secret = secret or new_webhook_secret()
+    subscription = WebhookSubscription(created_by=actor, **data)
+    subscription.secret = secret
+    subscription.auth_secret = auth_secret
+    subscription.save()
+    subscription.customers.set(customers)
+    after = subscription_snapshot(subscription)
+    after["secret"] = SECRET_SET
+    audit.record(
+        actor=actor,
+        action="webhook.create",
+        target=subscription,
+        after=after,
+        request=request,
+    )
+    return subscription, secret
+
+
+@transaction.atomic
+def update_subscription(subscription, *, actor, data, customers=None, auth_secret="", request=None):
+    """Change fields; an empty ``auth_secret`` keeps the stored one."""
+    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+    before = subscription_snapshot(subscription)
+    was_active = subscription.is_active
+    for field, value in data.items():
+        setattr(subscription, field, value)
+    if subscription.auth_type == WebhookAuthChoices.NONE:
+        subscription.auth_username = ""
+        subscription.auth_secret = ""
+    elif auth_secret:
+        subscription.auth_secret = auth_secret
+    if subscription.is_active and not was_active:
+        _reset_health(subscription)
+    elif not subscription.is_active and was_active:
+        subscription.disabled_at = timezone.now()
+        subscription.disabled_reason = _("Disabled by %(user)s.") % {"user": actor}
+    subscription.save()
+    if customers is not None:
+        subscription.customers.set(customers)
+    after = subscription_snapshot(subscription)
+    if auth_secret and before["auth_secret"]:
+        after["auth_secret"] = SECRET_CHANGED
+    if before != after:
+        audit.record(
+            actor=actor,
+            action="webhook.update",
+            target=subscription,
+            before=before,
+            after=after,
+            request=request,
+        )
+    if subscription.is_active and not was_active:
+        _queue_waiting(subscription)
+    return subscription
+
+
+def _reset_health(subscription):
+    subscription.disabled_at = None
+    subscription.disabled_reason = ""
+    subscription.consecutive_failures = 0
+    subscription.failing_since = None
+
+
+def _queue_waiting(subscription):
+    """Deliveries written before the subscription was switched off go out once it is back on."""
+    from integrations.delivery import queue
+
+    waiting = list(
+        subscription.deliveries.filter(state=WebhookDeliveryStateChoices.PENDING).values_list(
+            "pk", flat=True
+        )[:1000]
+    )
+    transaction.on_commit(lambda: queue(waiting))
+
+
+@transaction.atomic
+def rotate_secret(subscription, *, actor, request=None):
+    """A new signing secret; the old one keeps signing too for the grace period. Returns it."""
+    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+    secret = new_webhook_secret()
+    subscription.previous_secret_encrypted = subscription.secret_encrypted
+    subscription.previous_secret_expires_at = timezone.now() + timedelta(
+        hours=settings.WEBHOOK_SECRET_ROTATION_GRACE_HOURS
+    )
+    subscription.secret = secret
+    subscription.save(
+        update_fields=[
+            "secret_encrypted",
+            "previous_secret_encrypted",
+            "previous_secret_expires_at",
+            "modified_at",
+        ]
+    )
+    audit.record(
+        actor=actor,
+        action="webhook.rotate_secret",
+        target=subscription,
+        after={
+            "secret": SECRET_CHANGED,
+            "previous_secret_valid_until": subscription.previous_secret_expires_at,
+        },
+        request=request,
+    )
+    return secret
+
+
+@transaction.atomic
+def send_test_event(subscription, *, actor, request=None):
+    """Write a ``webhook.test`` delivery and wake a worker; returns the delivery."""
+    from integrations.delivery import queue
+    from integrations.fanout import create_test_delivery
+
+    delivery = create_test_delivery(subscription)
+    audit.record(
+        actor=actor,
+        action="webhook.test",
+        target=subscription,
+        after={"delivery": delivery.message_id},
+        request=request,
+    )
+    transaction.on_commit(lambda: queue([delivery.pk]))
+    return delivery
+
+
+@transaction.atomic
+def redeliver(delivery, *, actor, request=None):
+    """Send a delivery again, now, with the same ``webhook-id`` so the receiver can dedupe."""
+    from integrations.delivery import queue
+
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        state=WebhookDeliveryStateChoices.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        lease_until=None,
+        modified_at=timezone.now(),
+    )
+    audit.record(
+        actor=actor,
+        action="webhook.redeliver",
+        target=delivery.subscription,
+        after={"delivery": delivery.message_id, "previous_state": delivery.state},
+        request=request,
+    )
+    transaction.on_commit(lambda: queue([delivery.pk]))
+    delivery.refresh_from_db()
+    return delivery
+
+
+# --- PSA connections and company mappings ---------------------------------------------------
+
+
+def psa_snapshot(psa):
+    return {field: getattr(psa, field) for field in PSA_FIELDS}
+
+
+@transaction.atomic
+def save_psa(psa, *, actor, data, request=None):
+    """Create (``psa`` None) or change a PSA connection."""
+    creating = psa is None
+    before = None if creating else psa_snapshot(psa)
+    psa = psa or PsaConnection()
+    for field, value in data.items():
+        setattr(psa, field, value)
+    psa.save()
+    after = psa_snapshot(psa)
+    if before != after:
+        audit.record(
+            actor=actor,
+            action="psa.create" if creating else "psa.update",
+            target=psa,
+            before=before,
+            after=after,
+            request=request,
+        )
+    return psa
+
+
+@transaction.atomic
+def set_company_ids(customer, *, actor, company_ids, request=None):
+    """Set the customer's company id per PSA (``{psa: id or ""}``; blank removes the mapping).
+
+    Emits ``customer.updated`` when anything changed, so PSAs hear about the new mapping.
+    """
+    current = {mapping.psa_id: mapping for mapping in customer.psa_companies.select_for_update()}
+    before = {str(psa_id): mapping.company_id for psa_id, mapping in current.items()}
+    for psa, company_id in company_ids.items():
+        company_id = (company_id or "").strip()
+        mapping = current.get(psa.pk)
+        if not company_id:
+            if mapping is not None:
+                mapping.delete()
+                del current[psa.pk]
+        elif mapping is None:
+            current[psa.pk] = PsaCompanyMapping.objects.create(
+                customer=customer, psa=psa, company_id=company_id
+            )
+        elif mapping.company_id != company_id:
+            mapping.company_id = company_id
+            mapping.save(update_fields=["company_id", "modified_at"])
+    after = {str(psa_id): mapping.company_id for psa_id, mapping in current.items()}
+    if before == after:
+        return False
+    audit.record(
+        actor=actor,
+        action="customer.psa_companies",
+        target=customer,
+        before=before,
+        after=after,
+        request=request,
+    )
+    _customer_updated_event(customer, _("PSA company ids"))
+    return True
+
+
+def _customer_updated_event(customer, what):
+    from django.urls import reverse
+
+    from customers.api import CustomerSerializer
+
+    events.record(
+        [
+            events.build(
+                type=EventTypeChoices.CUSTOMER_UPDATED,
+                summary=f"{customer.company_name}: {what}",
+                object_type="customer",
+                object_id=customer.pk,
+                object_url=reverse("api-v1:customer-detail", args=[customer.tenant_id]),
+                consolidation_key=f"customer:{customer.tenant_id}",
+                tenant_id=customer.tenant_id,
+                payload=CustomerSerializer(customer, context=events.api_context()).data,
+            )
+        ]
+    )
