@@ -1,14 +1,10 @@
 """Recording events (incident created/updated/resolved, feed failing, ...) in bulk."""
 
-import logging
-import time
-
 from django.conf import settings
 from django.db import transaction
 
+from core import broker
 from core.models import Event
-
-logger = logging.getLogger(__name__)
 
 
 def build(
@@ -50,24 +46,13 @@ def record(events):
     return saved
 
 
-# While the broker is known to be down, skip publishing instead of waiting on it each time.
-BROKER_BACKOFF_SECONDS = 15
-_broker_down_until = 0.0
-
-
 def wake_fan_out():
-    global _broker_down_until
     from celery import current_app
 
-    if time.monotonic() < _broker_down_until:
-        return False
-    try:
-        current_app.send_task("integrations.tasks.fan_out_events", retry=False)
-    except Exception:
-        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
-        logger.warning("could not queue the webhook fan-out; the sweep will", exc_info=True)
-        return False
-    return True
+    return broker.publish(
+        lambda: current_app.send_task("integrations.tasks.fan_out_events", retry=False),
+        "the webhook fan-out",
+    )
 
 
 def absolute_url(path):

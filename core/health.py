@@ -49,7 +49,7 @@ def worker_status():
     now = timezone.now()
     seen = {beat.queue: beat for beat in WorkerHeartbeat.objects.all()}
     status = {}
-    for queue in ("feeds", "escalations"):
+    for queue in settings.CELERY_TASK_QUEUES_NAMES:
         beat = seen.get(queue)
         if beat is None:
             status[queue] = {"ok": False, "detail": "no heartbeat yet"}

@@ -10,6 +10,9 @@ import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.utils.translation import gettext as _
 
 
 class UnsafeURL(ValueError):
@@ -51,3 +54,15 @@ def same_origin(url, base_url):
     """True if ``url`` has the scheme, host and port of ``base_url`` (for @odata.nextLink)."""
     a, b = urlsplit(url), urlsplit(base_url)
     return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+
+
+def http_url_error(url):
+    """Why the portal may not post to ``url``, as a message for a form field; None if it may."""
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+        check_outbound_url(url)
+    except ValidationError:
+        return _("Enter an http or https URL.")
+    except UnsafeURL as exc:
+        return str(exc)
+    return None

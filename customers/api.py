@@ -8,6 +8,7 @@ API texts are plain English strings, like the rest of the API (the UI is the tra
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import F, Prefetch
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -82,6 +83,28 @@ class EntraRolesField(serializers.Field):
 
     def to_representation(self, value):
         return [{"id": role, "name": gdap.role_name(role)} for role in value]
+
+
+@extend_schema_field(OpenApiTypes.UUID)
+class CustomerTenantField(serializers.SlugRelatedField):
+    """A customer by tenant id, among the customers the caller may see."""
+
+    default_error_messages = {
+        "does_not_exist": "No customer has the tenant id {value}.",
+        "invalid": "Enter the customer's tenant id.",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="tenant_id", **kwargs)
+
+    def get_queryset(self):
+        return Customer.objects.visible_to(self.context["request"].user)
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except DjangoValidationError:  # not a UUID
+            self.fail("invalid")
 
 
 class ContactSerializer(serializers.ModelSerializer):

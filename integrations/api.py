@@ -7,11 +7,9 @@ once, in the response that creates or rotates it, and never again.
 
 import django_filters
 from django.db import IntegrityError, transaction
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
-    extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import mixins, serializers, status, viewsets
@@ -25,6 +23,7 @@ from core.incremental import ModifiedSinceFilter
 from core.models import EventTypeChoices
 from core.openapi import EXAMPLE_API, examples
 from core.pagination import SyncCursorPagination
+from customers.api import CustomerTenantField
 from customers.models import Customer
 from integrations import services
 from integrations.models import (
@@ -47,30 +46,6 @@ SYNC_NOTE = (
 
 class ModifiedSinceFilterSet(django_filters.FilterSet):
     modified_since = ModifiedSinceFilter()
-
-
-@extend_schema_field(OpenApiTypes.UUID)
-class CustomerTenantField(serializers.SlugRelatedField):
-    """A customer by tenant id."""
-
-    default_error_messages = {
-        "does_not_exist": "No customer has the tenant id {value}.",
-        "invalid": "Enter the customer's tenant id.",
-    }
-
-    def __init__(self, **kwargs):
-        super().__init__(slug_field="tenant_id", **kwargs)
-
-    def get_queryset(self):
-        return Customer.objects.visible_to(self.context["request"].user)
-
-    def to_internal_value(self, data):
-        try:
-            return super().to_internal_value(data)
-        except Exception as exc:
-            if isinstance(exc, serializers.ValidationError):
-                raise
-            self.fail("invalid")
 
 
 def _through_service(function, *args, **kwargs):

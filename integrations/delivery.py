@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from standardwebhooks.webhooks import Webhook
 
+from core import broker
 from core.graph import parse_retry_after
 from core.urlguard import UnsafeURL, check_outbound_url
 from integrations.models import (
@@ -302,25 +303,16 @@ def _disable(subscription, reason):
 
 # --- waking workers -------------------------------------------------------------------------
 
-BROKER_BACKOFF_SECONDS = 15
-_broker_down_until = 0.0
-
 
 def queue(delivery_ids):
     """Wake workers for these deliveries. Broker errors are logged: the sweep sends them anyway."""
-    global _broker_down_until
     from integrations.tasks import deliver as deliver_task
 
-    if time.monotonic() < _broker_down_until:
-        return False
-    try:
+    def send():
         for delivery_id in delivery_ids:
             deliver_task.apply_async(args=[delivery_id], retry=False)
-    except Exception:
-        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
-        logger.warning("could not queue webhook deliveries; the sweep will", exc_info=True)
-        return False
-    return True
+
+    return broker.publish(send, f"{len(delivery_ids)} webhook deliveries")
 
 
 def sweep(now=None):

@@ -7,15 +7,13 @@ generated, and never in an audit entry, a log line or an API response after that
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core import audit, events
 from core.models import EventTypeChoices
-from core.urlguard import UnsafeURL, check_outbound_url
+from core.urlguard import http_url_error
 from integrations.models import (
     PsaCompanyMapping,
     PsaConnection,
@@ -37,14 +35,7 @@ SECRET_CHANGED = "changed"  # noqa: S105 - a marker, not a secret
 
 def check_target_url(url):
     """An error message for a webhook URL, or None if the portal may post to it."""
-    try:
-        URLValidator(schemes=["http", "https"])(url)
-        check_outbound_url(url)
-    except ValidationError:
-        return _("Enter an http or https URL.")
-    except UnsafeURL as exc:
-        return str(exc)
-    return None
+    return http_url_error(url)
 
 
 def check_event_types(values):

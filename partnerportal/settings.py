@@ -411,6 +411,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "store_processed": False,
+        # The default of one second would hand each worker one message a second.
+        "polling_interval": 0.1,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -434,13 +436,15 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = "feeds"
-CELERY_TASK_QUEUES_NAMES = ("feeds", "escalations")
+# Webhook deliveries have their own queue: a burst of events, or a slow PSA, never delays an
+# escalation to Microsoft.
+CELERY_TASK_QUEUES_NAMES = ("feeds", "escalations", "webhooks")
 CELERY_TASK_ROUTES = {
     "servicehealth.tasks.*": {"queue": "feeds"},
     "customers.tasks.*": {"queue": "feeds"},
     "incidents.tasks.*": {"queue": "feeds"},
     "servicerequests.tasks.*": {"queue": "escalations"},
-    "integrations.tasks.*": {"queue": "escalations"},
+    "integrations.tasks.*": {"queue": "webhooks"},
 }
 # Tasks are idempotent (they claim database rows), so a message is acknowledged only when the
 # task has finished and is re-delivered if the worker dies.
@@ -463,6 +467,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=15),
         "args": ("escalations",),
         "options": {"queue": "escalations", "expires": 15},
+    },
+    "heartbeat-webhooks": {
+        "task": "core.tasks.heartbeat",
+        "schedule": timedelta(seconds=15),
+        "args": ("webhooks",),
+        "options": {"queue": "webhooks", "expires": 15},
     },
     "poll-due-feed-sources": {
         "task": "servicehealth.tasks.poll_due_sources",

@@ -44,7 +44,7 @@ if [ "${start_simulators:-0}" = 1 ]; then
   "$PY" manage.py run_simulators --port "$SIM_PORT" &
   pids+=($!)
 fi
-"$CELERY" -A partnerportal worker -Q feeds,escalations --concurrency 2 --loglevel INFO &
+"$CELERY" -A partnerportal worker -Q feeds,escalations,webhooks --concurrency 2 --loglevel INFO &
 pids+=($!)
 "$CELERY" -A partnerportal beat --loglevel INFO &
 pids+=($!)

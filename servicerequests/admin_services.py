@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core import audit
-from core.urlguard import UnsafeURL, check_outbound_url
+from core.urlguard import http_url_error
 from servicerequests.models import Channel, RoutingRule, SupportTopic
 
 CHANNEL_FIELDS = ("name", "kind", "category", "tier", "endpoint", "enabled")
@@ -63,13 +63,7 @@ def _check_endpoint(channel):
     if channel.kind in HTTP_KINDS:
         if not endpoint:
             return _("This kind of channel needs the URL to send requests to.")
-        try:
-            URLValidator(schemes=["http", "https"])(endpoint)
-            check_outbound_url(endpoint)
-        except ValidationError:
-            return _("Enter an http or https URL.")
-        except UnsafeURL as exc:
-            return str(exc)
+        return http_url_error(endpoint)
     elif channel.kind == "email":
         if not endpoint:
             return _("An email channel needs the address to send requests to.")

@@ -34,6 +34,7 @@ from core.api import NoDeleteViewSet
 from core.incremental import ModifiedSinceFilter, ModifiedSinceFilterSet
 from core.openapi import EXAMPLE_API, error_example, examples
 from core.pagination import PortalCursorPagination, SyncCursorPagination
+from customers.api import CustomerTenantField
 from customers.models import Customer
 from incidents.models import Incident
 from servicerequests import admin_services, idempotency, routing, services
@@ -88,28 +89,6 @@ def _through_service(function, *args, nest=None, **kwargs):
 
 
 # --- fields shared by the serializers -----------------------------------------------------------
-
-
-@extend_schema_field(OpenApiTypes.UUID)
-class CustomerTenantField(serializers.SlugRelatedField):
-    """A customer by tenant id, among the customers the caller may see."""
-
-    default_error_messages = {
-        "does_not_exist": "No customer has the tenant id {value}.",
-        "invalid": "Enter the customer's tenant id.",
-    }
-
-    def __init__(self, **kwargs):
-        super().__init__(slug_field="tenant_id", **kwargs)
-
-    def get_queryset(self):
-        return Customer.objects.visible_to(self.context["request"].user)
-
-    def to_internal_value(self, data):
-        try:
-            return super().to_internal_value(data)
-        except DjangoValidationError:  # not a UUID
-            self.fail("invalid")
 
 
 @extend_schema_field(OpenApiTypes.STR)

@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import broker
 from servicerequests.channels.base import ChannelError
 from servicerequests.models import (
     Channel,
@@ -212,26 +213,14 @@ def _status_changed(service_request_id, previous):
     record_status_event(service_request_id, previous)
 
 
-# While the broker is known to be down, web requests skip publishing rather than wait on it:
-# the committed row is the record, and the sweep delivers it once the broker is back.
-BROKER_BACKOFF_SECONDS = 15
-_broker_down_until = 0.0
-
-
 def queue(delivery_id):
     """Wake a worker. A broker error is logged, not raised: the sweep delivers the row anyway."""
-    global _broker_down_until
     from servicerequests.tasks import deliver as deliver_task
 
-    if time.monotonic() < _broker_down_until:
-        return False
-    try:
-        deliver_task.apply_async(args=[delivery_id], retry=False)
-    except Exception:
-        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
-        logger.warning("could not queue delivery %s; the sweep will", delivery_id, exc_info=True)
-        return False
-    return True
+    return broker.publish(
+        lambda: deliver_task.apply_async(args=[delivery_id], retry=False),
+        f"delivery {delivery_id}",
+    )
 
 
 def sweep(now=None):

@@ -13,9 +13,15 @@ def load():
 
 def test_it_runs_web_workers_beat_postgres_and_redis():
     services = load()["services"]
-    assert {"web", "worker-feeds", "worker-escalations", "beat", "postgres", "redis"} <= set(
-        services
-    )
+    assert {
+        "web",
+        "worker-feeds",
+        "worker-escalations",
+        "worker-webhooks",
+        "beat",
+        "postgres",
+        "redis",
+    } <= set(services)
 
 
 def test_each_service_has_a_health_check():
@@ -32,6 +38,7 @@ def test_commands_run_gunicorn_one_worker_per_queue_and_beat():
     assert "partnerportal.wsgi:application" in services["web"]["command"]
     assert "--queues=feeds" in services["worker-feeds"]["command"]
     assert "--queues=escalations" in services["worker-escalations"]["command"]
+    assert "--queues=webhooks" in services["worker-webhooks"]["command"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "partnerportal", "beat"]
 
 

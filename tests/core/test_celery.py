@@ -19,8 +19,8 @@ def test_tasks_are_routed_by_module():
     assert route_of("servicehealth.tasks.poll_source") == "feeds"
     assert route_of("customers.tasks.sync_gdap") == "feeds"
     assert route_of("servicerequests.tasks.deliver") == "escalations"
-    assert route_of("integrations.tasks.deliver_webhook") == "escalations"
-    assert {queue.name for queue in app.conf.task_queues} == {"feeds", "escalations"}
+    assert route_of("integrations.tasks.deliver") == "webhooks"
+    assert {queue.name for queue in app.conf.task_queues} == {"feeds", "escalations", "webhooks"}
 
 
 def test_idempotent_tasks_are_acknowledged_late_with_time_limits():

@@ -4,7 +4,6 @@ log, test events and redelivery, PSA connections; each customer's PSA company id
 Deliveries are sent over real HTTP to the PSA receiver simulator on loopback.
 """
 
-import base64
 import re
 import uuid
 
@@ -22,31 +21,14 @@ from integrations.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from simulators.http import SimulatorServer
-from simulators.psa_webhooks import PsaWebhookReceiver
 from tests.customers.factories import CustomerFactory
+from tests.integrations.helpers import SECRET
 
 pytestmark = pytest.mark.django_db
 
-SECRET = "whsec_" + base64.b64encode(b"view-tests-secret-24byte").decode()
 AUTH_CANARY = "canary-token-5e1f-do-not-show"
 LIST_URL = reverse("integrations:webhook_list")
 CREATE_URL = reverse("integrations:webhook_create")
-
-
-@pytest.fixture
-def receiver():
-    receiver = PsaWebhookReceiver(secret=SECRET)
-    server = SimulatorServer(receiver).start()
-    receiver.base_url = server.url
-    yield receiver
-    receiver.release()
-    server.stop()
-
-
-@pytest.fixture
-def admin(cast):
-    return cast["global_admin"]
 
 
 @pytest.fixture

@@ -30,25 +30,9 @@ from partnerportal.celery import app
 from simulators.http import SimulatorServer
 from simulators.psa_webhooks import PsaWebhookReceiver
 from tests.customers.factories import CustomerFactory
+from tests.integrations.helpers import SECRET
 
 pytestmark = pytest.mark.django_db
-
-SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
-
-
-@pytest.fixture
-def receiver():
-    receiver = PsaWebhookReceiver(secret=SECRET)
-    server = SimulatorServer(receiver).start()
-    receiver.base_url = server.url
-    yield receiver
-    receiver.release()
-    server.stop()
-
-
-@pytest.fixture
-def admin(cast):
-    return cast["global_admin"]
 
 
 def subscribe(admin, url, event_types=None, secret=SECRET, customers=(), **data):
@@ -433,7 +417,7 @@ def test_a_real_worker_fans_out_and_delivers_recorded_events(cast, receiver, red
     customer = CustomerFactory()
     subscribe(admin, receiver.base_url)
     with start_worker(
-        app, pool="solo", perform_ping_check=False, queues=["escalations"], loglevel="WARNING"
+        app, pool="solo", perform_ping_check=False, queues=["webhooks"], loglevel="WARNING"
     ):
         events.record(
             [incident_event(customer), incident_event(customer, EventTypeChoices.INCIDENT_UPDATED)]
@@ -464,3 +448,35 @@ def test_a_receiver_that_hangs_times_out_and_is_retried(admin, receiver, monkeyp
     assert "did not answer in time" in outbox.last_error
     assert outbox.attempt_log.get().outcome == "retry"
     receiver.release()
+
+
+def test_a_worker_killed_mid_send_leaves_the_delivery_to_the_sweep(admin, receiver):
+    customer = CustomerFactory()
+    subscribe(admin, receiver.base_url)
+    record_and_fan_out(incident_event(customer))
+    outbox = WebhookDelivery.objects.get()
+    # A worker claims it and dies before recording anything: the row stays "sending".
+    assert delivery.claim(outbox.pk) is not None
+    assert delivery.claim(outbox.pk) is None  # nobody else may take it while the lease holds
+    assert delivery.sweep() == []
+    WebhookDelivery.objects.filter(pk=outbox.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert delivery.sweep() == [outbox.pk]
+    assert delivery.deliver(outbox.pk) == "delivered"
+    outbox.refresh_from_db()
+    assert outbox.attempts == 2
+    assert [d.headers.get("webhook-id") for d in receiver.deliveries] == [outbox.message_id]
+
+
+def test_events_missed_by_the_wake_up_are_fanned_out_by_the_sweep(admin, receiver):
+    customer = CustomerFactory()
+    subscribe(admin, receiver.base_url)
+    # Recorded without the on-commit wake-up reaching a worker (the broker was down).
+    events.record([incident_event(customer)])
+    assert WebhookDelivery.objects.count() == 0
+    from integrations import tasks
+
+    tasks.sweep_webhook_deliveries()
+    assert WebhookDelivery.objects.count() == 1
+    assert not Event.objects.filter(fanned_out_at__isnull=True).exists()

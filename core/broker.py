@@ -1,0 +1,28 @@
+"""Waking workers without letting a broker outage slow the web down.
+
+The database row is the record; a message only wakes a worker, and each outbox has a sweep that
+finds what was written without one. So when publishing fails, this process skips publishing for
+``BROKER_BACKOFF_SECONDS`` instead of making every request wait on a dead broker.
+"""
+
+import logging
+import time
+
+logger = logging.getLogger(__name__)
+
+BROKER_BACKOFF_SECONDS = 15
+_down_until = 0.0
+
+
+def publish(send, what):
+    """Call ``send()`` (which publishes); False if skipped or it failed (logged, never raised)."""
+    global _down_until
+    if time.monotonic() < _down_until:
+        return False
+    try:
+        send()
+    except Exception:
+        _down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+        logger.warning("could not queue %s; the sweep will", what, exc_info=True)
+        return False
+    return True
