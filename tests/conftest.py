@@ -230,3 +230,19 @@ def webhook_receiver():
     yield receiver
     receiver.release()
     server.stop()
+
+
+@pytest.fixture
+def psa_receiver():
+    """A PSA's endpoint for the portal's webhooks on a free loopback port: verifies Standard
+    Webhooks signatures made with ``tests.integrations.helpers.SECRET``."""
+    from simulators.http import SimulatorServer
+    from simulators.psa_webhooks import PsaWebhookReceiver
+    from tests.integrations.helpers import SECRET
+
+    receiver = PsaWebhookReceiver(secret=SECRET)
+    server = SimulatorServer(receiver).start()
+    receiver.base_url = server.url
+    yield receiver
+    receiver.release()
+    server.stop()

@@ -1,0 +1,190 @@
+"""S8: URLs the portal would connect to (webhook targets, channel endpoints) that point inside.
+
+Loopback cases are real: a listener on 127.0.0.1 and ::1 must record no connection. Private and
+link-local ranges are checked through the address check alone, with a stub resolver: tests never
+send traffic anywhere but loopback.
+"""
+
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from core.urlguard import UnsafeURL, check_outbound_url, http_url_error
+from integrations import delivery
+from integrations.models import WebhookSubscription
+
+
+def stub_resolver(*addresses):
+    """A getaddrinfo that answers ``addresses`` for any name, without a lookup."""
+
+    def resolve(host, port):
+        return [
+            (
+                socket.AF_INET6 if ":" in address else socket.AF_INET,
+                socket.SOCK_STREAM,
+                6,
+                "",
+                (address, port),
+            )
+            for address in addresses
+        ]
+
+    return resolve
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "100.64.0.1",  # carrier-grade NAT
+        "169.254.169.254",  # link-local: cloud metadata
+        "0.0.0.0",  # noqa: S104 - an address to refuse, not one to bind
+        "224.0.0.1",  # multicast
+        "fe80::1",  # IPv6 link-local
+        "fc00::1",  # IPv6 unique local
+        "::ffff:10.0.0.1",  # IPv4-mapped private
+        "127.0.0.1",
+        "::1",
+    ],
+)
+def test_a_name_resolving_inside_is_refused_without_connecting(settings, address):
+    settings.OUTBOUND_URL_ALLOWLIST = []
+    with pytest.raises(UnsafeURL, match="internal address"):
+        check_outbound_url("https://psa.example.com/hook", resolve=stub_resolver(address))
+
+
+def test_one_internal_address_among_public_ones_is_enough_to_refuse(settings):
+    settings.OUTBOUND_URL_ALLOWLIST = []
+    resolve = stub_resolver("93.184.216.34", "10.1.2.3")
+    with pytest.raises(UnsafeURL):
+        check_outbound_url("https://psa.example.com/hook", resolve=resolve)
+    public = stub_resolver("93.184.216.34")
+    assert check_outbound_url("https://psa.example.com/hook", resolve=public)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://psa.example.com/hook",
+        "https://user:pw@psa.example.com/hook",
+        "https:///hook",
+    ],
+)
+def test_other_schemes_credentials_and_hostless_urls_are_refused(url):
+    with pytest.raises(UnsafeURL):
+        check_outbound_url(url, resolve=stub_resolver("93.184.216.34"))
+
+
+def test_production_refuses_plain_http(settings):
+    settings.PRODUCTION = True
+    settings.OUTBOUND_URL_ALLOWLIST = []
+    with pytest.raises(UnsafeURL, match="https"):
+        check_outbound_url("http://psa.example.com/hook", resolve=stub_resolver("93.184.216.34"))
+
+
+class Listener:
+    """Counts connections accepted on 127.0.0.1 and ::1 (one port for both)."""
+
+    def __init__(self):
+        self.connections = 0
+        self.sockets = []
+        self.port = None
+        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, self.port or 0))
+            self.port = sock.getsockname()[1]
+            sock.listen()
+            sock.settimeout(0.2)
+            self.sockets.append(sock)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            for sock in self.sockets:
+                try:
+                    conn, _address = sock.accept()
+                except (TimeoutError, OSError):
+                    continue
+                self.connections += 1
+                conn.close()
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join()
+        for sock in self.sockets:
+            sock.close()
+
+
+@pytest.fixture
+def listener():
+    listener = Listener()
+    yield listener
+    listener.stop()
+
+
+def loopback_urls(port):
+    return [
+        f"http://127.0.0.1:{port}/hook",
+        f"http://[::1]:{port}/hook",
+        f"http://2130706433:{port}/hook",  # 127.0.0.1 as one decimal number
+        f"http://127.1:{port}/hook",  # 127.0.0.1, shortened
+        f"http://localhost:{port}/hook",  # a name resolving to loopback
+    ]
+
+
+@pytest.mark.django_db
+def test_webhooks_to_loopback_are_refused_and_never_connect(settings, listener, cast):
+    settings.OUTBOUND_URL_ALLOWLIST = []
+    admin = APIClient()
+    admin.force_authenticate(cast["global_admin"])
+    for url in loopback_urls(listener.port):
+        # The admin sees a validation error (the decimal form is not even a valid URL)...
+        assert http_url_error(url) is not None
+        response = admin.post(
+            "/api/v1/webhooks/",
+            {
+                "name": f"x-{uuid.uuid4().hex[:6]}",
+                "target_url": url,
+                "event_types": ["feed.failing"],
+            },
+            format="json",
+        )
+        assert response.status_code == 400, url
+        assert response.json()["errors"][0]["attr"] == "target_url"
+        # ...and a subscription stored before the rules tightened is refused at send time.
+        subscription = WebhookSubscription(name=url, target_url=url, event_types=["feed.failing"])
+        subscription.secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3"
+        with pytest.raises(delivery.SendFailed, match="Refused to connect"):
+            delivery.send(subscription, "msg_test", b"{}")
+    assert listener.connections == 0
+
+
+@pytest.mark.django_db
+def test_channels_to_loopback_are_refused_and_never_connect(settings, listener):
+    from servicerequests.channels.base import ChannelError, HttpChannel
+
+    settings.OUTBOUND_URL_ALLOWLIST = []
+    channel = HttpChannel(channel=None)
+    for url in loopback_urls(listener.port):
+        with pytest.raises(ChannelError, match="Refused to connect"):
+            channel.request("POST", url, json_body={"title": "x"})
+    assert listener.connections == 0
+
+
+def test_the_listener_does_count_connections(listener):
+    # Guards the tests above: a listener that never counted would make them pass vacuously.
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=2):
+        pass
+    deadline = time.monotonic() + 2
+    while listener.connections == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert listener.connections == 1

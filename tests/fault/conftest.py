@@ -1,0 +1,25 @@
+import pytest
+
+from tests.fault.helpers import PrivateRedis
+
+
+@pytest.fixture
+def private_broker(tmp_path):
+    """Point this process's Celery app at a private Redis for the test's duration."""
+    from partnerportal.celery import app
+
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+
+    def use_broker(url, write_url):
+        app.conf.broker_url, app.conf.broker_write_url = url, write_url
+        # Connections and producers are pooled: drop them so the next publish uses ``url``.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    saved = (app.conf.broker_url, app.conf.broker_write_url)
+    use_broker(redis.url, redis.url)
+    yield redis
+    use_broker(*saved)
+    if redis.process.poll() is None:
+        redis.kill()
