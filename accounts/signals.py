@@ -4,9 +4,11 @@ import logging
 
 from allauth.account import signals as account_signals
 from allauth.mfa import signals as mfa_signals
+from django.contrib.auth import signals as auth_signals
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
+from accounts.middleware import start_session_clock
 from core import audit
 
 logger = logging.getLogger("accounts.security")
@@ -19,6 +21,14 @@ def _client_ip(request):
 @receiver(account_signals.user_logged_in)
 def log_sign_in(request, user, **kwargs):
     logger.info("sign-in succeeded user=%s ip=%s", user.pk, _client_ip(request))
+
+
+@receiver(auth_signals.user_logged_in)
+def start_session_timeouts(request, user, **kwargs):
+    # Django's signal, not allauth's: every way in (allauth, Django's admin, tests) starts the
+    # absolute lifetime at the moment the new session id is issued.
+    if request is not None and hasattr(request, "session"):
+        start_session_clock(request.session)
 
 
 @receiver(user_login_failed)

@@ -6,6 +6,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
@@ -150,6 +151,12 @@ def accept_invitation(request, uidb64, token):
         messages.success(request, _("Your password is set. Sign in to continue."))
         return redirect("account_login")
     return render(request, "accounts/accept_invitation.html", {"form": form, "invitee": user})
+
+
+def no_email_management(request):
+    """Shadows allauth's email page: an address added there would become the sign-in address
+    without verification or audit, and an unverified one would block two-factor set-up."""
+    raise Http404
 
 
 @capability_required(None)

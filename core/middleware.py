@@ -1,9 +1,14 @@
 import contextvars
+import logging
 import re
 import uuid
 
+from django.http import HttpResponse, JsonResponse
+from django.template import loader
 from django.utils.cache import get_conditional_response, patch_vary_headers, set_response_etag
 from django.utils.http import parse_http_date_safe
+
+logger = logging.getLogger(__name__)
 
 _request_id = contextvars.ContextVar("request_id", default="")
 # Accept a caller's request id only when it looks like one; otherwise make our own.
@@ -80,4 +85,48 @@ class ApiConditionalGetMiddleware:
             return get_conditional_response(
                 request, etag=etag, last_modified=last_modified, response=response
             )
+        return response
+
+
+class ServiceUnavailableMiddleware:
+    """A clean 503 when Redis (the cache that sign-in rate limits live in) is unreachable.
+
+    Sign-in fails closed while its rate limits cannot be checked; everything that does not need
+    the cache keeps working. The API gets its error shape, pages a short explanation, and both a
+    ``Retry-After``: never a 500.
+    """
+
+    RETRY_AFTER_SECONDS = 30
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from redis.exceptions import RedisError  # redis is installed even without REDIS_URL
+
+        if not isinstance(exception, RedisError):
+            return None
+        logger.warning("cache unavailable for %s: %s", request.path, type(exception).__name__)
+        if request.path.startswith("/api/"):
+            response = JsonResponse(
+                {
+                    "type": "server_error",
+                    "errors": [
+                        {
+                            "code": "service_unavailable",
+                            "detail": "Temporarily unavailable; try again shortly.",
+                            "attr": None,
+                        }
+                    ],
+                },
+                status=503,
+            )
+        else:
+            # No context processors: they may need what is down.
+            body = loader.get_template("503.html").render({})
+            response = HttpResponse(body, status=503)
+        response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
         return response

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts import views as account_views
+
 api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("customers.api_urls")),
@@ -26,6 +28,9 @@ urlpatterns = [
     path("", include("incidents.urls")),
     path("", include("servicerequests.urls")),
     path("", include("integrations.urls")),
+    # Staff sign in with the address they were invited with and cannot change it: allauth's page
+    # for adding and switching addresses is not served (see accounts.views.no_email_management).
+    path("accounts/email/", account_views.no_email_management),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include((api_v1, "api-v1"))),

@@ -161,8 +161,9 @@ URL_ACCESS = {
     "api-v1:psa-mapping-detail": ("get", SUPPORT, 200, "api_psa_mapping"),
 }
 
-# Third-party URL trees with their own, tested access rules: allauth's sign-in pages, Django's
-# language switch and Django's own admin (checked in test_django_admin_needs_is_staff).
+# Third-party URL trees with their own, tested access rules: allauth's pages (sign-in, MFA,
+# sessions; tests/accounts/), Django's language switch and Django's own admin (checked in
+# test_django_admin_needs_is_staff).
 EXTERNAL_PREFIXES = ("accounts/", "i18n/", "django-admin/")
 
 

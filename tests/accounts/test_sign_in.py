@@ -1,6 +1,9 @@
 """Sign-in, sign-up and password reset through django-allauth, as the portal configures them."""
 
+from importlib import import_module
+
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -21,10 +24,17 @@ def test_staff_sign_in_with_email_and_password(cast, password):
 def test_a_new_session_id_is_issued_at_sign_in(cast, password):
     client = Client()
     client.get(reverse("account_login"))
-    client.session.save()
+    # A session that exists before sign-in (an attacker could have planted its cookie).
     before = client.session.session_key
-    sign_in(client, "helpdesk-agent@partner.example", password)
-    assert client.session.session_key != before
+    assert client.cookies[settings.SESSION_COOKIE_NAME].value == before
+    response = sign_in(client, "helpdesk-agent@partner.example", password)
+    assert response.status_code == 302
+    after = response.cookies[settings.SESSION_COOKIE_NAME].value
+    assert after and after != before
+    assert client.cookies[settings.SESSION_COOKIE_NAME].value == after
+    # The old id is gone from the store: replaying it gives no session.
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    assert not store().exists(before)
 
 
 def test_failed_sign_ins_lock_the_account_for_the_window(cast, password):

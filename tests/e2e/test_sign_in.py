@@ -104,3 +104,31 @@ def test_the_language_switcher_turns_the_page_turkish(page, live_server, cast, s
     page.select_option("#language-select", "tr")
     expect(page.locator("html")).to_have_attribute("lang", "tr")
     expect(page.get_by_test_id("sign-out")).to_have_text("Çıkış yap")
+
+
+def test_a_user_ends_their_other_sessions_from_the_profile(
+    page, browser, live_server, cast, sign_in, csp_violations
+):
+    user = cast["helpdesk_agent"]
+    other = browser.new_context(user_agent="Another browser of the same person")
+    try:
+        other_page = other.new_page()
+        sign_in(other_page, user)
+        expect(other_page.get_by_role("heading", level=1)).to_contain_text("Good to see you")
+
+        sign_in(page, user)
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Good to see you")
+        page.goto(f"{live_server.url}/profile/")
+        page.get_by_role("link", name="Your sessions").click()
+        sessions = page.get_by_test_id("sessions")
+        expect(sessions.locator("tbody tr")).to_have_count(2)
+        expect(sessions).to_contain_text("Another browser of the same person")
+        expect(sessions).to_contain_text("This session")
+        page.get_by_test_id("end-other-sessions").click()
+        expect(page.get_by_test_id("sessions").locator("tbody tr")).to_have_count(1)
+
+        other_page.goto(f"{live_server.url}/customers/")
+        expect(other_page).to_have_url(re.compile(r"/accounts/login/\?next=/customers/"))
+    finally:
+        other.close()
+    assert csp_violations == []
