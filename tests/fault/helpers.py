@@ -117,6 +117,11 @@ class Worker:
         self.process.wait()
         self.kills += 1
 
+    def terminate(self, timeout=60):
+        """SIGTERM to the main process only, as ``docker stop`` does: a warm shutdown."""
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=timeout)
+
     def stop(self):
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

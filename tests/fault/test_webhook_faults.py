@@ -108,3 +108,56 @@ def test_no_webhook_is_lost_or_applied_twice_when_workers_die_and_redis_restarts
     # One ticket per incident and customer: the consolidation keys the 40 events carry.
     assert len(receiver.tickets_by_key) == 40
     assert len(verified) - distinct <= worker.kills * 2
+
+
+def test_a_warm_shutdown_during_a_burst_finishes_or_hands_back_every_delivery(
+    private_broker, psa_receiver, cast, tmp_path
+):
+    """R9: SIGTERM to the worker mid-burst; a new worker finishes the rest, none stuck."""
+    receiver = psa_receiver
+    receiver.latency = (0.05, 0.2)
+    services.create_subscription(
+        actor=cast["global_admin"],
+        data={
+            "name": "PSA",
+            "target_url": f"{receiver.base_url}/psa",
+            "event_types": [EventTypeChoices.INCIDENT_UPDATED],
+        },
+        secret=SECRET,
+    )
+    customers = [CustomerFactory() for _ in range(3)]
+    worker = Worker(private_broker.url, tmp_path, queue="webhooks")
+    try:
+        worker.start()
+        record_events(0, 40, customers)
+        assert wait_for(
+            lambda: WebhookDelivery.objects.filter(state="delivered").exists(),
+            timeout=30,
+            sweep=lambda: None,
+            sweep_every=0.1,
+        )
+        worker.terminate()
+        in_flight = WebhookDelivery.objects.filter(state="sending").count()
+        delivered_by_the_first = WebhookDelivery.objects.filter(state="delivered").count()
+        worker.start()
+        all_delivered = wait_for(
+            lambda: WebhookDelivery.objects.filter(state="delivered").count() == 40,
+            timeout=LEASE_SECONDS + 60,
+            sweep=tasks.sweep_webhook_deliveries,
+        )
+    finally:
+        worker.stop()
+    print(
+        json.dumps(
+            {
+                "sent": 40,
+                "delivered_before_sigterm_returned": delivered_by_the_first,
+                "left_sending_by_the_warm_shutdown": in_flight,
+                "raw_deliveries": len(receiver.deliveries),
+            }
+        )
+    )
+    assert all_delivered, worker.log_path.read_text()[-3000:]
+    # A warm shutdown finishes what it started: nothing is left holding a lease.
+    assert in_flight == 0
+    assert len({d.headers.get("webhook-id") for d in receiver.verified}) == 40
