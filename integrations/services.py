@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from core import audit, events
 from core.models import EventTypeChoices
 from core.urlguard import http_url_error
+from customers.services import customer_updated_events
 from integrations.models import (
     PsaCompanyMapping,
     PsaConnection,
@@ -301,26 +302,5 @@ def set_company_ids(customer, *, actor, company_ids, request=None):
         after=after,
         request=request,
     )
-    _customer_updated_event(customer, _("PSA company ids"))
+    events.record(customer_updated_events({customer.pk: ["psa_companies"]}))
     return True
-
-
-def _customer_updated_event(customer, what):
-    from django.urls import reverse
-
-    from customers.api import CustomerSerializer
-
-    events.record(
-        [
-            events.build(
-                type=EventTypeChoices.CUSTOMER_UPDATED,
-                summary=f"{customer.company_name}: {what}",
-                object_type="customer",
-                object_id=customer.pk,
-                object_url=reverse("api-v1:customer-detail", args=[customer.tenant_id]),
-                consolidation_key=f"customer:{customer.tenant_id}",
-                tenant_id=customer.tenant_id,
-                payload=CustomerSerializer(customer, context=events.api_context()).data,
-            )
-        ]
-    )
