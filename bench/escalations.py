@@ -64,6 +64,8 @@ def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partnerportal.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("API_THROTTLE_RATE", "100000/min")
+    # It opens --requests service requests as fast as it can: past the tighter create rate too.
+    os.environ.setdefault("API_SERVICE_REQUEST_CREATE_RATE", "100000/min")
     workers = []  # filled by run() as soon as the worker starts, so a failure still stops it
     try:
         import django

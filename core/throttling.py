@@ -33,3 +33,14 @@ class AnonymousRateThrottle(AnonRateThrottle):
 
     scope = "anonymous"
     cache = caches["throttle"]
+
+
+class ServiceRequestCreateThrottle(UserRateThrottle):
+    """Per caller, opening service requests only (``API_SERVICE_REQUEST_CREATE_RATE``).
+
+    Each one is escalated to Microsoft, so a runaway client must not open hundreds a minute even
+    within its general rate. A bucket of its own: reads and other writes never count against it.
+    """
+
+    scope = "service_request_create"
+    cache = caches["throttle"]

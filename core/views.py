@@ -1,5 +1,6 @@
 import json
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect, render
@@ -174,5 +175,8 @@ def events(request):
             "types": EventTypeChoices.choices,
             "selected": selected,
             "query": query.urlencode(),
+            # Older ones are deleted daily (integrations.retention).
+            "event_retention_days": settings.EVENT_RETENTION_DAYS,
+            "delivery_retention_days": settings.WEBHOOK_DELIVERY_RETENTION_DAYS,
         },
     )

@@ -1,6 +1,8 @@
 from celery import shared_task
+from django.conf import settings
 
-from integrations import delivery, fanout
+from core import broker
+from integrations import delivery, fanout, retention
 
 
 @shared_task
@@ -21,3 +23,16 @@ def sweep_webhook_deliveries():
     """Beat, every 15 s: fan out missed events, re-queue due deliveries and dead workers' ones."""
     fanout.fan_out_pending()
     delivery.sweep()
+
+
+@shared_task
+def purge_old_history():
+    """Beat, daily: delete old webhook deliveries and events, erase old import files.
+
+    Stops well inside the soft time limit (each batch is committed on its own) and queues
+    itself again for the rest, so a first run on a large backlog finishes in a few tasks.
+    """
+    counts, finished = retention.purge(time_budget=0.75 * settings.CELERY_TASK_SOFT_TIME_LIMIT)
+    if not finished:
+        broker.publish(lambda: purge_old_history.apply_async(retry=False), "the rest of the purge")
+    return counts

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -289,6 +290,12 @@ WEBHOOK_DISABLE_AFTER_HOURS = env.int("WEBHOOK_DISABLE_AFTER_HOURS", 24, minimum
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", 10, minimum=1)
 # After a signing-secret rotation, deliveries carry both signatures for this long.
 WEBHOOK_SECRET_ROTATION_GRACE_HOURS = env.int("WEBHOOK_SECRET_ROTATION_GRACE_HOURS", 24, minimum=0)
+# Retention, applied daily (integrations.retention): delivered or failed webhook deliveries (with
+# their attempts) this many days after their last change; events this old once fanned out and no
+# delivery refers to them; the uploaded CSV of finished customer imports (the row stays).
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", 30, minimum=1)
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", 90, minimum=1)
+CUSTOMER_IMPORT_RETENTION_DAYS = env.int("CUSTOMER_IMPORT_RETENTION_DAYS", 30, minimum=1)
 # The portal's public address: webhooks and events link to objects with absolute URLs built on it.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", "http://localhost:8000").rstrip("/")
 # The bundled simulators (Graph, Partner Center, a webhook receiver) are never served in production.
@@ -345,6 +352,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "client": env.str("API_THROTTLE_RATE", "600/min"),
         "anonymous": env.str("API_ANON_THROTTLE_RATE", "60/min"),
+        # Opening a service request escalates to Microsoft: its own, tighter bucket per caller.
+        "service_request_create": env.str("API_SERVICE_REQUEST_CREATE_RATE", "30/min"),
     },
     "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
@@ -512,6 +521,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.sweep_webhook_deliveries",
         "schedule": timedelta(seconds=15),
         "options": {"expires": 15},
+    },
+    "purge-old-history": {
+        "task": "integrations.tasks.purge_old_history",
+        # Daily, at a quiet hour (CELERY_TIMEZONE); a run missed by more than 6 h waits a day.
+        "schedule": crontab(hour=3, minute=17),
+        "options": {"expires": 6 * 60 * 60},
     },
     "poll-channel-statuses": {
         "task": "servicerequests.tasks.poll_channel_statuses",

@@ -21,7 +21,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_view,
 )
-from drf_standardized_errors.openapi_serializers import ClientErrorEnum
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum, ErrorResponse429Serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail
@@ -34,6 +34,7 @@ from core.api import NoDeleteViewSet
 from core.incremental import ModifiedSinceFilter, ModifiedSinceFilterSet
 from core.openapi import EXAMPLE_API, error_example, examples
 from core.pagination import PortalCursorPagination, SyncCursorPagination
+from core.throttling import ServiceRequestCreateThrottle
 from customers.api import CustomerTenantField
 from customers.models import Customer
 from incidents.models import Incident
@@ -598,7 +599,9 @@ CREATED_HEADERS = [
             "Opens the request and routes it to a support channel; it is delivered in the "
             "background (`delivery.state`). Answers 400 with code `no_route` when no channel "
             "takes its category. Send an `Idempotency-Key` so that a retry after a timeout "
-            "cannot open it twice."
+            "cannot open it twice. Opening requests has its own, tighter rate per caller "
+            "(`API_SERVICE_REQUEST_CREATE_RATE`, 30 a minute by default) on top of the general "
+            "one; reads and other writes do not count against it."
         ),
         parameters=[IDEMPOTENCY_KEY, *CREATED_HEADERS],
         request=ServiceRequestCreateSerializer,
@@ -616,6 +619,15 @@ CREATED_HEADERS = [
                 description=(
                     "The Idempotency-Key was already used with a different body: nothing was "
                     "opened. Use a new key for a new request."
+                ),
+            ),
+            429: OpenApiResponse(
+                ErrorResponse429Serializer,
+                description=(
+                    "Too many requests from this caller: either its general rate "
+                    "(`API_THROTTLE_RATE`, or the API client's own rate limit) or the rate for "
+                    "opening service requests (`API_SERVICE_REQUEST_CREATE_RATE`). Nothing was "
+                    "opened. Retry after `Retry-After` seconds."
                 ),
             ),
         },
@@ -669,6 +681,13 @@ class ServiceRequestViewSet(
         return ServiceRequest.objects.visible_to(self.request.user).select_related(
             "support_topic", "customer", "channel", "incident", "assignee", "delivery"
         )
+
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        if self.action == "create":
+            # Only opening one: reads, updates and notes stay on the general bucket alone.
+            throttles.append(ServiceRequestCreateThrottle())
+        return throttles
 
     def get_serializer_class(self):
         if self.action == "create":

@@ -4,11 +4,14 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from knox.models import AuthToken
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+from rest_framework.test import APIRequestFactory
 
 from accounts.models import ApiClient
 from accounts.roles import Role
 from accounts.scopes import ApiResource
-from core.throttling import ClientRateThrottle
+from core.throttling import AnonymousRateThrottle, ClientRateThrottle
 
 
 def bearer(token):
@@ -54,9 +57,17 @@ def test_a_revoked_client_is_refused(api_token_for, client_for):
     assert response.json()["type"] == "client_error"
 
 
-def test_a_token_in_the_query_string_is_not_accepted(api_token_for):
+@pytest.mark.parametrize("name", ["token", "access_token", "auth_token", "bearer"])
+def test_a_token_in_the_query_string_is_not_accepted(name, api_token_for):
     token = api_token_for(Role.HELPDESK_AGENT)
-    response = Client().get(reverse("api-v1:me"), {"token": token, "access_token": token})
+    response = Client().get(reverse("api-v1:me"), {name: token})
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["code"] == "not_authenticated"
+    # Not even recorded as a use of the client.
+    assert ApiClient.objects.get().last_used_at is None
+    response = Client().post(
+        f"{reverse('api-v1:customer-list')}?{name}={token}", {}, content_type="application/json"
+    )
     assert response.status_code == 401
 
 
@@ -96,6 +107,40 @@ def test_each_client_has_its_own_throttle(api_token_for, monkeypatch):
     )
     assert spoofed.status_code == 429
     assert Client().get(reverse("api-v1:me"), **bearer(second)).status_code == 200
+
+
+def test_a_flood_with_changing_forwarded_addresses_still_hits_429(api_token_for, monkeypatch):
+    caches["throttle"].clear()
+    monkeypatch.setattr(ClientRateThrottle, "rate", "3/min", raising=False)
+    token = api_token_for(Role.HELPDESK_AGENT)
+    statuses = [
+        Client()
+        .get(reverse("api-v1:me"), HTTP_X_FORWARDED_FOR=f"198.51.100.{n}", **bearer(token))
+        .status_code
+        for n in range(1, 6)
+    ]
+    assert statuses == [200, 200, 200, 429, 429]
+
+
+def _anonymous_request(forwarded_for):
+    return Request(APIRequestFactory().get("/", HTTP_X_FORWARDED_FOR=forwarded_for))
+
+
+@pytest.mark.parametrize(
+    ("num_proxies", "expected"),
+    [
+        (0, "127.0.0.1"),  # no proxy: the socket's address, the header is ignored
+        (1, "192.0.2.7"),  # the address the portal's own proxy appended, not what the client sent
+    ],
+)
+def test_anonymous_throttling_ignores_a_spoofed_forwarded_for(num_proxies, expected, monkeypatch):
+    monkeypatch.setattr(api_settings, "NUM_PROXIES", num_proxies)
+    throttle = AnonymousRateThrottle()
+    keys = {
+        throttle.get_cache_key(_anonymous_request(f"203.0.113.{n}, 192.0.2.7"), view=None)
+        for n in range(5)
+    }
+    assert keys == {f"throttle_anonymous_{expected}"}
 
 
 def test_create_api_client_command_prints_a_working_token(db, capsys):

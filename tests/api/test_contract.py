@@ -22,7 +22,7 @@ from django.urls import reverse
 from knox.models import AuthToken
 
 from accounts.roles import Role
-from core.throttling import ClientRateThrottle
+from core.throttling import ClientRateThrottle, ServiceRequestCreateThrottle
 from customers.models import AccessAssignment, Contact, Tag
 from incidents import services as incident_services
 from integrations import services as integration_services
@@ -207,7 +207,8 @@ def test_every_operation_honours_the_schema(
     else:
         token = api_token_for(principal)
     # Throttling is tested on its own; here it would only turn the run into 429s.
-    monkeypatch.setattr(ClientRateThrottle, "allow_request", lambda self, request, view: True)
+    for throttle in (ClientRateThrottle, ServiceRequestCreateThrottle):
+        monkeypatch.setattr(throttle, "allow_request", lambda self, request, view: True)
     response = requests.get(
         live_server.url + reverse("api-v1:schema"),
         params={"format": "json"},

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from core.models import AuditEntry
+from core.throttling import ServiceRequestCreateThrottle
 from customers.models import Tag
 from incidents.models import Incident
 from servicerequests import services
@@ -366,6 +368,53 @@ def test_a_token_opens_a_request_as_its_api_client(api_token_for, route):
     response = post(Client(), LIST_URL, payload(route[0], CustomerFactory()), **bearer(token))
     assert response.status_code == 201
     assert ServiceRequest.objects.get().created_by.is_api_client
+
+
+def test_opening_requests_has_its_own_tighter_bucket(api_token_for, route, monkeypatch):
+    assert (
+        ServiceRequestCreateThrottle().rate
+        == (settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["service_request_create"])
+    )
+    monkeypatch.setattr(ServiceRequestCreateThrottle, "rate", "2/min", raising=False)
+    flooding = api_token_for(Role.HELPDESK_AGENT)
+    other = api_token_for(Role.HELPDESK_AGENT)
+    customer = CustomerFactory()
+    first = post(Client(), LIST_URL, payload(route[0], customer), **bearer(flooding))
+    assert first.status_code == 201
+    url = first["Location"]
+    # Reads and other writes, more of them than the create rate allows, are not counted.
+    for n in range(3):
+        assert Client().get(LIST_URL, **bearer(flooding)).status_code == 200
+        assert Client().get(url, **bearer(flooding)).status_code == 200
+        note = post(Client(), f"{url}notes/", {"text": f"Update {n}"}, **bearer(flooding))
+        assert note.status_code == 201
+    second = post(Client(), LIST_URL, payload(route[0], customer), **bearer(flooding))
+    assert second.status_code == 201
+    throttled = post(Client(), LIST_URL, payload(route[0], customer), **bearer(flooding))
+    assert throttled.status_code == 429
+    assert throttled["Retry-After"].isdigit() and 0 < int(throttled["Retry-After"]) <= 60
+    body = throttled.json()
+    assert body["type"] == "client_error"
+    assert body["errors"][0]["code"] == "throttled"
+    assert ServiceRequest.objects.count() == 2
+    # Only opening is held back: the same client still reads and writes notes.
+    assert Client().get(LIST_URL, **bearer(flooding)).status_code == 200
+    note = post(Client(), f"{url}notes/", {"text": "Still here"}, **bearer(flooding))
+    assert note.status_code == 201
+    # Another client has a bucket of its own.
+    for _n in range(2):
+        response = post(Client(), LIST_URL, payload(route[0], customer), **bearer(other))
+        assert response.status_code == 201
+    assert ServiceRequest.objects.count() == 4
+
+
+def test_a_person_opening_requests_has_the_same_bucket(client_for, route, monkeypatch):
+    monkeypatch.setattr(ServiceRequestCreateThrottle, "rate", "1/min", raising=False)
+    signed_in = client_for("helpdesk_agent")
+    body = payload(route[0], CustomerFactory())
+    assert post(signed_in, LIST_URL, body).status_code == 201
+    assert post(signed_in, LIST_URL, body).status_code == 429
+    assert post(client_for("admin_agent"), LIST_URL, body).status_code == 201
 
 
 @pytest.mark.parametrize(
