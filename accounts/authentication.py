@@ -6,6 +6,7 @@ from knox.auth import TokenAuthentication
 from rest_framework import exceptions
 
 from accounts.models import ApiClient
+from core.throttling import refuse_unauthenticated
 
 # Recording every call would turn each read into a write; once a minute is precise enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -13,6 +14,14 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 class ApiClientTokenAuthentication(TokenAuthentication):
     """``Authorization: Bearer <token>`` for API clients; tokens are stored only as digests."""
+
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            # A wrong token counts against its address: guessing tokens gets 429, not endless 401s.
+            refuse_unauthenticated(request)
+            raise
 
     def validate_user(self, auth_token):
         user, auth_token = super().validate_user(auth_token)

@@ -14,6 +14,7 @@ from rest_framework import exceptions, permissions
 from rest_framework.permissions import SAFE_METHODS
 
 from accounts.scopes import scope
+from core.throttling import refuse_unauthenticated
 
 # Distinguishes "no api_resource attribute" (closed to API clients) from ``api_resource = None``.
 NOT_DECLARED = object()
@@ -64,7 +65,10 @@ class HasCapability(permissions.BasePermission):
     def has_permission(self, request, view):
         required = getattr(view, "required_capabilities", None)
         user = request.user
-        if required is None or not user or not user.is_authenticated:
+        if not user or not user.is_authenticated:
+            refuse_unauthenticated(request, view)
+            return False
+        if required is None:
             return False
         is_write = request.method not in SAFE_METHODS
         read = required.get("read")

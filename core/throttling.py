@@ -35,6 +35,30 @@ class AnonymousRateThrottle(AnonRateThrottle):
     cache = caches["throttle"]
 
 
+class RefusedCallThrottle(AnonymousRateThrottle):
+    """The anonymous bucket, for calls about to be refused as unauthenticated.
+
+    Keyed on the address alone: it is consulted while authentication is failing, when asking
+    ``request.user`` would start authentication again.
+    """
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def refuse_unauthenticated(request, view=None):
+    """Count a call that will be refused as unauthenticated; raise 429 once its address floods.
+
+    DRF checks credentials and permissions before throttles, so without this a flood of
+    anonymous calls or made-up tokens would never be limited: each costs a token lookup.
+    """
+    from rest_framework.exceptions import Throttled
+
+    throttle = RefusedCallThrottle()
+    if not throttle.allow_request(request, view):
+        raise Throttled(throttle.wait())
+
+
 class ServiceRequestCreateThrottle(UserRateThrottle):
     """Per caller, opening service requests only (``API_SERVICE_REQUEST_CREATE_RATE``).
 

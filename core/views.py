@@ -36,6 +36,15 @@ def dashboard(request):
         from servicerequests.views import dashboard_summary as requests_summary
 
         context["request_summary"] = requests_summary(request.user)
+    if Capability.MANAGE_INTEGRATIONS in capabilities:
+        from integrations.models import WebhookSubscription
+
+        # Failing now, or switched off by the worker after failing (a 410 or a long run).
+        webhooks = WebhookSubscription.objects.filter(failing_since__isnull=False)
+        context["webhook_problems"] = {
+            "failing": webhooks.filter(is_active=True).count(),
+            "disabled": webhooks.filter(is_active=False).count(),
+        }
     if Capability.MANAGE_STAFF in capabilities:
         staff = User.objects.staff_members()
         context["staff_counts"] = {

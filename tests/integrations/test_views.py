@@ -524,3 +524,45 @@ def test_the_customer_page_has_no_psa_section_without_psa_connections(client_for
     customer = CustomerFactory()
     page = client_for("admin_agent").get(customer.get_absolute_url()).content.decode()
     assert 'data-testid="psa-companies"' not in page
+
+
+def test_the_dashboard_tells_integration_admins_about_failing_webhooks(client_for, admin):
+    from django.utils import timezone
+
+    healthy, _secret = services.create_subscription(
+        actor=admin,
+        data={
+            "name": "Healthy",
+            "target_url": "http://127.0.0.1:9/a",
+            "event_types": ["feed.failing"],
+        },
+    )
+    dashboard = reverse("core:dashboard")
+    assert b"webhooks-failing" not in client_for("global_admin").get(dashboard).content
+    failing, _secret = services.create_subscription(
+        actor=admin,
+        data={
+            "name": "Failing",
+            "target_url": "http://127.0.0.1:9/b",
+            "event_types": ["feed.failing"],
+        },
+    )
+    switched_off, _secret = services.create_subscription(
+        actor=admin,
+        data={
+            "name": "Gone",
+            "target_url": "http://127.0.0.1:9/c",
+            "event_types": ["feed.failing"],
+        },
+    )
+    WebhookSubscription.objects.filter(pk__in=[failing.pk, switched_off.pk]).update(
+        failing_since=timezone.now()
+    )
+    WebhookSubscription.objects.filter(pk=switched_off.pk).update(is_active=False)
+    page = client_for("global_admin").get(dashboard).content.decode()
+    assert 'data-testid="webhooks-failing"' in page
+    assert "1 webhook subscription was switched off after failing" in page
+    assert "1 webhook subscription is failing" in page
+    # Support staff do not manage webhooks: they are not told.
+    assert "webhooks-failing" not in client_for("helpdesk_agent").get(dashboard).content.decode()
+    assert healthy.is_active
