@@ -1,6 +1,28 @@
 """What the apps' APIs share."""
 
-from rest_framework import mixins, viewsets
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from rest_framework import mixins, serializers, viewsets
+
+CONFLICT = "This conflicts with a change made at the same time."
+
+
+def through_service(function, *args, adjust_errors=None, **kwargs):
+    """Call a service function; its validation errors become a 400, never a 500.
+
+    ``adjust_errors`` may rewrite the field errors first (nest a key under the field that holds
+    it, mask a secret a message quotes). A unique constraint that two writers raced past is a
+    400 too: the database kept only one of them.
+    """
+    try:
+        return function(*args, **kwargs)
+    except DjangoValidationError as exc:
+        errors = serializers.as_serializer_error(exc)
+        if adjust_errors is not None:
+            errors = adjust_errors(errors)
+        raise serializers.ValidationError(errors) from None
+    except IntegrityError:
+        raise serializers.ValidationError({"non_field_errors": [CONFLICT]}) from None
 
 
 class NoDeleteViewSet(

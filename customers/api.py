@@ -6,7 +6,6 @@ API texts are plain English strings, like the rest of the API (the UI is the tra
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
 from django.db.models import F, Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
@@ -17,7 +16,7 @@ from rest_framework.validators import UniqueValidator
 
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
-from core.api import NoDeleteViewSet
+from core.api import NoDeleteViewSet, through_service
 from core.openapi import EXAMPLE_API, examples
 from core.pagination import PortalCursorPagination
 from customers import gdap, services
@@ -31,19 +30,6 @@ from customers.models import (
     Subscription,
     validate_domain,
 )
-
-
-def _through_service(function, *args, **kwargs):
-    """Call a service function; its model validation errors become a 400, never a 500."""
-    try:
-        return function(*args, **kwargs)
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError(serializers.as_serializer_error(exc)) from exc
-    except IntegrityError as exc:
-        # Two writers raced past the uniqueness checks; the database kept only one.
-        raise serializers.ValidationError(
-            {"non_field_errors": ["This conflicts with a change made at the same time."]}
-        ) from exc
 
 
 class DomainField(serializers.CharField):
@@ -202,14 +188,14 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     def create(self, validated_data):
         request = self.context["request"]
-        return _through_service(
+        return through_service(
             services.create_customer, actor=request.user, request=request, **validated_data
         )
 
     def update(self, instance, validated_data):
         # Absent ``tags`` / ``contacts`` reach the service as None: left as they are.
         request = self.context["request"]
-        return _through_service(
+        return through_service(
             services.update_customer,
             instance,
             actor=request.user,
@@ -431,7 +417,7 @@ class CustomerViewSet(NoDeleteViewSet):
         if request.method == "POST":
             serializer = self.get_serializer(data=request.data)
             serializer.is_valid(raise_exception=True)
-            subscription = _through_service(
+            subscription = through_service(
                 services.save_subscription,
                 Subscription(customer=customer),
                 actor=request.user,

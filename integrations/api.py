@@ -6,7 +6,6 @@ once, in the response that creates or rotates it, and never again.
 """
 
 import django_filters
-from django.db import IntegrityError, transaction
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -18,11 +17,12 @@ from rest_framework.response import Response
 
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
-from core.api import NoDeleteViewSet
-from core.incremental import ModifiedSinceFilter
+from core.api import NoDeleteViewSet, through_service
+from core.incremental import ModifiedSinceFilterSet
 from core.models import EventTypeChoices
 from core.openapi import EXAMPLE_API, examples
 from core.pagination import SyncCursorPagination
+from core.urlguard import http_url_error
 from customers.api import CustomerTenantField
 from customers.models import Customer
 from integrations import services
@@ -42,21 +42,6 @@ SYNC_NOTE = (
     "Ordered by last modification, oldest first, with cursor pagination. For incremental sync, "
     "pass `modified_since` and follow `next`."
 )
-
-
-class ModifiedSinceFilterSet(django_filters.FilterSet):
-    modified_since = ModifiedSinceFilter()
-
-
-def _through_service(function, *args, **kwargs):
-    """Service validation errors become a 400; a race on a unique field too, never a 500."""
-    try:
-        with transaction.atomic():
-            return function(*args, **kwargs)
-    except IntegrityError:
-        raise serializers.ValidationError(
-            {"non_field_errors": ["This conflicts with an existing entry or a change made now."]}
-        ) from None
 
 
 # --- deliveries (the log) ------------------------------------------------------------------
@@ -283,7 +268,7 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         return bool(subscription.auth_secret_encrypted)
 
     def validate_target_url(self, value):
-        error = services.check_target_url(value)
+        error = http_url_error(value)
         if error:
             raise serializers.ValidationError(error)
         return value
@@ -320,7 +305,7 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         customers = validated_data.pop("customers", [])
         secret = validated_data.pop("secret", "")
         auth_secret = validated_data.pop("auth_secret", "")
-        subscription, secret = _through_service(
+        subscription, secret = through_service(
             services.create_subscription,
             actor=request.user,
             data=validated_data,
@@ -337,7 +322,7 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         customers = validated_data.pop("customers", None)
         validated_data.pop("secret", None)
         auth_secret = validated_data.pop("auth_secret", "")
-        return _through_service(
+        return through_service(
             services.update_subscription,
             instance,
             actor=request.user,
@@ -546,13 +531,13 @@ class PsaConnectionSerializer(serializers.ModelSerializer):
 
     def create(self, validated_data):
         request = self.context["request"]
-        return _through_service(
+        return through_service(
             services.save_psa, None, actor=request.user, data=validated_data, request=request
         )
 
     def update(self, instance, validated_data):
         request = self.context["request"]
-        return _through_service(
+        return through_service(
             services.save_psa, instance, actor=request.user, data=validated_data, request=request
         )
 
@@ -641,7 +626,7 @@ class PsaCompanyMappingSerializer(serializers.ModelSerializer):
 
     def _save(self, customer, psa, company_id):
         request = self.context["request"]
-        _through_service(
+        through_service(
             services.set_company_ids,
             customer,
             actor=request.user,

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.models import EventTypeChoices
+from core.urlguard import http_url_error
 from customers.models import Customer
 from integrations import services
 from integrations.models import (
@@ -92,7 +93,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
         required=False,
         widget=forms.CheckboxSelectMultiple(attrs={"class": "choice-list"}),
     )
-    # Not the model's URLField: check_target_url (shared with the API) says what is wrong.
+    # Not the model's URLField: http_url_error (shared with the API) says what is wrong.
     target_url = forms.CharField(
         label=_("Target URL"),
         max_length=500,
@@ -181,7 +182,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
     def clean_target_url(self):
         url = self.cleaned_data["target_url"].strip()
-        problem = services.check_target_url(url)
+        problem = http_url_error(url)
         if problem:
             raise forms.ValidationError(problem)
         return url

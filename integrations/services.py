@@ -13,7 +13,6 @@ from django.utils.translation import gettext as _
 
 from core import audit, events
 from core.models import EventTypeChoices
-from core.urlguard import http_url_error
 from customers.services import customer_updated_events
 from integrations.models import (
     PsaCompanyMapping,
@@ -32,11 +31,6 @@ SECRET_CHANGED = "changed"  # noqa: S105 - a marker, not a secret
 
 
 # --- checks shared by the form and the API --------------------------------------------------
-
-
-def check_target_url(url):
-    """An error message for a webhook URL, or None if the portal may post to it."""
-    return http_url_error(url)
 
 
 def check_event_types(values):

@@ -6,8 +6,6 @@ A feed source's client secret is write-only: no response and no error message ev
 """
 
 import django_filters
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
 from django.db.models import (
     Case,
     Count,
@@ -30,7 +28,7 @@ from rest_framework.validators import UniqueValidator
 
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
-from core.api import NoDeleteViewSet
+from core.api import NoDeleteViewSet, through_service
 from core.incremental import ModifiedSinceFilter, ModifiedSinceFilterSet
 from core.openapi import EXAMPLE_API, SERVICE_UNAVAILABLE, examples
 from core.pagination import PortalCursorPagination, SyncCursorPagination
@@ -72,18 +70,10 @@ def _redact(errors, secret):
 
 
 def _through_service(function, *args, secret=None, **kwargs):
-    """Call a service function; its validation errors become a 400 that never quotes the secret."""
-    try:
-        return function(*args, **kwargs)
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError(
-            _redact(serializers.as_serializer_error(exc), secret)
-        ) from None
-    except IntegrityError:
-        # Two writers raced past the uniqueness check; the database kept only one.
-        raise serializers.ValidationError(
-            {"non_field_errors": ["This conflicts with a change made at the same time."]}
-        ) from None
+    """``through_service``, with errors that never quote the secret."""
+    return through_service(
+        function, *args, adjust_errors=lambda errors: _redact(errors, secret), **kwargs
+    )
 
 
 class WorkersUnavailable(APIException):

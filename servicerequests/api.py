@@ -9,9 +9,8 @@ request's number (``SR-000123``). API texts are plain English, like the rest of 
 """
 
 import django_filters
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -30,7 +29,7 @@ from rest_framework.validators import UniqueValidator
 
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
-from core.api import NoDeleteViewSet
+from core.api import NoDeleteViewSet, through_service
 from core.incremental import ModifiedSinceFilter, ModifiedSinceFilterSet
 from core.openapi import EXAMPLE_API, error_example, examples
 from core.pagination import PortalCursorPagination, SyncCursorPagination
@@ -69,24 +68,16 @@ CHANNEL_KIND_CHOICES = Channel._meta.get_field("kind").choices
 
 
 def _through_service(function, *args, nest=None, **kwargs):
-    """Call a service function; its validation errors become a 400, never a 500.
+    """``through_service``; ``nest`` maps error keys to the field that holds them (a channel's
+    ``signing_secret`` error belongs to ``credentials``)."""
 
-    ``nest`` maps error keys to the field that holds them (a channel's ``signing_secret`` error
-    belongs to ``credentials``).
-    """
-    try:
-        return function(*args, **kwargs)
-    except DjangoValidationError as exc:
-        errors = serializers.as_serializer_error(exc)
+    def nested(errors):
         for key, parent in (nest or {}).items():
             if key in errors:
                 errors.setdefault(parent, {})[key] = errors.pop(key)
-        raise serializers.ValidationError(errors) from None
-    except IntegrityError:
-        # Two writers raced past the uniqueness checks; the database kept only one.
-        raise serializers.ValidationError(
-            {"non_field_errors": ["This conflicts with a change made at the same time."]}
-        ) from None
+        return errors
+
+    return through_service(function, *args, adjust_errors=nested, **kwargs)
 
 
 # --- fields shared by the serializers -----------------------------------------------------------
