@@ -19,12 +19,12 @@ from datetime import timedelta
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from standardwebhooks.webhooks import Webhook
 
-from core import broker
+from core import broker, outbox
 from core.graph import parse_retry_after
 from core.urlguard import UnsafeURL, check_outbound_url
 from integrations.models import (
@@ -54,7 +54,6 @@ RETRY_SCHEDULE = [
 MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
 MAX_RETRY_AFTER = timedelta(hours=1)
 RESPONSE_EXCERPT_BYTES = 500
-SWEEP_GRACE = timedelta(seconds=10)
 USER_AGENT = "PartnerSupportPortal-Webhooks/1"
 
 
@@ -177,16 +176,8 @@ def next_wait(attempts, retry_after=None):
 
 def claim(delivery_id, now=None):
     """Take the delivery for this worker; None if it is not due, held, or its receiver is off."""
-    now = now or timezone.now()
-    claimed = (
-        WebhookDelivery.objects.filter(pk=delivery_id, subscription__is_active=True)
-        .filter(
-            Q(state=State.PENDING, next_attempt_at__lte=now)
-            | Q(state=State.SENDING, lease_until__lt=now)
-        )
-        .update(state=State.SENDING, lease_until=now + LEASE, attempts=F("attempts") + 1)
-    )
-    if not claimed:
+    ours = WebhookDelivery.objects.filter(pk=delivery_id, subscription__is_active=True)
+    if not outbox.claim(ours, now or timezone.now(), LEASE):
         return None
     return WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
 
@@ -329,15 +320,7 @@ def queue(delivery_ids):
 
 def sweep(now=None):
     """Beat, every 15 s: queue deliveries that are due, or whose worker died holding the lease."""
-    now = now or timezone.now()
-    due = list(
-        WebhookDelivery.objects.filter(subscription__is_active=True)
-        .filter(
-            Q(state=State.PENDING, next_attempt_at__lte=now - SWEEP_GRACE)
-            | Q(state=State.SENDING, lease_until__lt=now)
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:1000]
-    )
+    active = WebhookDelivery.objects.filter(subscription__is_active=True)
+    due = outbox.due(active, now or timezone.now(), limit=1000)
     queue(due)
     return due

@@ -15,11 +15,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import broker
+from core import broker, outbox
 from servicerequests.channels.base import ChannelError
 from servicerequests.models import (
     Channel,
@@ -39,7 +38,6 @@ State = DeliveryStateChoices
 LEASE = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=30)
-SWEEP_GRACE = timedelta(seconds=10)
 
 
 def backoff(attempts, retry_after=None):
@@ -52,16 +50,7 @@ def backoff(attempts, retry_after=None):
 
 def claim(delivery_id, now=None):
     """Take the delivery for this worker; None if it is not due or another worker holds it."""
-    now = now or timezone.now()
-    claimed = (
-        Delivery.objects.filter(pk=delivery_id)
-        .filter(
-            Q(state=State.PENDING, next_attempt_at__lte=now)
-            | Q(state=State.SENDING, lease_until__lt=now)
-        )
-        .update(state=State.SENDING, lease_until=now + LEASE, attempts=F("attempts") + 1)
-    )
-    if not claimed:
+    if not outbox.claim(Delivery.objects.filter(pk=delivery_id), now or timezone.now(), LEASE):
         return None
     return Delivery.objects.select_related(
         "channel",
@@ -225,16 +214,7 @@ def queue(delivery_id):
 
 def sweep(now=None):
     """Beat, every 15 s: queue deliveries that are due, or whose worker died holding the lease."""
-    now = now or timezone.now()
-    due = list(
-        Delivery.objects.filter(
-            # A grace period keeps the sweep from doubling the message queued at commit.
-            Q(state=State.PENDING, next_attempt_at__lte=now - SWEEP_GRACE)
-            | Q(state=State.SENDING, lease_until__lt=now)
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:500]
-    )
+    due = outbox.due(Delivery.objects.all(), now or timezone.now(), limit=500)
     for delivery_id in due:
         queue(delivery_id)
     return due

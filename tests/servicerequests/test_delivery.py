@@ -8,6 +8,7 @@ from django.core import mail
 from django.utils import timezone
 
 from core.models import AuditEntry
+from core.outbox import SWEEP_GRACE
 from servicerequests import delivery, services, status
 from servicerequests.channels.base import sign
 from servicerequests.models import (
@@ -234,7 +235,7 @@ def test_the_sweep_requeues_what_was_lost(open_request, webhook_receiver, monkey
     queued = []
     monkeypatch.setattr(delivery, "queue", queued.append)
     assert delivery.sweep() == []  # just queued at commit: within the grace period
-    later = timezone.now() + delivery.SWEEP_GRACE + timedelta(seconds=1)
+    later = timezone.now() + SWEEP_GRACE + timedelta(seconds=1)
     assert delivery.sweep(now=later) == [outbox.pk]
     assert queued == [outbox.pk]
 
