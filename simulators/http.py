@@ -8,6 +8,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of concurrent deliveries overflowed it and
+    # the kernel answered the extra connections with a reset (seen in CI with 20 at once).
+    request_queue_size = 128
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -133,6 +133,11 @@ class Receiver(BaseHTTPRequestHandler):
         pass  # answer() already printed one line per request
 
 
+class Server(ThreadingHTTPServer):
+    # The stdlib backlog is 5; a portal delivering in parallel would see connection resets.
+    request_queue_size = 128
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
@@ -163,7 +168,7 @@ def main():
     db = sqlite3.connect(args.db)
     db.executescript(SCHEMA)
     db.close()
-    server = ThreadingHTTPServer((args.host, args.port), Receiver)
+    server = Server((args.host, args.port), Receiver)
     host, port = server.server_address[:2]
     print(f"Listening on http://{host}:{port}/, tickets in {args.db}", flush=True)
     try:
