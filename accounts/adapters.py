@@ -1,4 +1,7 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
+
+from core import crypto
 
 
 class StaffAccountAdapter(DefaultAccountAdapter):
@@ -6,3 +9,17 @@ class StaffAccountAdapter(DefaultAccountAdapter):
 
     def is_open_for_signup(self, request):
         return False
+
+
+class StaffMFAAdapter(DefaultMFAAdapter):
+    """TOTP secrets and recovery-code seeds are encrypted at rest like every other secret.
+
+    allauth's default stores them as they are: anyone reading the table (a backup, a replica)
+    could generate a staff member's codes.
+    """
+
+    def encrypt(self, text):
+        return crypto.encrypt(text)
+
+    def decrypt(self, encrypted_text):
+        return crypto.decrypt(encrypted_text)

@@ -38,6 +38,17 @@ def log_failed_sign_in(credentials, request=None, **kwargs):
     logger.warning("sign-in failed login=%s ip=%s", login, _client_ip(request))
 
 
+@receiver(mfa_signals.authentication_failed)
+def log_failed_second_factor(request, user, authenticator, reauthentication, **kwargs):
+    # A wrong code and a replayed one look the same here; never log the code.
+    logger.warning(
+        "second factor failed user=%s ip=%s step=%s",
+        user.pk,
+        _client_ip(request),
+        "re-authentication" if reauthentication else "sign-in",
+    )
+
+
 def _record(action):
     def handler(request, user, **kwargs):
         audit.record(actor=user, action=action, target=user, request=request)

@@ -192,6 +192,7 @@ ACCOUNT_RATE_LIMITS = {
 ALLAUTH_TRUSTED_PROXY_COUNT = env.int("NUM_PROXIES", 0, minimum=0)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", "Partner Support Portal")
+MFA_ADAPTER = "accounts.adapters.StaffMFAAdapter"  # encrypts TOTP secrets at rest
 # Re-authentication (password, or a TOTP code) within the last 5 minutes before changing MFA or
 # anything else allauth guards. Staff cannot change their email: that page is not served.
 ACCOUNT_REAUTHENTICATION_REQUIRED = True

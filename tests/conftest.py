@@ -4,6 +4,7 @@ In `make test` (PORTAL_TEST_REQUIRE_SERVICES=1) the suite refuses to run without
 Redis: a test that needs a service fails, it never skips.
 """
 
+import logging
 import os
 
 import pytest
@@ -49,6 +50,37 @@ def pytest_configure(config):
             problems.append("REDIS_URL must be set")
         if problems:
             pytest.exit("make test needs its services: " + "; ".join(problems), returncode=3)
+
+
+# Tests put secrets containing this word in every secret field (S7). No log line of any test may
+# carry one: a hit fails the test at teardown, naming the line.
+SECRET_CANARY = "canary"
+
+
+class _CanaryLogHandler(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.hits = []
+
+    def emit(self, record):
+        try:
+            text = self.format(record)  # the message with its arguments and any traceback
+        except Exception:
+            text = f"{record.msg!r} {record.args!r}"
+        if SECRET_CANARY in text.lower():
+            self.hits.append(text[:500])
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs():
+    """Everything logged at the configured levels, from any thread (live servers included)."""
+    handler = _CanaryLogHandler()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield
+    root.removeHandler(handler)
+    assert not handler.hits, f"a secret canary reached the logs: {handler.hits}"
 
 
 @pytest.fixture(autouse=True)

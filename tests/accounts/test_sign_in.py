@@ -160,3 +160,50 @@ def test_a_profile_change_is_audited(client_for, cast):
     assert response.cookies["django_language"].value == "tr"
     entry = AuditEntry.objects.get(action="staff.profile_updated")
     assert entry.after == {"full_name": "Hakan Ş.", "language": "tr"}
+
+
+def change_password(client, old, new):
+    return client.post(
+        reverse("account_change_password"),
+        {"oldpassword": old, "password1": new, "password2": new},
+    )
+
+
+@pytest.mark.parametrize(
+    "new_password, accepted",
+    [
+        ("k7#qZp2", False),  # 7 characters
+        ("password123", False),  # on Django's list of common passwords
+        ("12345678901234", False),  # digits only
+        ("helpdesk-agent", False),  # too like the email address
+        ("x" * 31 + "Long passphrase, 64 chars!" + "y" * 7, True),
+    ],
+)
+def test_weak_passwords_are_refused(client_for, cast, password, new_password, accepted):
+    response = change_password(client_for("helpdesk_agent"), password, new_password)
+    cast["helpdesk_agent"].refresh_from_db()
+    if accepted:
+        assert len(new_password) == 64
+        assert response.status_code == 302
+        assert cast["helpdesk_agent"].check_password(new_password)
+    else:
+        assert response.status_code == 200
+        assert response.context["form"].errors["password1"]
+        assert cast["helpdesk_agent"].check_password(password)
+
+
+def test_many_accounts_tried_from_one_address_are_refused(cast, password, settings):
+    # Password spraying: one wrong password each for many accounts, from one address.
+    limit = int(settings.ACCOUNT_RATE_LIMITS["login_failed"].split("/")[0])
+    client = Client()
+    for n in range(limit):
+        response = sign_in(client, f"staff-{n}@partner.example", "Spring2026!")
+        assert "Too many failed" not in str(response.context["form"].errors)
+    # The next try from that address is refused whichever account it names, even with the
+    # right password.
+    response = sign_in(client, "admin-agent@partner.example", password)
+    assert "Too many failed" in str(response.context["form"].errors)
+    assert "_auth_user_id" not in client.session
+    # Another address is not.
+    other = Client(REMOTE_ADDR="198.51.100.7")
+    assert sign_in(other, "admin-agent@partner.example", password).status_code == 302

@@ -1,0 +1,184 @@
+"""S7: a canary secret in every secret field, entered the way staff and PSA tools enter them, then
+every column of every table read by SQL, every page and API answer about them fetched.
+
+What the portal generates and shows once (the webhook signing secret, an API token, the TOTP
+secret) is looked for too. The logs of every test in the suite are swept for canaries by the
+``no_secret_in_logs`` fixture in tests/conftest.py; this test runs under it as well.
+"""
+
+import base64
+import time
+import uuid
+
+from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY, format_hotp_value, hotp_value
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from accounts.roles import Role
+from core import crypto
+from integrations.models import WebhookSubscription
+from servicehealth.models import FeedSource
+from servicerequests.models import Channel
+
+FEED_SECRET = "canary-feed-client-secret-31f2"
+CHANNEL_SECRET = "canary-channel-signing-secret-8a01"
+RECEIVER_TOKEN = "canary-receiver-bearer-token-77c3"
+PASSWORD = "canary-passphrase-of-a-helpdesk-agent-5d2e"
+# A signing secret the admin brings (whsec_ + base64): its decoded bytes carry the canary.
+SIGNING_SECRET = "whsec_" + base64.b64encode(b"canary-signing-key-0b9d").decode()
+LOOPBACK = "http://127.0.0.1:9"
+
+
+def every_stored_value():
+    """Every value of every column of every table, as text."""
+    found = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from introspection)
+            for row in cursor.fetchall():
+                for value in row:
+                    if isinstance(value, memoryview | bytes):
+                        value = bytes(value).decode("latin-1")
+                    found.append((table, str(value)))
+    return found
+
+
+def post_json(client, url, body, method="post"):
+    return getattr(client, method)(url, body, content_type="application/json")
+
+
+def test_no_secret_is_stored_shown_or_audited_in_the_clear(client_for, cast, password):
+    admin = client_for("global_admin")
+    shown_once = []
+
+    # A customer's Microsoft Graph feed: its client secret.
+    response = post_json(
+        admin,
+        "/api/v1/feed-sources/",
+        {
+            "name": "Contoso feed",
+            "tenant_id": str(uuid.uuid4()),
+            "base_url": f"{LOOPBACK}/v1.0",
+            "token_url": f"{LOOPBACK}/{{tenant_id}}/oauth2/v2.0/token",
+            "client_id": "portal-app",
+            "client_secret": FEED_SECRET,
+            "poll_interval_seconds": 300,
+        },
+    )
+    assert response.status_code == 201, response.content
+    source = FeedSource.objects.get(pk=response.json()["id"])
+
+    # An escalation channel: its signing secret.
+    response = post_json(
+        admin,
+        "/api/v1/channels/",
+        {
+            "name": "Advanced Support webhook",
+            "kind": "webhook",
+            "category": "technical",
+            "tier": "advanced",
+            "endpoint": f"{LOOPBACK}/hook",
+            "credentials": {"signing_secret": CHANNEL_SECRET},
+        },
+    )
+    assert response.status_code == 201, response.content
+    channel = Channel.objects.get(pk=response.json()["id"])
+
+    # Two PSA webhook subscriptions: one brings its signing secret, one has it generated.
+    response = post_json(
+        admin,
+        "/api/v1/webhooks/",
+        {
+            "name": "ConnectWise",
+            "target_url": f"{LOOPBACK}/psa",
+            "event_types": ["incident.created"],
+            "auth_type": "bearer",
+            "auth_secret": RECEIVER_TOKEN,
+            "secret": SIGNING_SECRET,
+        },
+    )
+    assert response.status_code == 201, response.content
+    brought = WebhookSubscription.objects.get(pk=response.json()["id"])
+    response = post_json(
+        admin,
+        "/api/v1/webhooks/",
+        {"name": "HaloPSA", "target_url": f"{LOOPBACK}/halo", "event_types": ["feed.failing"]},
+    )
+    assert response.status_code == 201, response.content
+    generated = WebhookSubscription.objects.get(pk=response.json()["id"])
+    shown_once.append(response.json()["signing_secret"])
+    assert generated.secret == shown_once[-1]
+
+    # An API client's token, shown once on the page that created it.
+    response = admin.post(
+        reverse("accounts:api_client_create"),
+        {"name": "Autotask", "role": Role.HELPDESK_AGENT, "scope_customers": "read"},
+    )
+    assert response.status_code == 200
+    shown_once.append(response.context["token"])
+
+    # A helpdesk agent's new password, then their TOTP secret.
+    agent = Client()
+    agent.force_login(cast["helpdesk_agent"])
+    response = agent.post(
+        reverse("account_change_password"),
+        {"oldpassword": password, "password1": PASSWORD, "password2": PASSWORD},
+    )
+    assert response.status_code == 302
+    agent = Client()
+    assert (
+        agent.post(
+            reverse("account_login"),
+            {"login": "helpdesk-agent@partner.example", "password": PASSWORD},
+        ).status_code
+        == 302
+    )
+    assert agent.post(reverse("account_reauthenticate"), {"password": PASSWORD}).status_code == 302
+    activate = reverse("mfa_activate_totp")
+    assert agent.get(activate).status_code == 200
+    totp_secret = agent.session[SECRET_SESSION_KEY]
+    code = format_hotp_value(hotp_value(totp_secret, int(time.time()) // 30))
+    assert agent.post(activate, {"code": code}).status_code == 302
+    shown_once.append(totp_secret)
+
+    # The portal can still use every one of them.
+    source.refresh_from_db()
+    assert source.client_secret == FEED_SECRET
+    assert Channel.objects.get(pk=channel.pk).credentials == {"signing_secret": CHANNEL_SECRET}
+    assert (brought.secret, brought.auth_secret) == (SIGNING_SECRET, RECEIVER_TOKEN)
+
+    secrets = [FEED_SECRET, CHANNEL_SECRET, RECEIVER_TOKEN, PASSWORD, SIGNING_SECRET, *shown_once]
+
+    # Raw columns: ciphertext, digests and password hashes only. The audit log is a table too.
+    leaks = [(table, s) for table, value in every_stored_value() for s in secrets if s in value]
+    assert leaks == []
+    # ...and the ciphertext is what the application decrypts (not a copy kept elsewhere).
+    assert crypto.decrypt(source.client_secret_encrypted) == FEED_SECRET
+
+    # Every page and API answer about these objects, for the admin who entered them.
+    pages = [
+        "/api/v1/feed-sources/",
+        f"/api/v1/feed-sources/{source.pk}/",
+        "/api/v1/channels/",
+        f"/api/v1/channels/{channel.pk}/",
+        "/api/v1/webhooks/",
+        f"/api/v1/webhooks/{brought.pk}/",
+        f"/api/v1/webhooks/{generated.pk}/",
+        reverse("servicehealth:feed_list"),
+        reverse("servicehealth:feed_edit", args=[source.pk]),
+        reverse("servicerequests:channel_list"),
+        reverse("servicerequests:channel_edit", args=[channel.pk]),
+        reverse("integrations:webhook_list"),
+        reverse("integrations:webhook_detail", args=[brought.pk]),
+        reverse("integrations:webhook_edit", args=[brought.pk]),
+        reverse("accounts:api_client_list"),
+        reverse("core:audit_log"),
+        reverse("core:audit_log_export"),
+        reverse("core:events"),
+    ]
+    for url in pages:
+        response = admin.get(url)
+        assert response.status_code == 200, url
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert [s for s in secrets if s in body.decode()] == [], url
