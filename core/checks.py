@@ -82,6 +82,20 @@ def check_celery_delays(app_configs=None, **kwargs):
                     id="core.E105",
                 )
             )
+    task_limit = getattr(settings, "CELERY_TASK_TIME_LIMIT", None) or 0
+    if settings.API_SYNC_MAX_WRITE_SECONDS <= task_limit:
+        errors.append(
+            Error(
+                f"API_SYNC_MAX_WRITE_SECONDS ({settings.API_SYNC_MAX_WRITE_SECONDS} s) is not "
+                f"above CELERY_TASK_TIME_LIMIT ({task_limit} s).",
+                hint=(
+                    "Incremental API reads would stop waiting for a task's write that is still "
+                    "in progress, and a PSA could miss it for good. Raise the setting."
+                ),
+                obj="API_SYNC_MAX_WRITE_SECONDS",
+                id="core.E106",
+            )
+        )
     return errors
 
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from core.urlguard import UnsafeURL, check_outbound_url, same_origin
+from core.urlguard import UnsafeURL, check_outbound_url, guarded_session, same_origin
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class GraphClient:
         self.deadline = time.monotonic() + deadline_seconds
         self.max_wait_seconds = max_wait_seconds
         self.sleep = sleep
-        self.session = session or requests.Session()
+        self.session = session or guarded_session()
         self.requests_made = 0
         check_outbound_url(connection.base_url)
 

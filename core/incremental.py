@@ -15,7 +15,10 @@ follows ``next`` to the end. For that to deliver every change exactly once:
   and on PostgreSQL also no later than that long before the start of the oldest transaction
   still open on the database (``pg_stat_activity``), so a long import or feed poll holds the
   cutoff back until it commits instead of losing its rows. The settle window also absorbs clock
-  differences between the web servers, the workers and the database.
+  differences between the web servers, the workers and the database. A transaction open longer
+  than ``API_SYNC_MAX_WRITE_SECONDS`` is not waited for: the portal's own writes end sooner (the
+  task and request time limits; a system check keeps the setting above them), and a session
+  left open in psql must not stall every PSA's sync.
 
 Without ``modified_since`` a list is served as it is now, with no cutoff.
 """
@@ -40,7 +43,7 @@ MODIFIED_SINCE_HELP = (
 _OLDEST_OPEN_TRANSACTION = """
     SELECT min(xact_start) FROM pg_stat_activity
     WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
-      AND backend_type = 'client backend'
+      AND backend_type = 'client backend' AND xact_start > now() - make_interval(secs => %s)
 """
 
 
@@ -51,7 +54,7 @@ def settled_cutoff(model=None):
     connection = connections[router.db_for_read(model) if model is not None else "default"]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_OLDEST_OPEN_TRANSACTION)
+            cursor.execute(_OLDEST_OPEN_TRANSACTION, [settings.API_SYNC_MAX_WRITE_SECONDS])
             (oldest,) = cursor.fetchone()
         if oldest is not None:
             cutoff = min(cutoff, oldest - settle)

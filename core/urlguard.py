@@ -3,16 +3,26 @@
 http(s) only, and no private, loopback, link-local or otherwise internal address unless its host
 is in OUTBOUND_URL_ALLOWLIST (the bundled simulators in development and tests). The host is
 resolved here, so a name that points at an internal address is refused as well.
+
+``guarded_session()`` closes the gap between that check and the connection: its connections
+resolve the host once more, check every address, and connect to the checked one. A name whose
+DNS answer changes after the check (DNS rebinding) cannot steer a connection inside.
 """
 
 import ipaddress
 import socket
+import threading
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils.translation import gettext as _
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 
 class UnsafeURL(ValueError):
@@ -26,8 +36,9 @@ def _is_internal(address):
     return not ip.is_global or ip.is_multicast
 
 
-def check_outbound_url(url, resolve=socket.getaddrinfo):
+def check_outbound_url(url, resolve=None):
     """Return the URL if the portal may connect to it, else raise UnsafeURL saying why."""
+    resolve = resolve or resolver
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise UnsafeURL(f"Only http and https URLs are allowed, not {parts.scheme or 'none'}.")
@@ -36,7 +47,7 @@ def check_outbound_url(url, resolve=socket.getaddrinfo):
     if parts.username or parts.password:
         raise UnsafeURL("Credentials in the URL are not allowed.")
     host = parts.hostname.lower()
-    if host in {h.lower() for h in settings.OUTBOUND_URL_ALLOWLIST}:
+    if _allowlisted(host):
         return url
     if settings.PRODUCTION and parts.scheme != "https":
         raise UnsafeURL("Only https URLs are allowed in production.")
@@ -48,6 +59,81 @@ def check_outbound_url(url, resolve=socket.getaddrinfo):
         if _is_internal(info[4][0]):
             raise UnsafeURL(f"The host {host} points to an internal address.")
     return url
+
+
+def _allowlisted(host):
+    return host.lower().rstrip(".") in {h.lower() for h in settings.OUTBOUND_URL_ALLOWLIST}
+
+
+# How names are resolved, for the checks and for guarded connections; tests swap in a stub
+# (they cannot run a DNS server the system resolver would ask).
+resolver = socket.getaddrinfo
+
+
+class _PinnedAddressMixin:
+    """Connect to an address checked at connect time, never to one resolved after the check."""
+
+    def _new_conn(self):
+        host = self._dns_host
+        if _allowlisted(host):
+            return super()._new_conn()
+        try:
+            infos = resolver(host, self.port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise NewConnectionError(self, f"Failed to resolve {host}: {exc}") from exc
+        addresses = [info[4][0] for info in infos]
+        if not addresses or any(_is_internal(address) for address in addresses):
+            raise NewConnectionError(self, f"Refused: {host} points to an internal address.")
+        # TLS still checks the certificate against the name (self.host), not the address.
+        self._dns_host = addresses[0]
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = host
+
+
+class _GuardedHTTPConnection(_PinnedAddressMixin, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_PinnedAddressMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _GuardedHTTPConnectionPool,
+            "https": _GuardedHTTPSConnectionPool,
+        }
+
+
+def guarded_session():
+    """A requests session for URLs from admins and remote APIs (see the module docstring)."""
+    session = requests.Session()
+    session.mount("http://", _GuardedAdapter())
+    session.mount("https://", _GuardedAdapter())
+    return session
+
+
+_local = threading.local()
+
+
+def thread_session():
+    """One guarded session per thread: repeated requests to a PSA or channel reuse the
+    connection (and its TLS handshake) instead of opening a new one each time."""
+    if not hasattr(_local, "session"):
+        _local.session = guarded_session()
+    return _local.session
 
 
 def same_origin(url, base_url):

@@ -12,7 +12,6 @@ subscription that has failed for ``WEBHOOK_DISABLE_AFTER_HOURS`` is disabled and
 import json
 import logging
 import random
-import threading
 import time
 from datetime import timedelta
 
@@ -26,7 +25,7 @@ from standardwebhooks.webhooks import Webhook
 
 from core import broker, outbox
 from core.graph import parse_retry_after
-from core.urlguard import UnsafeURL, check_outbound_url
+from core.urlguard import UnsafeURL, check_outbound_url, thread_session
 from integrations.models import (
     WebhookAttempt,
     WebhookAuthChoices,
@@ -108,17 +107,6 @@ def _excerpt(response):
     return raw[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
 
 
-_local = threading.local()
-
-
-def _session():
-    """One HTTP session per worker thread: repeated deliveries to a PSA reuse the connection
-    (and its TLS handshake) instead of opening a new one each time."""
-    if not hasattr(_local, "session"):
-        _local.session = requests.Session()
-    return _local.session
-
-
 def send(subscription, message_id, body):
     """POST one signed body. Returns ``(status, excerpt)`` on 2xx; raises SendFailed otherwise."""
     try:
@@ -127,7 +115,7 @@ def send(subscription, message_id, body):
         raise SendFailed(f"Refused to connect: {exc}") from None
     headers = signed_headers(subscription, message_id, body)
     try:
-        response = _session().post(
+        response = thread_session().post(
             subscription.target_url,
             data=body,
             headers=headers,

@@ -372,6 +372,8 @@ API_TOKEN_ROTATION_GRACE_HOURS = env.int("API_TOKEN_ROTATION_GRACE_HOURS", 24, m
 # Incremental reads (?modified_since=) serve only changes at least this old, so a write that
 # commits late cannot land behind a poller that moved on (core.incremental).
 API_SYNC_SETTLE_SECONDS = env.int("API_SYNC_SETTLE_SECONDS", 5, minimum=0)
+# ...but a transaction open longer than this (a forgotten psql session) is not waited for.
+API_SYNC_MAX_WRITE_SECONDS = env.int("API_SYNC_MAX_WRITE_SECONDS", 1800, minimum=0)
 DRF_STANDARDIZED_ERRORS = {"ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Partner Support Portal API",

@@ -317,7 +317,17 @@ class ServiceRequestCreateSerializer(serializers.ModelSerializer):
             "assignee",
             "locale",
         ]
-        extra_kwargs = {"description": {"max_length": 10000}}
+        extra_kwargs = {
+            "title": {"min_length": services.MIN_TITLE},
+            "description": {"min_length": services.MIN_DESCRIPTION, "max_length": 10000},
+        }
+
+    # The same rules as the form: whitespace does not count towards the minimum.
+    def validate_title(self, value):
+        return services.clean_title(value)
+
+    def validate_description(self, value):
+        return services.clean_description(value)
 
     def validate(self, attrs):
         topic, category = attrs["support_topic"], attrs.get("category")

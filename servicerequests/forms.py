@@ -13,6 +13,7 @@ from accounts.models import User
 from accounts.roles import Role
 from customers.models import Customer
 from incidents.models import Incident
+from servicerequests import services
 from servicerequests.models import (
     CategoryChoices,
     Channel,
@@ -142,8 +143,6 @@ class ServiceRequestForm(forms.Form):
         widget=forms.HiddenInput,
     )
 
-    MIN_DESCRIPTION = 20
-
     def __init__(self, *args, affected_customers=None, **kwargs):
         super().__init__(*args, **kwargs)
         if affected_customers is not None:
@@ -151,19 +150,10 @@ class ServiceRequestForm(forms.Form):
             self.fields["customer"].help_text = _("The customers this incident affects.")
 
     def clean_title(self):
-        title = " ".join(self.cleaned_data["title"].split())
-        if len(title) < 5:
-            raise forms.ValidationError(_("Give the request a title of at least 5 characters."))
-        return title
+        return services.clean_title(self.cleaned_data["title"])
 
     def clean_description(self):
-        description = self.cleaned_data["description"].strip()
-        if len(description) < self.MIN_DESCRIPTION:
-            raise forms.ValidationError(
-                _("Describe the problem in at least %(count)s characters.")
-                % {"count": self.MIN_DESCRIPTION}
-            )
-        return description
+        return services.clean_description(self.cleaned_data["description"])
 
     def clean_contact_phone(self):
         phone = self.cleaned_data["contact_phone"].strip()

@@ -99,6 +99,29 @@ def _locked_status(service_request_id):
     )
 
 
+# What Microsoft's support engineers need to act on a request without coming back to ask.
+MIN_TITLE = 5  # the message below names the number
+MIN_DESCRIPTION = 20
+
+
+def clean_title(value):
+    """The title with its whitespace collapsed; too short a one is a field error (form and API)."""
+    title = " ".join(value.split())
+    if len(title) < MIN_TITLE:
+        raise ValidationError(_("Give the request a title of at least 5 characters."))
+    return title
+
+
+def clean_description(value):
+    description = value.strip()
+    if len(description) < MIN_DESCRIPTION:
+        raise ValidationError(
+            _("Describe the problem in at least %(count)s characters.")
+            % {"count": MIN_DESCRIPTION}
+        )
+    return description
+
+
 class NoRoute(Exception):
     pass
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import requests
 
 from core.graph import parse_retry_after
-from core.urlguard import UnsafeURL, check_outbound_url
+from core.urlguard import UnsafeURL, check_outbound_url, thread_session
 
 TIMEOUT = (5, 15)
 
@@ -59,8 +59,6 @@ def sign(secret, body, timestamp=None):
 class HttpChannel(Channel):
     """Owns HTTP: the outbound URL check, timeouts, no redirects, and what each status means."""
 
-    session = requests
-
     def request(self, method, url, *, json_body=None, headers=None):
         try:
             check_outbound_url(url)
@@ -72,7 +70,7 @@ class HttpChannel(Channel):
             headers["Content-Type"] = "application/json"
             headers.update(self.extra_headers(body))
         try:
-            response = self.session.request(
+            response = thread_session().request(
                 method, url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
             )
         except requests.Timeout:

@@ -124,3 +124,28 @@ def test_secrets_stored_in_the_clear_before_are_encrypted_by_the_migration(cast)
     assert TOTP(totp).validate_code(code_for(secret))
     assert crypto.decrypt(codes.data["seed"]) == seed
     assert codes.data["used_mask"] == 0
+
+
+def test_leftover_email_addresses_no_longer_block_totp(cast, password):
+    from allauth.account.models import EmailAddress
+
+    drop = importlib.import_module("accounts.migrations.0005_drop_leftover_email_addresses")
+    user, other = cast["helpdesk_agent"], cast["admin_agent"]
+    # As allauth's email page left them: the sign-in address unverified, a private one added.
+    EmailAddress.objects.create(user=user, email=user.email.upper(), verified=False, primary=True)
+    EmailAddress.objects.create(user=user, email="me@private.example", verified=False)
+    EmailAddress.objects.create(user=other, email=other.email, verified=True, primary=True)
+
+    drop.drop_leftover_addresses(apps, None)
+
+    assert set(EmailAddress.objects.values_list("user_id", "verified")) == {
+        (user.pk, True),
+        (other.pk, True),
+    }
+    assert not EmailAddress.objects.filter(email="me@private.example").exists()
+    client = Client()
+    sign_in(client, password)
+    reauthenticate(client, password)
+    response = client.get(reverse("mfa_activate_totp"))
+    assert response.status_code == 200
+    assert SECRET_SESSION_KEY in client.session

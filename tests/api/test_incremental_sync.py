@@ -344,3 +344,37 @@ def test_the_schema_documents_modified_since_on_every_collection(db):
         since = parameters["modified_since"]
         assert since["schema"]["format"] == "date-time", url
         assert "strictly after" in since["description"], url
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_left_open_too_long_does_not_stall_sync(client_for, settings, no_settle):
+    """A psql session left open in a transaction: after API_SYNC_MAX_WRITE_SECONDS it no
+    longer holds incremental reads back."""
+    import psycopg2
+
+    call_command("sync_roles", verbosity=0)
+    psa = Psa(
+        client_for("helpdesk_agent"),
+        "/api/v1/customers/",
+        since=timezone.now() - timedelta(hours=1),
+    )
+    db = settings.DATABASES["default"]
+    forgotten = psycopg2.connect(
+        host=db["HOST"],
+        port=db["PORT"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname=db["NAME"],
+    )
+    try:
+        with forgotten.cursor() as cursor:
+            cursor.execute("SELECT 1")  # psycopg2 opened a transaction: BEGIN was sent first
+        CustomerFactory(company_name="Changed after the session opened")
+        # Within the limit the open transaction holds the change back (it could be a write).
+        settings.API_SYNC_MAX_WRITE_SECONDS = 3600
+        assert psa.poll() == []
+        # Past the limit it is not waited for.
+        settings.API_SYNC_MAX_WRITE_SECONDS = 0
+        assert [item["company_name"] for item in psa.poll()] == ["Changed after the session opened"]
+    finally:
+        forgotten.close()

@@ -127,3 +127,10 @@ def test_the_limits_follow_the_visibility_timeout(settings):
     # Celery's own retry_backoff_max (600 s) is below half of 25 minutes.
     with throwaway_task("integrations.tasks.test_backoff", **options):
         assert check_celery_delays() == []
+
+
+def test_incremental_reads_must_wait_for_writes_as_long_as_a_task_can_run(settings):
+    settings.API_SYNC_MAX_WRITE_SECONDS = settings.CELERY_TASK_TIME_LIMIT
+    errors = check_celery_delays()
+    assert ids(errors) == ["core.E106"]
+    assert errors[0].obj == "API_SYNC_MAX_WRITE_SECONDS"

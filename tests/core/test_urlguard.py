@@ -188,3 +188,46 @@ def test_the_listener_does_count_connections(listener):
     while listener.connections == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert listener.connections == 1
+
+
+@pytest.fixture
+def rebinding_dns(monkeypatch):
+    """A name that resolves to a public address when checked, then to loopback (DNS rebinding).
+
+    A stub: tests cannot run a DNS server the system resolver would ask.
+    """
+    from core import urlguard
+
+    answers = []
+
+    def resolve(host, port, *args, **kwargs):
+        address = "93.184.216.34" if not answers else "127.0.0.1"
+        answers.append(address)
+        return stub_resolver(address)(host, port)
+
+    monkeypatch.setattr(urlguard, "resolver", resolve)
+    return resolve, answers
+
+
+@pytest.mark.django_db
+def test_a_name_rebinding_to_loopback_after_the_check_never_connects(
+    settings, listener, rebinding_dns
+):
+    from servicerequests.channels.base import ChannelError, HttpChannel
+
+    settings.OUTBOUND_URL_ALLOWLIST = []
+    _resolve, answers = rebinding_dns
+    url = f"http://psa.rebind.example:{listener.port}/hook"
+    subscription = WebhookSubscription(name="r", target_url=url, event_types=["feed.failing"])
+    subscription.secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3"
+    for send in (
+        lambda: delivery.send(subscription, "msg_test", b"{}"),
+        lambda: HttpChannel(channel=None).request("POST", url, json_body={"title": "x"}),
+    ):
+        answers.clear()
+        with pytest.raises((delivery.SendFailed, ChannelError), match="unreachable"):
+            send()
+        # The sender's check saw the public address; the connection resolved again and saw
+        # loopback, so it never connected.
+        assert answers == ["93.184.216.34", "127.0.0.1"]
+    assert listener.connections == 0

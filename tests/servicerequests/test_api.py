@@ -430,7 +430,10 @@ def test_a_person_opening_requests_has_the_same_bucket(client_for, route, monkey
         ({"assignee": "user-management-admin@partner.example"}, "assignee"),
         ({"locale": "../../admin"}, "locale"),
         ({"title": ""}, "title"),
+        ({"title": "  SR    "}, "title"),  # two characters once whitespace is collapsed
         ({"description": "x" * 10001}, "description"),
+        ({"description": "Broken."}, "description"),
+        ({"description": "Broken." + " " * 30}, "description"),
     ],
 )
 def test_create_reports_field_errors(overrides, attr, client_for, route):
