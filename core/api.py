@@ -2,7 +2,10 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from drf_standardized_errors.handler import ExceptionHandler as StandardizedExceptionHandler
 from rest_framework import mixins, serializers, viewsets
+
+from core.middleware import is_unavailable
 
 CONFLICT = "This conflicts with a change made at the same time."
 
@@ -23,6 +26,15 @@ def through_service(function, *args, adjust_errors=None, **kwargs):
         raise serializers.ValidationError(errors) from None
     except IntegrityError:
         raise serializers.ValidationError({"non_field_errors": [CONFLICT]}) from None
+
+
+class ExceptionHandler(StandardizedExceptionHandler):
+    """drf-standardized-errors' handler, except that an unreachable database or Redis goes on to
+    Django, where ServiceUnavailableMiddleware answers 503 with ``Retry-After``: the handler would
+    make it a 500, and the caller did nothing wrong."""
+
+    def should_not_handle(self, exc):
+        return is_unavailable(exc) or super().should_not_handle(exc)
 
 
 class NoDeleteViewSet(

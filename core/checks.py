@@ -83,7 +83,7 @@ def check_celery_delays(app_configs=None, **kwargs):
                 )
             )
     task_limit = getattr(settings, "CELERY_TASK_TIME_LIMIT", None) or 0
-    if settings.API_SYNC_MAX_WRITE_SECONDS <= task_limit:
+    if task_limit >= settings.API_SYNC_MAX_WRITE_SECONDS:
         errors.append(
             Error(
                 f"API_SYNC_MAX_WRITE_SECONDS ({settings.API_SYNC_MAX_WRITE_SECONDS} s) is not "

@@ -88,15 +88,67 @@ class ApiConditionalGetMiddleware:
         return response
 
 
+RETRY_AFTER_SECONDS = 30
+
+
+def is_unavailable(exception):
+    """Whether ``exception`` means a service the portal stands on (PostgreSQL, Redis) cannot be
+    reached: the caller should try again shortly, it did nothing wrong."""
+    from django.db import InterfaceError, OperationalError
+    from redis.exceptions import RedisError  # redis is installed even without REDIS_URL
+
+    return isinstance(exception, (OperationalError, InterfaceError, RedisError))
+
+
+def service_unavailable_response(request, exception):
+    """The one 503 for an unreachable database or Redis, whichever layer noticed it.
+
+    The API gets its error shape, pages a short explanation, both a ``Retry-After``. The body and
+    the log line name no more than the exception's type: a driver's message can carry host names
+    and SQL.
+    """
+    from redis.exceptions import RedisError
+
+    cause = "cache" if isinstance(exception, RedisError) else "database"
+    logger.warning(
+        "%s unavailable for %s %s: %s",
+        cause,
+        request.method,
+        request.path,
+        type(exception).__name__,
+    )
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {
+                "type": "server_error",
+                "errors": [
+                    {
+                        "code": "service_unavailable",
+                        "detail": "Temporarily unavailable; try again shortly.",
+                        "attr": None,
+                    }
+                ],
+            },
+            status=503,
+        )
+    else:
+        # No context processors: they may need what is down.
+        body = loader.get_template("503.html").render({"cause": cause})
+        response = HttpResponse(body, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    # Logged above, once: Django would add an error with the traceback, driver message included.
+    response._has_been_logged = True
+    return response
+
+
 class ServiceUnavailableMiddleware:
-    """A clean 503 when Redis (the cache that sign-in rate limits live in) is unreachable.
+    """A clean 503 when PostgreSQL or Redis (the cache that sign-in rate limits live in) is
+    unreachable and a view raised it; ``core.views.server_error`` answers the same for errors
+    raised in a middleware, which Django turns into a response before any middleware sees them.
 
     Sign-in fails closed while its rate limits cannot be checked; everything that does not need
-    the cache keeps working. The API gets its error shape, pages a short explanation, and both a
-    ``Retry-After``: never a 500.
+    the cache keeps working. Never a 500.
     """
-
-    RETRY_AFTER_SECONDS = 30
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -105,28 +157,6 @@ class ServiceUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        from redis.exceptions import RedisError  # redis is installed even without REDIS_URL
-
-        if not isinstance(exception, RedisError):
+        if not is_unavailable(exception):
             return None
-        logger.warning("cache unavailable for %s: %s", request.path, type(exception).__name__)
-        if request.path.startswith("/api/"):
-            response = JsonResponse(
-                {
-                    "type": "server_error",
-                    "errors": [
-                        {
-                            "code": "service_unavailable",
-                            "detail": "Temporarily unavailable; try again shortly.",
-                            "attr": None,
-                        }
-                    ],
-                },
-                status=503,
-            )
-        else:
-            # No context processors: they may need what is down.
-            body = loader.get_template("503.html").render({})
-            response = HttpResponse(body, status=503)
-        response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
-        return response
+        return service_unavailable_response(request, exception)

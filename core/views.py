@@ -1,4 +1,5 @@
 import json
+import sys
 
 from django.conf import settings
 from django.core.paginator import Paginator
@@ -13,6 +14,7 @@ from accounts.permissions import capability_required
 from accounts.roles import Capability
 from core import health
 from core.exports import csv_response
+from core.middleware import is_unavailable, service_unavailable_response
 from core.models import AuditEntry, Event, EventTypeChoices
 
 
@@ -149,6 +151,12 @@ def page_not_found(request, exception=None):
 
 @requires_csrf_token
 def server_error(request):
+    # Django calls this inside its ``except`` block: the exception is still at hand. An unreachable
+    # database or Redis, raised in a middleware (sessions, authentication), is the same 503 a
+    # view's would be (ServiceUnavailableMiddleware): never a 500.
+    exception = sys.exc_info()[1]
+    if exception is not None and is_unavailable(exception):
+        return service_unavailable_response(request, exception)
     if request.path.startswith("/api/"):
         return _api_error(500, "error", "A server error occurred.", error_type="server_error")
     # No context processors: whatever broke may be what they need.

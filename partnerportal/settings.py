@@ -125,7 +125,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+    # Seconds: while PostgreSQL is unreachable a request gives up (503, core.middleware) after
+    # this at most. libpq's minimum is 2.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 2
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: Redis when REDIS_URL is set, process memory otherwise. API throttling has its own
@@ -374,7 +376,11 @@ API_TOKEN_ROTATION_GRACE_HOURS = env.int("API_TOKEN_ROTATION_GRACE_HOURS", 24, m
 API_SYNC_SETTLE_SECONDS = env.int("API_SYNC_SETTLE_SECONDS", 5, minimum=0)
 # ...but a transaction open longer than this (a forgotten psql session) is not waited for.
 API_SYNC_MAX_WRITE_SECONDS = env.int("API_SYNC_MAX_WRITE_SECONDS", 1800, minimum=0)
-DRF_STANDARDIZED_ERRORS = {"ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True}
+DRF_STANDARDIZED_ERRORS = {
+    "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
+    # An unreachable database or Redis is a 503 (core.middleware), not the handler's 500.
+    "EXCEPTION_HANDLER_CLASS": "core.api.ExceptionHandler",
+}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Partner Support Portal API",
     "DESCRIPTION": (

@@ -1,16 +1,17 @@
 """A poll of one feed source: claim it, read its feed, write what was learned in one transaction.
 
 Nothing is written when the read fails (the error is recorded on the source and shown); a re-poll
-that learns nothing writes no data. Writes are bulk statements, so the number of queries does not
-grow with the number of incidents or posts. Events (incident created/updated/resolved, feed
-failing) are written in the same transaction as the change they report.
+that learns nothing writes no data; a poll the database went away from is recorded as failed once
+it is back (PollInterrupted, record_interrupted). Writes are bulk statements, so the number of
+queries does not grow with the number of incidents or posts. Events (incident created/updated/
+resolved, feed failing) are written in the same transaction as the change they report.
 """
 
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -25,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 # A worker holds a source this long at most; a poll ends well before (feeds.POLL_DEADLINE_SECONDS).
 LEASE = timedelta(minutes=5)
+# What the Feeds page shows for a poll that ended without recording how it went: the database
+# went away (or the worker died) between the claim and the outcome. Its data was written in one
+# transaction with the success, so nothing it read was written.
+INTERRUPTED = "The previous poll was interrupted before it finished; nothing it read was written."
 # A queued poll whose message was lost is queued again after this.
 QUEUE_TIMEOUT = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(hours=1)
@@ -78,6 +83,15 @@ class PollSummary:
 
 class PollSkipped(Exception):
     """Another worker holds this source's lease, or it is disabled."""
+
+
+class PollInterrupted(Exception):
+    """The poll failed and the database was unreachable, so the failure is not recorded yet:
+    ``record_interrupted(source_id, claimed_at)`` records it once the database is back."""
+
+    def __init__(self, source_id, claimed_at):
+        super().__init__(f"Poll of feed source {source_id} interrupted: the database went away.")
+        self.source_id, self.claimed_at = source_id, claimed_at
 
 
 # --- applying a snapshot ----------------------------------------------------------------------
@@ -290,8 +304,13 @@ def apply(source, snapshot, now=None):
 
 
 def claim(source_id, now=None):
-    """Take the source for this worker; None if another worker holds it or it is disabled."""
+    """Take the source for this worker; None if another worker holds it or it is disabled.
+
+    A lease that ran out was held by a poll that never recorded its outcome: that is recorded
+    first, so the Feeds page shows it even if nothing told us in time.
+    """
     now = now or timezone.now()
+    record_interrupted(source_id, now=now)
     claimed = (
         FeedSource.objects.filter(pk=source_id, enabled=True)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
@@ -309,15 +328,27 @@ def poll(source_id, client=None):
     try:
         client = client or feeds.client_for(source)
         snapshot = feeds.fetch(client, source.issues_watermark)
-        summary = apply(source, snapshot)
+        # The data and the success, together: a poll whose success is not recorded wrote nothing.
+        with transaction.atomic():
+            summary = apply(source, snapshot)
+            record_success(source)
     except GraphError as exc:
-        record_failure(source, str(exc), permanent=exc.permanent, retry_after=exc.retry_after)
+        _record_failure_or_interrupt(
+            source, str(exc), permanent=exc.permanent, retry_after=exc.retry_after
+        )
         raise
     except Exception as exc:
-        record_failure(source, f"Unexpected error: {type(exc).__name__}")
+        _record_failure_or_interrupt(source, f"Unexpected error: {type(exc).__name__}")
         raise
-    record_success(source)
     return summary
+
+
+def _record_failure_or_interrupt(source, error, **kwargs):
+    try:
+        record_failure(source, error, **kwargs)
+    except (OperationalError, InterfaceError) as db_error:
+        # The database went away mid-poll: the lease stays until the failure can be recorded.
+        raise PollInterrupted(source.pk, source.last_polled_at) from db_error
 
 
 def record_success(source, now=None):
@@ -367,6 +398,27 @@ def record_failure(source, error, *, permanent=False, retry_after=None, now=None
                 )
             ]
         )
+
+
+@transaction.atomic
+def record_interrupted(source_id, claimed_at=None, now=None):
+    """Record as failed a poll that claimed the source but never recorded its outcome.
+
+    With ``claimed_at`` (the poll's claim time, from PollInterrupted): that poll, if it still
+    holds the lease. Without: whichever poll held a lease that has run out. Returns True when a
+    failure was recorded. The row lock makes two callers record it once.
+    """
+    now = now or timezone.now()
+    rows = FeedSource.objects.select_for_update().filter(pk=source_id, lease_until__isnull=False)
+    if claimed_at is None:
+        rows = rows.filter(lease_until__lt=now)
+    else:
+        rows = rows.filter(last_polled_at=claimed_at)
+    source = rows.first()
+    if source is None:
+        return False
+    record_failure(source, INTERRUPTED, now=now)
+    return True
 
 
 def queue_due_sources(now=None):

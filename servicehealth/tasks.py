@@ -1,9 +1,19 @@
 import contextlib
+import logging
+from datetime import datetime
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from core.graph import GraphError
 from servicehealth import sync
+
+logger = logging.getLogger(__name__)
+
+# An interrupted poll's failure is recorded this soon after the database is back (≤ 60 s:
+# core.checks); for longer outages, claim() records it when the lease has run out.
+RECORD_RETRY_SECONDS = 10
+RECORD_MAX_RETRIES = 30
 
 
 @shared_task
@@ -15,6 +25,23 @@ def poll_due_sources():
 @shared_task
 def poll_source(source_id):
     """Poll one feed source. Failures are recorded on the source (and shown); not retried here:
-    the source's next_poll_at carries the backoff."""
-    with contextlib.suppress(sync.PollSkipped, GraphError):
-        sync.poll(source_id)
+    the source's next_poll_at carries the backoff. A poll the database went away from is
+    recorded by ``record_interrupted_poll`` once it is back."""
+    try:
+        with contextlib.suppress(sync.PollSkipped, GraphError):
+            sync.poll(source_id)
+    except sync.PollInterrupted as exc:
+        logger.warning("%s Recording it in %s s.", exc, RECORD_RETRY_SECONDS)
+        record_interrupted_poll.apply_async(
+            (source_id, exc.claimed_at.isoformat()), countdown=RECORD_RETRY_SECONDS
+        )
+
+
+@shared_task(bind=True, max_retries=RECORD_MAX_RETRIES)
+def record_interrupted_poll(self, source_id, claimed_at):
+    """Record a poll the database went away from as failed, and free its source, as soon as the
+    database answers again."""
+    try:
+        sync.record_interrupted(source_id, datetime.fromisoformat(claimed_at))
+    except (OperationalError, InterfaceError) as exc:
+        raise self.retry(exc=exc, countdown=RECORD_RETRY_SECONDS) from None

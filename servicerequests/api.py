@@ -495,6 +495,11 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
     actor_name = serializers.CharField(
         read_only=True, help_text="Who did it; empty for the portal itself."
     )
+    message = serializers.CharField(
+        source="text",
+        read_only=True,
+        help_text="What happened, in the language the request asks for (`Accept-Language`).",
+    )
 
     class Meta:
         model = TimelineEntry

@@ -16,7 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from core import broker, outbox
 from servicerequests.channels.base import ChannelError
@@ -105,10 +105,10 @@ def _record_success(delivery, result, started, clock):
         Delivery.objects.filter(pk=delivery.pk).update(
             state=State.MANUAL, lease_until=None, last_error=""
         )
-        TimelineEntry.objects.create(
-            service_request=service_request,
-            kind=TimelineKindChoices.ATTEMPT,
-            message=_(
+        TimelineEntry.write(
+            service_request,
+            TimelineKindChoices.ATTEMPT,
+            gettext_noop(
                 "Waiting for an agent to file it in Microsoft's portal and record the reference."
             ),
         )
@@ -131,12 +131,12 @@ def _record_success(delivery, result, started, clock):
         status__in=[StatusChoices.PENDING_DELIVERY, StatusChoices.DELIVERY_FAILED],
     ).update(status=StatusChoices.OPEN):
         _status_changed(service_request.pk, previous_status)
-    TimelineEntry.objects.create(
-        service_request=service_request,
-        kind=TimelineKindChoices.DELIVERED,
-        message=_("Delivered to %(channel)s (attempt %(attempt)s); reference %(reference)s.")
-        % {
-            "channel": delivery.channel,
+    TimelineEntry.write(
+        service_request,
+        TimelineKindChoices.DELIVERED,
+        gettext_noop("Delivered to %(channel)s (attempt %(attempt)s); reference %(reference)s."),
+        {
+            "channel": str(delivery.channel),
             "attempt": delivery.attempts,
             "reference": result.reference or "—",
         },
@@ -172,11 +172,11 @@ def _record_failure(delivery, exc, started, clock):
             Channel.objects.filter(pk=delivery.channel_id).update(
                 needs_attention=True, last_error=str(exc)[:2000], last_error_at=now, modified_at=now
             )
-        TimelineEntry.objects.create(
-            service_request=service_request,
-            kind=TimelineKindChoices.DELIVERY_FAILED,
-            message=_("Delivery failed for good after %(attempts)s attempts: %(error)s")
-            % {"attempts": delivery.attempts, "error": exc},
+        TimelineEntry.write(
+            service_request,
+            TimelineKindChoices.DELIVERY_FAILED,
+            gettext_noop("Delivery failed for good after %(attempts)s attempts: %(error)s"),
+            {"attempts": delivery.attempts, "error": str(exc)},
         )
         return State.FAILED
     wait = backoff(delivery.attempts, exc.retry_after)
@@ -186,11 +186,11 @@ def _record_failure(delivery, exc, started, clock):
         next_attempt_at=now + wait,
         last_error=str(exc)[:2000],
     )
-    TimelineEntry.objects.create(
-        service_request=service_request,
-        kind=TimelineKindChoices.ATTEMPT,
-        message=_("Attempt %(attempt)s failed: %(error)s Next try in %(seconds)s s.")
-        % {"attempt": delivery.attempts, "error": exc, "seconds": int(wait.total_seconds())},
+    TimelineEntry.write(
+        service_request,
+        TimelineKindChoices.ATTEMPT,
+        gettext_noop("Attempt %(attempt)s failed: %(error)s Next try in %(seconds)s s."),
+        {"attempt": delivery.attempts, "error": str(exc), "seconds": int(wait.total_seconds())},
     )
     return State.PENDING
 

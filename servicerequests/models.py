@@ -6,7 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Capability
@@ -299,7 +300,32 @@ class TimelineKindChoices(models.TextChoices):
     ASSIGNED = "assigned", _("Assigned")
 
 
+def render_message(template, params):
+    """``template`` (an English msgid) in the active language. String parameters are translated
+    too when the catalogue has them (status names); names and references come back unchanged."""
+    if not params:
+        return gettext(template)
+    return gettext(template) % {
+        name: gettext(value) if isinstance(value, str) and value else value
+        for name, value in params.items()
+    }
+
+
+def english(choice):
+    """A choice's label as its English msgid, for storing as a parameter (``get_FOO_display()``
+    has already translated it into the active language)."""
+    with translation.override("en"):
+        return str(choice.label)
+
+
 class TimelineEntry(models.Model):
+    """One line of a request's history.
+
+    Written in no particular language: the message's template and parameters are kept in
+    ``data["message"]`` and translated for each reader (``text``); ``message`` holds the English
+    rendering, and is all that entries written before this had (shown as they are).
+    """
+
     service_request = models.ForeignKey(
         ServiceRequest, on_delete=models.CASCADE, related_name="timeline"
     )
@@ -319,6 +345,47 @@ class TimelineEntry(models.Model):
 
     def __str__(self):
         return f"{self.kind}: {self.message[:40]}"
+
+    @classmethod
+    def write(
+        cls,
+        service_request,
+        kind,
+        template,
+        params=None,
+        *,
+        actor=None,
+        actor_name="",
+        data=None,
+        translate=True,
+    ):
+        """Add an entry. ``template`` is a msgid marked with gettext_noop; ``translate=False``
+        for text people wrote (notes), which is shown as written."""
+        actor = actor if actor is not None and actor.is_authenticated else None
+        params = params or {}
+        data = dict(data or {})
+        if translate:
+            data["message"] = {"template": template, "params": params}
+            with translation.override("en"):
+                message = render_message(template, params)
+        else:
+            message = template
+        return cls.objects.create(
+            service_request=service_request,
+            kind=kind,
+            message=message,
+            actor=actor,
+            actor_name=actor_name or (actor.get_full_name() if actor is not None else ""),
+            data=data,
+        )
+
+    @property
+    def text(self):
+        """The message in the reader's language."""
+        stored = self.data.get("message") if isinstance(self.data, dict) else None
+        if not stored:
+            return self.message
+        return render_message(stored["template"], stored["params"])
 
 
 class DeliveryStateChoices(models.TextChoices):

@@ -9,8 +9,9 @@ channel created by the migration.
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-from servicerequests.models import Channel, RoutingRule
+from servicerequests.models import Channel, RoutingRule, render_message
 
 
 @dataclass
@@ -21,17 +22,24 @@ class RoutingDecision:
     fallback: bool = False
 
     @property
-    def explanation(self):
+    def explanation_message(self):
+        """(template, params): for the timeline, which translates it for each reader."""
         if self.rule is not None:
-            return _("Rule “%(rule)s” matched: sent through %(channel)s.") % {
+            return gettext_noop("Rule “%(rule)s” matched: sent through %(channel)s."), {
                 "rule": self.rule.name,
-                "channel": self.channel,
+                "channel": str(self.channel),
             }
         if self.channel is not None:
-            return _("No rule matched: the fallback for this category, %(channel)s.") % {
-                "channel": self.channel
+            return gettext_noop("No rule matched: the fallback for this category, %(channel)s."), {
+                "channel": str(self.channel)
             }
-        return _("No rule matched and no channel takes this category: add a channel.")
+        return gettext_noop(
+            "No rule matched and no channel takes this category: add a channel."
+        ), {}
+
+    @property
+    def explanation(self):
+        return render_message(*self.explanation_message)
 
 
 def _mismatch(rule, *, category, severity, support_topic, customer_tags):

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from core import audit, events
 from core.models import EventTypeChoices
@@ -21,6 +22,7 @@ from servicerequests.models import (
     StatusChoices,
     TimelineEntry,
     TimelineKindChoices,
+    english,
 )
 
 logger = logging.getLogger(__name__)
@@ -30,18 +32,6 @@ SNAPSHOT_FIELDS = ("title", "severity", "status", "category", "channel_reference
 
 def _snapshot(service_request):
     return {field: getattr(service_request, field) for field in SNAPSHOT_FIELDS}
-
-
-def _timeline(service_request, kind, message, *, actor=None, actor_name="", data=None):
-    return TimelineEntry.objects.create(
-        service_request=service_request,
-        kind=kind,
-        message=message,
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        actor_name=actor_name
-        or (actor.get_full_name() if actor is not None and actor.is_authenticated else ""),
-        data=data or {},
-    )
 
 
 def _request_event(type_, service_request_id, summary):
@@ -116,8 +106,7 @@ def clean_description(value):
     description = value.strip()
     if len(description) < MIN_DESCRIPTION:
         raise ValidationError(
-            _("Describe the problem in at least %(count)s characters.")
-            % {"count": MIN_DESCRIPTION}
+            _("Describe the problem in at least %(count)s characters.") % {"count": MIN_DESCRIPTION}
         )
     return description
 
@@ -145,11 +134,13 @@ def open_service_request(*, actor, request=None, **fields):
     service_request.number = f"SR-{service_request.pk:06d}"
     ServiceRequest.objects.filter(pk=service_request.pk).update(number=service_request.number)
     outbox = Delivery.objects.create(service_request=service_request, channel=decision.channel)
-    _timeline(service_request, TimelineKindChoices.CREATED, _("Opened."), actor=actor)
-    _timeline(
+    TimelineEntry.write(
+        service_request, TimelineKindChoices.CREATED, gettext_noop("Opened."), actor=actor
+    )
+    TimelineEntry.write(
         service_request,
         TimelineKindChoices.ROUTED,
-        decision.explanation,
+        *decision.explanation_message,
         data={"channel": decision.channel.pk, "rule": decision.rule.pk if decision.rule else None},
     )
     audit.record(
@@ -193,8 +184,13 @@ def add_note(
         from_channel=from_channel,
         created_at=created_at or timezone.now(),
     )
-    _timeline(
-        service_request, TimelineKindChoices.NOTE, text, actor=actor, actor_name=note.author_name
+    TimelineEntry.write(
+        service_request,
+        TimelineKindChoices.NOTE,
+        text,
+        actor=actor,
+        actor_name=note.author_name,
+        translate=False,
     )
     if from_channel and service_request.first_response_at is None:
         ServiceRequest.objects.filter(pk=service_request.pk).update(
@@ -215,7 +211,7 @@ def change_status(service_request, status, *, actor=None, source="", request=Non
         return service_request
     before = _snapshot(service_request)
     previous_status = service_request.status
-    previous = service_request.get_status_display()
+    previous = english(StatusChoices(service_request.status))
     service_request.status = status
     now = timezone.now()
     service_request.closed_at = now if status == StatusChoices.CLOSED else None
@@ -223,13 +219,15 @@ def change_status(service_request, status, *, actor=None, source="", request=Non
         # Microsoft moving the request is its first response.
         service_request.first_response_at = now
     service_request.save()
-    message = _("Status: %(previous)s → %(status)s") % {
-        "previous": previous,
-        "status": service_request.get_status_display(),
-    }
+    params = {"previous": previous, "status": english(StatusChoices(status))}
     if source:
-        message += f" ({source})"
-    _timeline(service_request, TimelineKindChoices.STATUS_CHANGED, message, actor=actor)
+        template = gettext_noop("Status: %(previous)s → %(status)s (%(source)s)")
+        params["source"] = source
+    else:
+        template = gettext_noop("Status: %(previous)s → %(status)s")
+    TimelineEntry.write(
+        service_request, TimelineKindChoices.STATUS_CHANGED, template, params, actor=actor
+    )
     audit.record(
         actor=actor,
         action="servicerequest.status_changed",
@@ -248,11 +246,12 @@ def assign(service_request, assignee, *, actor, request=None):
     before = _snapshot(service_request)
     service_request.assignee = assignee
     service_request.save(update_fields=["assignee", "modified_at"])
-    _timeline(
-        service_request,
-        TimelineKindChoices.ASSIGNED,
-        _("Assigned to %(name)s.") % {"name": assignee} if assignee else _("Unassigned."),
-        actor=actor,
+    if assignee:
+        template, params = gettext_noop("Assigned to %(name)s."), {"name": str(assignee)}
+    else:
+        template, params = gettext_noop("Unassigned."), {}
+    TimelineEntry.write(
+        service_request, TimelineKindChoices.ASSIGNED, template, params, actor=actor
     )
     audit.record(
         actor=actor,
@@ -284,11 +283,11 @@ def record_manual_reference(service_request, reference, *, actor, request=None):
     service_request.save(update_fields=["channel_reference", "status", "modified_at"])
     if service_request.status != previous_status:
         record_status_event(service_request.pk, previous_status)
-    _timeline(
+    TimelineEntry.write(
         service_request,
         TimelineKindChoices.DELIVERED,
-        _("Filed in Microsoft's portal by hand; reference %(reference)s.")
-        % {"reference": reference},
+        gettext_noop("Filed in Microsoft's portal by hand; reference %(reference)s."),
+        {"reference": reference},
         actor=actor,
     )
     audit.record(
@@ -317,10 +316,10 @@ def retry_delivery(service_request, *, actor, request=None):
     )
     if previous_status != StatusChoices.PENDING_DELIVERY:
         record_status_event(service_request.pk, previous_status)
-    _timeline(
+    TimelineEntry.write(
         service_request,
         TimelineKindChoices.RETRIED,
-        _("Delivery retried by an admin."),
+        gettext_noop("Delivery retried by an admin."),
         actor=actor,
     )
     audit.record(

@@ -1,13 +1,17 @@
-"""What the fault tests share: a private Redis to kill, a real worker subprocess to kill, and a
-loop that plays beat while waiting."""
+"""What the fault tests share: a private Redis to kill, a cuttable proxy in front of PostgreSQL,
+real worker and gunicorn subprocesses, and a loop that plays beat while waiting."""
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -67,19 +71,168 @@ class PrivateRedis:
         self.process.wait()
 
 
+def database_url(host=None, port=None):
+    """The test database's URL, optionally through another host and port (a proxy)."""
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        return f"sqlite:///{db['NAME']}"
+    host, port = host or db["HOST"], port or db["PORT"]
+    return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
+
+
+class PostgresProxy:
+    """A loopback TCP proxy in front of the test PostgreSQL that a test can cut and restore.
+
+    ``cut()`` closes every proxied connection and stops listening, so new connections are
+    refused: to the processes behind it, PostgreSQL has stopped. ``restore()`` listens again on
+    the same port. Threads and stdlib sockets only.
+    """
+
+    def __init__(self, upstream_host, upstream_port):
+        self.upstream = (upstream_host, int(upstream_port))
+        self.port = free_port()
+        self.connections = set()
+        self.lock = threading.Lock()
+        self.listener = None
+        self.accepting = None
+
+    def url(self):
+        return database_url("127.0.0.1", self.port)
+
+    def start(self):
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(128)
+        listener.settimeout(0.2)
+        self.listener, self.accepting = listener, threading.Event()
+        self.accepting.set()
+        threading.Thread(target=self._accept, args=(listener, self.accepting), daemon=True).start()
+
+    restore = start
+
+    def cut(self):
+        self.accepting.clear()
+        self.listener.close()
+        with self.lock:
+            doomed, self.connections = self.connections, set()
+        _close(*doomed)
+
+    def stop(self):
+        if self.accepting is not None and self.accepting.is_set():
+            self.cut()
+
+    def _accept(self, listener, accepting):
+        while accepting.is_set():
+            try:
+                client, _address = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed by cut()
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                _close(client)
+                continue
+            client.settimeout(None)
+            upstream.settimeout(None)
+            with self.lock:
+                if not accepting.is_set():
+                    _close(client, upstream)
+                    continue
+                self.connections |= {client, upstream}
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source, target):
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                self.connections -= {source, target}
+            _close(source, target)
+
+
+def _close(*sockets):
+    for sock in sockets:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+
+class Gunicorn:
+    """The portal served by gunicorn on a free loopback port, as in production (DEBUG off)."""
+
+    def __init__(self, tmp_path, env, workers=2):
+        self.port = free_port()
+        self.env = {**os.environ, **env}
+        self.workers = workers
+        self.process = None
+        self.log_path = tmp_path / "gunicorn.log"
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "partnerportal.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--timeout",
+                "30",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log_path.open("ab"),
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=2).close()
+                return
+            except urllib.error.HTTPError:
+                return  # it answers (503: a check is red), so it is up
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"gunicorn did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
 class Worker:
-    def __init__(self, broker_url, tmp_path, queue="escalations"):
-        db = settings.DATABASES["default"]
+    def __init__(self, broker_url, tmp_path, queue="escalations", database=None, env=None):
         self.env = {
             **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-            if "postgresql" in db["ENGINE"]
-            else f"sqlite:///{db['NAME']}",
+            "DATABASE_URL": database or database_url(),
             "CELERY_BROKER_URL": broker_url,
             "DELIVERY_LEASE_SECONDS": str(LEASE_SECONDS),
             # The same VAR_DIR: in development the field-encryption key lives there.
             "VAR_DIR": str(settings.VAR_DIR),
             "LOG_LEVEL": "WARNING",
+            **(env or {}),
         }
         self.queue = queue
         self.process = None

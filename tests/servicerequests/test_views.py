@@ -13,6 +13,7 @@ from django.utils import timezone
 from core import events
 from core.models import AuditEntry, Event
 from customers.models import Contact, Tag
+from servicerequests import services
 from servicerequests.models import (
     Channel,
     Delivery,
@@ -283,6 +284,34 @@ def test_a_turkish_speaking_agent_opens_it_in_tr_tr(client_for, routed, settings
     response = client.post(reverse("servicerequests:create"), form_data(topic, CustomerFactory()))
     assert response.status_code == 302
     assert ServiceRequest.objects.get().locale == "tr-TR"
+
+
+def test_the_timeline_speaks_the_readers_language_not_the_writers(client_for, routed, settings):
+    topic, _channel, _rule = routed
+    turkish = client_for("helpdesk_agent")
+    turkish.cookies[settings.LANGUAGE_COOKIE_NAME] = "tr"
+    response = turkish.post(reverse("servicerequests:create"), form_data(topic, CustomerFactory()))
+    assert response.status_code == 302
+    service_request = ServiceRequest.objects.get()
+    services.change_status(
+        service_request, StatusChoices.ATTENTION_NEEDED, source="Partner Center", actor=None
+    )
+    url = reverse("servicerequests:detail", args=[service_request.number])
+
+    english = client_for("admin_agent").get(url).content.decode()
+    assert "Opened." in english and "Açıldı." not in english
+    assert "Status: Pending delivery → Attention needed (Partner Center)" in english
+
+    in_turkish = turkish.get(url).content.decode()
+    assert "Açıldı." in in_turkish and "Opened." not in in_turkish
+    assert "Durum: " in in_turkish and "(Partner Center)" in in_turkish
+
+    api = client_for("admin_agent")
+    timeline = f"/api/v1/service-requests/{service_request.number}/timeline/"
+    english_api = [e["message"] for e in api.get(timeline).json()]
+    assert english_api[0] == "Opened."
+    turkish_api = [e["message"] for e in api.get(timeline, HTTP_ACCEPT_LANGUAGE="tr").json()]
+    assert turkish_api[0] == "Açıldı."
 
 
 def test_opening_from_a_customer_prefills_the_customer_and_its_primary_contact(client_for, routed):
