@@ -1,9 +1,16 @@
 import logging
+import time
 
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
+
+# After a failure, Redis is left alone this long. A Redis that hangs (stopped, or a network
+# that drops packets) costs each call its socket timeout; without this every API request would
+# wait it out, twice (the throttle reads and writes).
+SKIP_SECONDS = 15
 
 
 class FailOpenRedisCache(RedisCache):
@@ -13,30 +20,31 @@ class FailOpenRedisCache(RedisCache):
     than failing every request. Login rate limits use the default cache, which fails closed.
     """
 
-    def _fail_open(self, operation, default):
-        logger.warning("throttle cache unavailable during %s; failing open", operation)
-        return default
+    # Per process, for every instance (each thread has its own).
+    down_until = 0.0
+
+    def _call(self, operation, default, method, *args):
+        if time.monotonic() < FailOpenRedisCache.down_until:
+            return default
+        try:
+            return method(*args)
+        except RedisError:
+            FailOpenRedisCache.down_until = time.monotonic() + SKIP_SECONDS
+            logger.warning(
+                "throttle cache unavailable during %s; failing open for %s s",
+                operation,
+                SKIP_SECONDS,
+            )
+            return default
 
     def get(self, key, default=None, version=None):
-        try:
-            return super().get(key, default, version)
-        except RedisError:
-            return self._fail_open("get", default)
+        return self._call("get", default, super().get, key, default, version)
 
-    def set(self, key, value, timeout=None, version=None):
-        try:
-            return super().set(key, value, timeout, version)
-        except RedisError:
-            return self._fail_open("set", None)
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call("set", None, super().set, key, value, timeout, version)
 
-    def add(self, key, value, timeout=None, version=None):
-        try:
-            return super().add(key, value, timeout, version)
-        except RedisError:
-            return self._fail_open("add", True)
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call("add", True, super().add, key, value, timeout, version)
 
     def delete(self, key, version=None):
-        try:
-            return super().delete(key, version)
-        except RedisError:
-            return self._fail_open("delete", False)
+        return self._call("delete", False, super().delete, key, version)

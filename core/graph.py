@@ -9,7 +9,10 @@ Failures are classified once, here:
   connection errors back off exponentially; both within a total deadline;
 - 401 and 403 are permanent: the app lacks consent or a role, and retrying cannot help;
 - a body that is not the JSON Graph documents (truncated, HTML, wrong shape, too large) is an error;
-- ``@odata.nextLink`` must stay on the base URL's host, and a link seen twice stops the walk.
+- ``@odata.nextLink`` must stay on the base URL's host, and a link seen twice stops the walk;
+- at most ``GRAPH_REQUESTS_PER_MINUTE`` requests per tenant and minute, counted across every
+  worker in the cache: past that a call fails with ``retry_after`` set to the next minute, before
+  Graph throttles the tenant for everyone (feeds, GDAP sync).
 Act on Graph's ``error.code``, never its message.
 """
 
@@ -23,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import requests
+from django.conf import settings
+from django.core.cache import cache
 
 from core.urlguard import UnsafeURL, check_outbound_url, guarded_session, same_origin
 
@@ -109,6 +114,7 @@ class GraphClient:
         deadline_seconds=240,
         max_wait_seconds=60,
         sleep=time.sleep,
+        clock=time.time,
         session=None,
     ):
         self.connection = connection
@@ -117,9 +123,29 @@ class GraphClient:
         self.deadline = time.monotonic() + deadline_seconds
         self.max_wait_seconds = max_wait_seconds
         self.sleep = sleep
+        self.clock = clock  # wall time: the request budget's minutes
         self.session = session or guarded_session()
         self.requests_made = 0
         check_outbound_url(connection.base_url)
+
+    # --- the tenant's request budget -------------------------------------------------------
+    def _spend_request(self):
+        """Count one request against the tenant's minute; refuse it past the budget."""
+        now = self.clock()
+        key = f"graph-requests:{self.connection.tenant_id}:{int(now // 60)}"
+        try:
+            cache.add(key, 0, timeout=120)
+            spent = cache.incr(key)
+        except Exception:  # the cache is down: Graph's own throttling still applies
+            logger.warning("Graph request budget unavailable; not counted", exc_info=True)
+            return
+        if spent > settings.GRAPH_REQUESTS_PER_MINUTE:
+            wait = 60 - now % 60
+            raise GraphError(
+                f"This tenant's Graph request budget ({settings.GRAPH_REQUESTS_PER_MINUTE} a "
+                f"minute) is spent; trying again in {wait:.0f} s.",
+                retry_after=wait,
+            )
 
     # --- token -----------------------------------------------------------------------------
     def _token(self):
@@ -129,6 +155,7 @@ class GraphClient:
             if cached and cached[1] > time.monotonic():
                 return cached[0]
         token_url = check_outbound_url(self.connection.resolved_token_url)
+        self._spend_request()
         try:
             response = self.session.post(
                 token_url,
@@ -216,6 +243,7 @@ class GraphClient:
             if time.monotonic() > self.deadline:
                 raise GraphError("Deadline reached.")
             headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json"}
+            self._spend_request()
             try:
                 response = self.session.get(
                     url,

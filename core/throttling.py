@@ -2,14 +2,22 @@ from django.core.cache import caches
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 
-class ClientRateThrottle(UserRateThrottle):
+class ThrottleCache:
+    """The ``throttle`` cache (it fails open, core.cache), looked up when used: this thread's
+    connection, and the cache the settings name now, not the one they named at import."""
+
+    @property
+    def cache(self):
+        return caches["throttle"]
+
+
+class ClientRateThrottle(ThrottleCache, UserRateThrottle):
     """Per caller: each API client (and each signed-in person) has its own bucket.
 
     An API client with its own ``rate_limit`` is held to that instead of ``API_THROTTLE_RATE``.
     """
 
     scope = "client"
-    cache = caches["throttle"]
 
     def allow_request(self, request, view):
         override = _client_rate(request)
@@ -28,11 +36,10 @@ def _client_rate(request):
     return client.rate_limit if client is not None else ""
 
 
-class AnonymousRateThrottle(AnonRateThrottle):
+class AnonymousRateThrottle(ThrottleCache, AnonRateThrottle):
     """Per client address for unauthenticated calls (``NUM_PROXIES`` decides which address)."""
 
     scope = "anonymous"
-    cache = caches["throttle"]
 
 
 class RefusedCallThrottle(AnonymousRateThrottle):
@@ -59,7 +66,7 @@ def refuse_unauthenticated(request, view=None):
         raise Throttled(throttle.wait())
 
 
-class ServiceRequestCreateThrottle(UserRateThrottle):
+class ServiceRequestCreateThrottle(ThrottleCache, UserRateThrottle):
     """Per caller, opening service requests only (``API_SERVICE_REQUEST_CREATE_RATE``).
 
     Each one is escalated to Microsoft, so a runaway client must not open hundreds a minute even
@@ -67,4 +74,3 @@ class ServiceRequestCreateThrottle(UserRateThrottle):
     """
 
     scope = "service_request_create"
-    cache = caches["throttle"]

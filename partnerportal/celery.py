@@ -5,6 +5,8 @@ import os
 from celery import Celery, Task
 from django.conf import settings
 from kombu import Queue
+from kombu.transport import redis as kombu_redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partnerportal.settings")
 
@@ -16,6 +18,27 @@ class PortalTask(Task):
     # comes back after the broker's visibility timeout: keep every countdown short (core.checks).
     default_retry_delay = 30
 
+
+_redis_connparams = kombu_redis.Channel._connparams
+
+
+def _connparams_or_connection_error(channel, asynchronous=False):
+    """kombu's own, except that a channel whose connection is gone raises a connection error.
+
+    After losing Redis, Celery 5.7 closes the broken connection, which detaches the transport.
+    Closing its channel (which gives unacknowledged messages back) or acknowledging a task that
+    finishes afterwards then reads the detached connection's settings and raises AttributeError;
+    Celery takes that for an unrecoverable error and the worker exits instead of reconnecting
+    (tests/fault/test_redis_outage.py caught it). As a connection error it is ignored or logged
+    where kombu expects one. Nothing is lost: the outboxes in PostgreSQL are the record, and a
+    message that was not acknowledged comes back after the visibility timeout.
+    """
+    if channel.connection.client is None:
+        raise RedisConnectionError("The broker connection was closed.")
+    return _redis_connparams(channel, asynchronous=asynchronous)
+
+
+kombu_redis.Channel._connparams = _connparams_or_connection_error
 
 app = Celery("partnerportal", task_cls=PortalTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")

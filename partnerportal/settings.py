@@ -373,6 +373,8 @@ REST_KNOX = {
 API_TOKEN_ROTATION_GRACE_HOURS = env.int("API_TOKEN_ROTATION_GRACE_HOURS", 24, minimum=0)
 # Incremental reads (?modified_since=) serve only changes at least this old, so a write that
 # commits late cannot land behind a poller that moved on (core.incremental).
+# Microsoft throttles Graph per tenant; the portal stays under this across all its workers.
+GRAPH_REQUESTS_PER_MINUTE = env.int("GRAPH_REQUESTS_PER_MINUTE", 240, minimum=1)
 API_SYNC_SETTLE_SECONDS = env.int("API_SYNC_SETTLE_SECONDS", 5, minimum=0)
 # ...but a transaction open longer than this (a forgotten psql session) is not waited for.
 API_SYNC_MAX_WRITE_SECONDS = env.int("API_SYNC_MAX_WRITE_SECONDS", 1800, minimum=0)

@@ -157,3 +157,23 @@ def test_graph_timestamps_with_seven_digits_parse():
     assert parsed == datetime(2022, 2, 10, 11, 26, 44, 994188, tzinfo=UTC)
     assert parse_datetime("garbage") is None
     assert parse_datetime(None) is None
+
+
+def test_a_tenant_gets_no_more_requests_a_minute_than_its_budget(graph_simulator, settings):
+    simulator, connection = graph_simulator
+    add_relationships(simulator, 20)  # 10 pages of 2, plus the token
+    settings.GRAPH_REQUESTS_PER_MINUTE = 4
+    twenty_past = 1_800_000_020.0  # 20 s into a minute, for every client below
+    with pytest.raises(GraphError, match="request budget") as refused:
+        list(make_client(connection, clock=lambda: twenty_past).get_collection(PATH))
+    assert refused.value.retry_after == 40
+    assert len(simulator.requests) <= 4
+    # Another client of the same tenant (another worker) shares the budget.
+    sent = len(simulator.requests)
+    with pytest.raises(GraphError, match="request budget"):
+        list(make_client(connection, clock=lambda: twenty_past).get_collection(PATH))
+    assert len(simulator.requests) == sent
+    # The next minute has a budget again: four more requests.
+    with pytest.raises(GraphError, match="request budget"):
+        list(make_client(connection, clock=lambda: twenty_past + 60).get_collection(PATH))
+    assert len(simulator.requests) == sent + 4

@@ -22,4 +22,5 @@ def private_broker(tmp_path):
     yield redis
     use_broker(*saved)
     if redis.process.poll() is None:
+        redis.resume()  # a stopped process ignores SIGKILL until it runs again on some kernels
         redis.kill()

@@ -70,6 +70,14 @@ class PrivateRedis:
         self.process.kill()
         self.process.wait()
 
+    def pause(self):
+        """SIGSTOP: connections stay open and new ones are accepted, but nothing is answered,
+        as with a hung server or a network that drops packets."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.process.send_signal(signal.SIGCONT)
+
 
 def database_url(host=None, port=None):
     """The test database's URL, optionally through another host and port (a proxy)."""

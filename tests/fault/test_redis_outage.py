@@ -16,6 +16,7 @@ import pytest
 from django.test import Client
 
 from core import broker
+from core.cache import FailOpenRedisCache
 from servicerequests import delivery
 from servicerequests.models import Channel, Delivery
 from tests.customers.factories import CustomerFactory
@@ -45,9 +46,9 @@ def redis_everywhere(private_broker, settings):
             "OPTIONS": options,
         },
     }
-    broker._down_until = 0.0
+    broker._down_until = FailOpenRedisCache.down_until = 0.0
     yield private_broker
-    broker._down_until = 0.0
+    broker._down_until = FailOpenRedisCache.down_until = 0.0
 
 
 def open_through_the_api(client, token, customer, n):
@@ -132,3 +133,76 @@ def test_a_redis_outage_loses_nothing_and_answers_cleanly(
     assert all_delivered, worker.log_path.read_text()[-3000:]
     assert len(webhook_receiver.tickets) == expected
     assert Client().get("/healthz").json()["checks"]["broker"]["ok"] is True
+
+
+PAUSE_SECONDS = 20
+
+
+def test_a_hung_redis_costs_one_timeout_not_one_per_request(
+    redis_everywhere, webhook_receiver, api_token_for, cast, password, tmp_path
+):
+    """Redis SIGSTOPped: connections hang instead of being refused. Each call waits out its
+    socket timeout (2 s here), so after the first failure the API stops asking Redis (throttle
+    cache and broker alike) for a while; afterwards the same worker delivers everything."""
+    target = channel(
+        "webhook",
+        endpoint=webhook_receiver.base_url + "/tickets",
+        credentials={"signing_secret": "receiver-signing-secret"},
+    )
+    Channel.objects.exclude(pk=target.pk).update(enabled=False)
+    customer = CustomerFactory()
+    token = api_token_for("helpdesk_agent")
+    api = Client()
+    worker = Worker(redis_everywhere.url, tmp_path)
+    try:
+        worker.start()
+        response, _seconds = open_through_the_api(api, token, customer, 0)
+        assert response.status_code == 201
+
+        redis_everywhere.pause()
+        paused_at = time.monotonic()
+        answers = [open_through_the_api(api, token, customer, n) for n in range(1, REQUESTS + 1)]
+        statuses = [response.status_code for response, _seconds in answers]
+        assert statuses == [201] * REQUESTS, [r.content[:300] for r, _s in answers]
+        # Both stopped asking after their first timeout: only the first request waited.
+        assert FailOpenRedisCache.down_until > time.monotonic()
+        assert broker._down_until > time.monotonic()
+        slow = [s for _response, s in answers if s > 1.0]
+
+        login = Client().post(
+            "/accounts/login/", {"login": cast["helpdesk_agent"].email, "password": password}
+        )
+        assert login.status_code == 503
+        assert login["Retry-After"]
+
+        time.sleep(max(0.0, PAUSE_SECONDS - (time.monotonic() - paused_at)))
+        redis_everywhere.resume()  # with its data: nothing published before the pause is lost
+        broker._down_until = 0.0
+        expected = REQUESTS + 1
+        all_delivered = wait_for(
+            lambda: Delivery.objects.filter(state="delivered").count() == expected,
+            timeout=LEASE_SECONDS + 90,
+            sweep=delivery.sweep,
+        )
+    finally:
+        redis_everywhere.resume()
+        worker.stop()
+    seconds = sorted(s for _response, s in answers)
+    print(
+        json.dumps(
+            {
+                "sent": expected,
+                "delivered": Delivery.objects.filter(state="delivered").count(),
+                "distinct_effects": len(webhook_receiver.tickets),
+                "p50_ms": round(statistics.median(seconds) * 1000, 1),
+                "p95_ms": round(seconds[int(len(seconds) * 0.95) - 1] * 1000, 1),
+                "requests_over_1s": len(slow),
+                "login_status": login.status_code,
+                "worker_restarts": 0,
+            }
+        )
+    )
+    # Counted, not timed: at most the first request waited on Redis.
+    assert len(slow) <= 1
+    assert all_delivered, worker.log_path.read_text()[-3000:]
+    assert len(webhook_receiver.tickets) == expected
