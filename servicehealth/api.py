@@ -349,6 +349,7 @@ FEED_SOURCE_EXAMPLE = {
         "last_error": "",
         "needs_attention": False,
         "consecutive_failures": 0,
+        "failing_since": None,
         "created_at": "2025-03-02T10:30:00Z",
         "modified_at": "2025-03-02T10:30:00Z",
     },
@@ -401,6 +402,7 @@ class FeedSourceSerializer(serializers.ModelSerializer):
             "last_error",
             "needs_attention",
             "consecutive_failures",
+            "failing_since",
             "created_at",
             "modified_at",
         ]
@@ -412,6 +414,7 @@ class FeedSourceSerializer(serializers.ModelSerializer):
             "last_error",
             "needs_attention",
             "consecutive_failures",
+            "failing_since",
             "created_at",
             "modified_at",
         ]

@@ -96,6 +96,9 @@ class FeedSource(models.Model):
         help_text=_("The last error needs an admin: missing consent, role or a wrong secret."),
     )
     consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+    # When the current run of failures began (the first failed poll after a success); how long
+    # the tenant's data has been getting old.
+    failing_since = models.DateTimeField(_("failing since"), null=True, blank=True, editable=False)
     # lastModifiedDateTime of the newest issue seen: the next poll asks only for newer ones.
     issues_watermark = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core import events
@@ -360,6 +361,7 @@ def record_success(source, now=None):
         last_error="",
         needs_attention=False,
         consecutive_failures=0,
+        failing_since=None,
         next_poll_at=now + source.poll_interval,
     )
 
@@ -379,6 +381,7 @@ def record_failure(source, error, *, permanent=False, retry_after=None, now=None
         last_error_at=now,
         needs_attention=permanent,
         consecutive_failures=F("consecutive_failures") + 1,
+        failing_since=Coalesce(F("failing_since"), Value(now)),
         next_poll_at=now + max(wait, source.poll_interval if permanent else timedelta(0)),
     )
     logger.warning("feed source %s failed (%s in a row): %s", source.pk, failures, error)

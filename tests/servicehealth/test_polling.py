@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from core.graph import GraphError
@@ -315,3 +316,25 @@ def test_an_incident_already_resolved_when_first_seen_raises_no_event(service_he
     assert Incident.objects.get().is_resolved
     assert AffectedCustomer.objects.count() == 1  # still shown on the customer's Incidents tab
     assert not Event.objects.exists()
+
+
+def test_a_run_of_failures_is_dated_from_its_first_failure(service_health_simulator, client_for):
+
+    simulator, add_source = service_health_simulator
+    source = add_source(CustomerFactory())
+    sync.record_failure(source, "Graph answered 500", now=timezone.now() - timedelta(hours=3))
+    source.refresh_from_db()
+    first = source.failing_since
+    assert first is not None
+    sync.record_failure(source, "Graph answered 500 again")
+    source.refresh_from_db()
+    assert (source.consecutive_failures, source.failing_since) == (2, first)
+    page = client_for("global_admin").get(reverse("servicehealth:feed_list")).content.decode()
+    assert "failing for 3" in page  # "failing for 3 hours"
+    api = client_for("global_admin").get(f"/api/v1/feed-sources/{source.pk}/").json()
+    assert api["failing_since"] == first.isoformat().replace("+00:00", "Z")
+
+    FeedSource.objects.filter(pk=source.pk).update(next_poll_at=timezone.now())
+    poll(source)
+    source.refresh_from_db()
+    assert source.failing_since is None
