@@ -48,6 +48,18 @@ def _active_global_admins():
     return User.objects.staff_members().filter(is_active=True, groups__name=Role.GLOBAL_ADMIN)
 
 
+def end_session(request, session):
+    """Sign one of the user's other browsers out (a lost laptop), audited."""
+    session.end()
+    audit.record(
+        actor=request.user,
+        action="staff.session_ended",
+        target=request.user,
+        before={"ip": session.ip, "user_agent": session.user_agent[:200]},
+        request=request,
+    )
+
+
 def _check_keeps_a_global_admin(user, new_roles=None, deactivating=False):
     """Refuse to remove the last active Global admin: nobody could manage the portal after it."""
     if Role.GLOBAL_ADMIN not in user.roles or not user.is_active:

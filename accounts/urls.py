@@ -27,6 +27,7 @@ urlpatterns = [
         name="accept_invitation",
     ),
     path("profile/", views.profile, name="profile"),
+    path("sessions/<int:pk>/end/", views.session_end, name="session_end"),
     path("api-clients/", views.api_client_list, name="api_client_list"),
     path("api-clients/new/", views.api_client_create, name="api_client_create"),
     path("api-clients/<int:pk>/", views.api_client_edit, name="api_client_edit"),

@@ -1,3 +1,4 @@
+from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.forms import SetPasswordForm
@@ -170,6 +171,19 @@ def profile(request):
             response.set_cookie(settings.LANGUAGE_COOKIE_NAME, user.language, samesite="Lax")
         return response
     return render(request, "accounts/profile.html", {"form": form})
+
+
+@require_POST
+@capability_required(None)
+def session_end(request, pk):
+    """End one of your own other sessions; ending this one is signing out."""
+    session = get_object_or_404(UserSession, pk=pk, user=request.user)
+    if session.is_current():
+        messages.error(request, _("This is the session you are using: sign out instead."))
+    else:
+        services.end_session(request, session)
+        messages.success(request, _("That session is signed out."))
+    return redirect("usersessions_list")
 
 
 @capability_required(Capability.MANAGE_INTEGRATIONS)

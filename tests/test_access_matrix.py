@@ -49,6 +49,8 @@ URL_ACCESS = {
     # Public, but only a valid token for a real invitation opens the form.
     "accounts:accept_invitation": ("get", PUBLIC, 400, "bad_invitation"),
     "accounts:profile": ("get", SIGNED_IN, 200, None),
+    # Only your own sessions: another person's is not found, for everyone.
+    "accounts:session_end": ("post", SIGNED_IN, 404, "user_session"),
     "accounts:api_client_list": ("get", GLOBAL_ADMINS, 200, None),
     "accounts:api_client_create": ("get", GLOBAL_ADMINS, 200, None),
     "accounts:api_client_revoke": ("post", GLOBAL_ADMINS, 302, "api_client"),
@@ -204,6 +206,16 @@ def _kwargs(kind, cast):
         target.set_unusable_password()
         target.save()
         return {"pk": target.pk}
+    if kind == "user_session":
+        from allauth.usersessions.models import UserSession
+
+        from tests.factories import UserFactory
+
+        owner = UserFactory(roles=[Role.HELPDESK_AGENT])
+        session = UserSession.objects.create(
+            user=owner, ip="203.0.113.9", session_key=uuid.uuid4().hex, user_agent="Firefox"
+        )
+        return {"pk": session.pk}
     if kind == "bad_invitation":
         return {"uidb64": "MQ", "token": "not-a-token"}
     if kind == "api_client":

@@ -273,6 +273,39 @@ def test_a_user_sees_their_sessions_and_ends_the_others(cast, password):
     ) == ["Firefox on the laptop"]
 
 
+def test_a_user_ends_one_other_session_and_keeps_the_rest(cast, password):
+    from core.models import AuditEntry
+
+    laptop = Client(headers={"User-Agent": "Firefox on the laptop"})
+    phone = Client(headers={"User-Agent": "Safari on the phone"})
+    tablet = Client(headers={"User-Agent": "Edge on the tablet"})
+    for client in (laptop, phone, tablet):
+        sign_in(client, password)
+    mine = UserSession.objects.filter(user=cast["helpdesk_agent"])
+    lost = mine.get(user_agent="Safari on the phone")
+    current = mine.get(user_agent="Firefox on the laptop")
+    page = laptop.get(reverse("usersessions_list")).content.decode()
+    assert reverse("accounts:session_end", args=[lost.pk]) in page
+    assert reverse("accounts:session_end", args=[current.pk]) not in page
+
+    response = laptop.post(reverse("accounts:session_end", args=[lost.pk]))
+    assert response.status_code == 302
+    assert_sent_to_sign_in(phone.get("/customers/"), next_url="/customers/")
+    assert laptop.get("/customers/").status_code == 200
+    assert tablet.get("/customers/").status_code == 200
+    entry = AuditEntry.objects.get(action="staff.session_ended")
+    assert entry.actor == cast["helpdesk_agent"]
+    assert entry.before["user_agent"] == "Safari on the phone"
+
+    # The session in use is not ended this way (that is signing out).
+    laptop.post(reverse("accounts:session_end", args=[current.pk]))
+    assert laptop.get("/customers/").status_code == 200
+    assert sorted(mine.values_list("user_agent", flat=True)) == [
+        "Edge on the tablet",
+        "Firefox on the laptop",
+    ]
+
+
 def test_every_way_in_is_listed_and_can_be_ended(client_for, cast):
     # force_login uses Django's login, like Django's admin: no allauth signal creates the row.
     client = client_for("helpdesk_agent")
