@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
+from django.views.decorators.http import require_safe
 
 from accounts.models import User
 from accounts.permissions import capability_required
@@ -77,6 +78,7 @@ def _filtered_audit_entries(request):
     return entries, {"action": action, "actor": actor, "target": target}
 
 
+@require_safe  # the audit log is only ever read here
 @capability_required(Capability.VIEW_AUDIT_LOG)
 def audit_log(request):
     entries, filters = _filtered_audit_entries(request)
@@ -103,6 +105,7 @@ AUDIT_CSV_COLUMNS = [
 ]
 
 
+@require_safe
 @capability_required(Capability.VIEW_AUDIT_LOG)
 def audit_log_export(request):
     entries, _filters = _filtered_audit_entries(request)
