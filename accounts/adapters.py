@@ -1,5 +1,7 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context
 from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 
 from core import crypto
 
@@ -23,3 +25,14 @@ class StaffMFAAdapter(DefaultMFAAdapter):
 
     def decrypt(self, encrypted_text):
         return crypto.decrypt(encrypted_text)
+
+
+class StaffUserSessionsAdapter(DefaultUserSessionsAdapter):
+    """Every session ended from the sessions page ("sign out all other sessions") is audited,
+    like one ended on its own."""
+
+    def end_sessions(self, sessions):
+        from accounts import services
+
+        for session in sessions:
+            services.end_session(context.request, session)

@@ -49,10 +49,10 @@ def _active_global_admins():
 
 
 def end_session(request, session):
-    """Sign one of the user's other browsers out (a lost laptop), audited."""
+    """Sign one of the user's browsers out (a lost laptop), audited."""
     session.end()
     audit.record(
-        actor=request.user,
+        actor=getattr(request, "user", None),
         action="staff.session_ended",
         target=request.user,
         before={"ip": session.ip, "user_agent": session.user_agent[:200]},

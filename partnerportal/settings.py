@@ -203,6 +203,7 @@ MFA_REAUTHENTICATION_REQUIRED = True
 # allauth's own tracking writes to the database on every request; accounts.middleware refreshes
 # each session's last-seen time and address at most once a minute instead.
 USERSESSIONS_TRACK_ACTIVITY = False
+USERSESSIONS_ADAPTER = "accounts.adapters.StaffUserSessionsAdapter"  # audits ended sessions
 
 # A session ends SESSION_COOKIE_AGE seconds after sign-in however active it is, and after
 # SESSION_IDLE_TIMEOUT_MINUTES without a request (accounts.middleware enforces both).

@@ -264,6 +264,13 @@ def test_a_user_sees_their_sessions_and_ends_the_others(cast, password):
 
     ended = laptop.post(reverse("usersessions_list"))
     assert ended.status_code == 302
+    from core.models import AuditEntry
+
+    entry = AuditEntry.objects.get(action="staff.session_ended")
+    assert (entry.actor, entry.before["user_agent"]) == (
+        cast["helpdesk_agent"],
+        "Safari on the phone",
+    )
 
     assert_sent_to_sign_in(phone.get("/customers/"), next_url="/customers/")
     assert laptop.get("/customers/").status_code == 200
