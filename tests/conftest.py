@@ -40,6 +40,16 @@ ROLE_PRINCIPALS = {
 }
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fault-scale",
+        type=float,
+        default=1.0,
+        help="Multiply the fault tests' sizes (RELIABILITY.md): 1 fits a 2-core CI run, "
+        "5 is R1's full size.",
+    )
+
+
 def pytest_configure(config):
     if os.environ.get("PORTAL_TEST_REQUIRE_SERVICES") == "1":
         engine = settings.DATABASES["default"]["ENGINE"]

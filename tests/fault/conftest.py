@@ -4,6 +4,15 @@ from tests.fault.helpers import PrivateRedis
 
 
 @pytest.fixture
+def fault_scale(request):
+    """``--fault-scale``: how much bigger than the CI size a fault test should run."""
+    scale = request.config.getoption("--fault-scale")
+    if scale <= 0:
+        pytest.fail("--fault-scale must be positive")
+    return scale
+
+
+@pytest.fixture
 def private_broker(tmp_path):
     """Point this process's Celery app at a private Redis for the test's duration."""
     from partnerportal.celery import app

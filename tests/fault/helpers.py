@@ -3,6 +3,7 @@ real worker and gunicorn subprocesses, and a loop that plays beat while waiting.
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.mail.backends import filebased
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,6 +247,7 @@ class Worker:
         self.queue = queue
         self.process = None
         self.kills = 0
+        self.child_kills = 0
         self.log_path = tmp_path / "worker.log"
 
     def start(self):
@@ -278,6 +281,39 @@ class Worker:
         self.process.wait()
         self.kills += 1
 
+    def children(self):
+        """The pool's processes: the main process's children, whichever thread forked them."""
+        pid = self.process.pid
+        found = []
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                found += [int(child) for child in (task / "children").read_text().split()]
+        return found
+
+    def wait_ready(self, timeout=60):
+        """Until the worker answers a ping: its consumer is running. (Celery exits with "Could
+        not start worker processes" if a pool process dies before then; a supervisor restarts
+        it, as docker-compose's ``restart: unless-stopped`` does.)"""
+        from partnerportal.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if app.control.ping(timeout=0.5):
+                return
+        pytest.fail(f"the worker did not come up:\n{self.log_path.read_text()[-3000:]}")
+
+    def kill_child(self):
+        """SIGKILL one pool process, as the kernel's OOM killer would; the main process lives on
+        and forks a replacement. Returns the pid killed."""
+        self.wait_ready()
+        children = self.children()
+        assert children, self.log_path.read_text()[-3000:]
+        victim = random.choice(children)
+        with contextlib.suppress(ProcessLookupError):  # it may have just been replaced
+            os.kill(victim, signal.SIGKILL)
+        self.child_kills += 1
+        return victim
+
     def terminate(self, timeout=60):
         """SIGTERM to the main process only, as ``docker stop`` does: a warm shutdown."""
         self.process.send_signal(signal.SIGTERM)
@@ -290,6 +326,15 @@ class Worker:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
+
+
+class FileEmailBackend(filebased.EmailBackend):
+    """Django's file email backend, writing to ``FAULT_EMAIL_DIR``: a worker subprocess is
+    configured by its environment, and the portal's settings have no ``EMAIL_FILE_PATH``. The
+    worker loads it by name (``EMAIL_BACKEND=tests.fault.helpers.FileEmailBackend``)."""
+
+    def __init__(self, *args, file_path=None, **kwargs):
+        super().__init__(*args, file_path=file_path or os.environ["FAULT_EMAIL_DIR"], **kwargs)
 
 
 def wait_for(condition, timeout, sweep, sweep_every=1.0):
