@@ -30,6 +30,19 @@ def claim(queryset, now, lease):
     )
 
 
+def still_held(queryset, attempts):
+    """Lock the claimed row; True while it is still this claim's (``attempts`` is the number
+    the claim gave it). False when the lease ran out mid-send and another worker has claimed
+    it since: that claim records the outcome, this one only logs its attempt."""
+    return bool(
+        list(
+            queryset.select_for_update()
+            .filter(state=SENDING, attempts=attempts)
+            .values_list("pk", flat=True)
+        )
+    )
+
+
 def due(queryset, now, limit):
     """Ids of rows the sweep should queue: due a while ago, or whose worker died holding them."""
     return list(

@@ -61,7 +61,8 @@ def claim(delivery_id, now=None):
 
 
 def deliver(delivery_id):
-    """Claim, send, record. Returns the delivery's new state, or None if not claimed."""
+    """Claim, send, record. Returns the delivery's new state, or None if not claimed (or if
+    another worker took the row over while this one was sending)."""
     delivery = claim(delivery_id)
     if delivery is None:
         return None
@@ -80,6 +81,18 @@ def deliver(delivery_id):
     return _record_success(delivery, result, started, clock)
 
 
+def _still_held(delivery):
+    if outbox.still_held(Delivery.objects.filter(pk=delivery.pk), delivery.attempts):
+        return True
+    logger.warning(
+        "delivery %s: the lease ran out during attempt %s and another worker took it over; "
+        "only the attempt is recorded (same idempotency key, so one ticket)",
+        delivery.pk,
+        delivery.attempts,
+    )
+    return False
+
+
 def _next_attempt_number(delivery):
     # Counted from the log: an admin's retry restarts ``attempts`` but not the numbering.
     return DeliveryAttempt.objects.filter(delivery=delivery).count() + 1
@@ -93,6 +106,7 @@ def _duration_ms(clock):
 def _record_success(delivery, result, started, clock):
     now = timezone.now()
     service_request = delivery.service_request
+    held = _still_held(delivery)
     DeliveryAttempt.objects.create(
         delivery=delivery,
         number=_next_attempt_number(delivery),
@@ -101,6 +115,8 @@ def _record_success(delivery, result, started, clock):
         outcome=DeliveryAttempt.Outcome.SUCCESS,
         status_code=result.status_code,
     )
+    if not held:
+        return None
     if result.needs_agent:
         Delivery.objects.filter(pk=delivery.pk).update(
             state=State.MANUAL, lease_until=None, last_error=""
@@ -150,6 +166,7 @@ def _record_failure(delivery, exc, started, clock):
     now = timezone.now()
     service_request = delivery.service_request
     final = exc.permanent or delivery.attempts >= MAX_ATTEMPTS
+    held = _still_held(delivery)
     DeliveryAttempt.objects.create(
         delivery=delivery,
         number=_next_attempt_number(delivery),
@@ -159,6 +176,8 @@ def _record_failure(delivery, exc, started, clock):
         status_code=exc.status_code,
         error=str(exc)[:2000],
     )
+    if not held:
+        return None
     if final:
         Delivery.objects.filter(pk=delivery.pk).update(
             state=State.FAILED, lease_until=None, last_error=str(exc)[:2000]

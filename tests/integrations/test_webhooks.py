@@ -259,6 +259,31 @@ def test_receivers_that_want_basic_or_bearer_authentication_get_it(
     assert stored.auth_type == WebhookAuthChoices(auth_type)
 
 
+def test_a_worker_whose_lease_ran_out_mid_send_leaves_the_outcome_to_the_next(admin, receiver):
+    subscribe(admin, receiver.base_url)
+    record_and_fan_out(incident_event(CustomerFactory()))
+    outbox = WebhookDelivery.objects.get()
+    slow = delivery.claim(outbox.pk)
+    later = timezone.now() + delivery.LEASE + timedelta(seconds=1)
+    fresh = delivery.claim(outbox.pk, now=later)
+    assert (slow.attempts, fresh.attempts) == (1, 2)
+
+    outcomes = []
+    for worker in (slow, fresh):
+        status, excerpt = delivery.send(
+            worker.subscription, worker.message_id, delivery.body_bytes(worker)
+        )
+        outcomes.append(
+            delivery._record_success(worker, status, excerpt, timezone.now(), time.monotonic())
+        )
+        if worker is slow:
+            outbox.refresh_from_db()
+            assert outbox.state == "sending"  # still the newer claim's
+    assert outcomes == [None, "delivered"]
+    assert outbox.attempt_log.count() == 2
+    assert {d.headers.get("webhook-id") for d in receiver.deliveries} == {outbox.message_id}
+
+
 def test_a_failing_receiver_gets_the_same_webhook_id_on_every_retry(admin, receiver):
     customer = CustomerFactory()
     subscribe(admin, receiver.base_url)

@@ -1,6 +1,7 @@
 """Opening requests and delivering them through each channel against local simulators."""
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -227,6 +228,34 @@ def test_a_delivery_cannot_be_claimed_twice(open_request, webhook_receiver):
     assert delivery.claim(outbox.pk) is None
     later = timezone.now() + delivery.LEASE + timedelta(seconds=1)
     assert delivery.claim(outbox.pk, now=later) is not None  # the first worker died
+
+
+def test_a_worker_whose_lease_ran_out_mid_send_leaves_the_outcome_to_the_next(
+    open_request, webhook_receiver
+):
+    service_request = open_request(webhook_channel(webhook_receiver))
+    outbox = Delivery.objects.get(service_request=service_request)
+    slow = delivery.claim(outbox.pk)
+    # The first worker's send outlasts its lease; a second worker takes the row over.
+    later = timezone.now() + delivery.LEASE + timedelta(seconds=1)
+    fresh = delivery.claim(outbox.pk, now=later)
+    assert (slow.attempts, fresh.attempts) == (1, 2)
+
+    for worker in (slow, fresh):
+        result = worker.channel.adapter().send(worker)
+        recorded = delivery._record_success(worker, result, timezone.now(), time.monotonic())
+        if worker is slow:
+            # Only its attempt is logged: the row, the timeline and the status are the
+            # newer claim's to write.
+            assert recorded is None
+            outbox.refresh_from_db()
+            assert outbox.state == "sending"
+            assert not service_request.timeline.filter(kind="delivered").exists()
+        else:
+            assert recorded == "delivered"
+    assert outbox.attempt_log.count() == 2
+    assert service_request.timeline.filter(kind="delivered").count() == 1
+    assert len(webhook_receiver.tickets) == 1  # both sends carried the same idempotency key
 
 
 def test_the_sweep_requeues_what_was_lost(open_request, webhook_receiver, monkeypatch):
