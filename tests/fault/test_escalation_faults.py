@@ -382,16 +382,16 @@ def test_r1_requests_opened_through_the_api_survive_worker_and_child_kills_on_th
         Delivery.objects.values_list("channel__kind", flat=True).order_by("channel__kind")
     )
     assert {kind: len(found) for kind, found in effects.items()} == dict(per_channel)
-    # Every attempt recorded: one success per delivery, the last attempt logged, and no more
-    # logged attempts than claims (a kill between claim and record loses the attempt's outcome,
-    # never invents one). The timeline names the claim that delivered it.
+    # Every attempt recorded, and no more logged attempts than claims (a kill between claim and
+    # record loses the attempt's outcome, never invents one). A claim whose lease ran out
+    # mid-send may log a success too (same key: one ticket), but the row and the timeline are
+    # written once, by the claim that held the row: the timeline names it.
     for row in Delivery.objects.annotate(
         logged=Count("attempt_log"),
         successes=Count("attempt_log", filter=Q(attempt_log__outcome="success")),
     ):
-        assert row.successes == 1, (row.pk, row.logged, row.attempts)
+        assert row.successes >= 1, (row.pk, row.logged, row.attempts)
         assert 1 <= row.logged <= row.attempts, (row.pk, row.logged, row.attempts)
-        assert row.attempt_log.get(outcome="success").number == row.logged
         delivered_entry = TimelineEntry.objects.get(
             service_request=row.service_request_id, kind=TimelineKindChoices.DELIVERED
         )
