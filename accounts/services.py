@@ -312,6 +312,8 @@ def rotate_api_client_token(request, client):
     previous = live_tokens(client, now).filter(Q(expiry__isnull=True) | Q(expiry__gt=grace_ends))
     before = [token_snapshot(token) for token in live_tokens(client, now)]
     previous.update(expiry=grace_ends)
+    # Tokens whose grace ended at an earlier rotation: refused already, now gone too.
+    AuthToken.objects.filter(user=client.user, expiry__lte=now).delete()
     instance, token = AuthToken.objects.create(user=client.user, expiry=None)
     audit.record(
         actor=request.user,

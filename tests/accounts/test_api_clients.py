@@ -272,3 +272,36 @@ def test_the_rate_is_edited_in_the_ui(client_for):
     assert AuditEntry.objects.get(action="api_client.updated").after["rate_limit"] == "1/hour"
     assert Client().get(ME, **bearer(token)).status_code == 200
     assert Client().get(ME, **bearer(token)).status_code == 429
+
+
+def test_a_token_call_costs_no_query_for_the_clients_other_tokens(
+    db, settings, django_assert_max_num_queries
+):
+    _client, old = make_client(scopes=["customers:read"])
+    new = Client().post(ROTATE, **bearer(old)).json()["token"]
+    Client().get(ME, **bearer(new))  # last-used written; the next calls only read
+    # Token with its user, the client, the role's permissions (two), the page: knox would add
+    # a look at every other token of the client on each call.
+    with django_assert_max_num_queries(5):
+        assert Client().get("/api/v1/customers/", **bearer(new)).status_code == 200
+
+
+def test_tokens_past_their_grace_are_deleted_at_the_next_rotation(db, settings):
+    _client, first = make_client()
+    second = Client().post(ROTATE, **bearer(first)).json()["token"]
+    # The first token's grace ends; nobody uses it again.
+    AuthToken.objects.filter(pk=stored(first).pk).update(
+        expiry=timezone.now() - timedelta(seconds=1)
+    )
+    assert AuthToken.objects.filter(token_key=first[:15]).exists()
+    third = Client().post(ROTATE, **bearer(second)).json()["token"]
+    assert not AuthToken.objects.filter(token_key=first[:15]).exists()
+    assert stored(second).expiry is not None  # in its own grace: kept
+    assert Client().get(ME, **bearer(second)).status_code == 200
+    assert Client().get(ME, **bearer(third)).status_code == 200
+    # An expired token that is used is refused and deleted at once.
+    AuthToken.objects.filter(pk=stored(second).pk).update(
+        expiry=timezone.now() - timedelta(seconds=1)
+    )
+    assert Client().get(ME, **bearer(second)).status_code == 401
+    assert not AuthToken.objects.filter(token_key=second[:15]).exists()
