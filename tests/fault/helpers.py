@@ -233,7 +233,9 @@ class Gunicorn:
 
 
 class Worker:
-    def __init__(self, broker_url, tmp_path, queue="escalations", database=None, env=None):
+    def __init__(
+        self, broker_url, tmp_path, queue="escalations", database=None, env=None, name=None
+    ):
         self.env = {
             **os.environ,
             "DATABASE_URL": database or database_url(),
@@ -245,10 +247,12 @@ class Worker:
             **(env or {}),
         }
         self.queue = queue
+        # Two workers on one host need their own node names: replies to inspect() are by name.
+        self.name = name
         self.process = None
         self.kills = 0
         self.child_kills = 0
-        self.log_path = tmp_path / "worker.log"
+        self.log_path = tmp_path / f"{name or 'worker'}.log"
 
     def start(self):
         self.process = subprocess.Popen(
@@ -268,6 +272,7 @@ class Worker:
                 "--without-heartbeat",
                 "--without-mingle",
                 "--without-gossip",
+                *(["--hostname", f"{self.name}@%h"] if self.name else []),
             ],
             cwd=ROOT,
             env=self.env,
@@ -326,6 +331,61 @@ class Worker:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
+
+
+class Beat:
+    """``celery beat`` on settings.CELERY_BEAT_SCHEDULE, with its own schedule file (beat keeps
+    its state there, never in the database: two beats by mistake do not see each other). Logs
+    at INFO, so ``sent(entry)`` can count the ticks it sent."""
+
+    def __init__(self, broker_url, tmp_path, name="beat", env=None):
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "CELERY_BROKER_URL": broker_url,
+            "VAR_DIR": str(settings.VAR_DIR),
+            "LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+        self.schedule_path = tmp_path / f"{name}-schedule"
+        self.log_path = tmp_path / f"{name}.log"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "partnerportal",
+                "beat",
+                "--schedule",
+                str(self.schedule_path),
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            start_new_session=True,  # its own process group, stopped as one
+            stdout=subprocess.DEVNULL,
+            stderr=self.log_path.open("ab"),
+        )
+
+    def sent(self, entry):
+        """How many times this beat has sent the schedule entry ``entry`` (its name)."""
+        if not self.log_path.exists():
+            return 0
+        return self.log_path.read_text().count(f"Sending due task {entry} (")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
 
 
 class FileEmailBackend(filebased.EmailBackend):
