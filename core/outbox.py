@@ -6,9 +6,12 @@ at once; a worker that dies while ``sending`` frees it when the lease runs out, 
 hands it to another.
 """
 
+import logging
 from datetime import timedelta
 
 from django.db.models import F, Q
+
+logger = logging.getLogger(__name__)
 
 PENDING, SENDING = "pending", "sending"
 # A grace period keeps the sweep from doubling the message queued at commit.
@@ -30,17 +33,26 @@ def claim(queryset, now, lease):
     )
 
 
-def still_held(queryset, attempts):
-    """Lock the claimed row; True while it is still this claim's (``attempts`` is the number
-    the claim gave it). False when the lease ran out mid-send and another worker has claimed
-    it since: that claim records the outcome, this one only logs its attempt."""
-    return bool(
-        list(
-            queryset.select_for_update()
-            .filter(state=SENDING, attempts=attempts)
-            .values_list("pk", flat=True)
-        )
+def still_held(row):
+    """Lock ``row``'s table row; True while it is still this claim's (``row.attempts`` is the
+    number the claim gave it). False when the lease ran out mid-send and another worker has
+    claimed it since: that claim records the outcome, this one only logs its attempt."""
+    held = (
+        type(row)
+        .objects.select_for_update()
+        .filter(pk=row.pk, state=SENDING, attempts=row.attempts)
+        .values_list("pk", flat=True)
     )
+    if list(held):
+        return True
+    logger.warning(
+        "%s %s: the lease ran out during attempt %s and another worker took it over; only the "
+        "attempt is recorded (the same key, so one effect at the receiver)",
+        row._meta.verbose_name,
+        row.pk,
+        row.attempts,
+    )
+    return False
 
 
 def due(queryset, now, limit):

@@ -207,22 +207,10 @@ def _log_attempt(delivery, started, clock, outcome, status_code=None, excerpt=""
     )
 
 
-def _still_held(delivery):
-    if outbox.still_held(WebhookDelivery.objects.filter(pk=delivery.pk), delivery.attempts):
-        return True
-    logger.warning(
-        "webhook delivery %s: the lease ran out during attempt %s and another worker took it "
-        "over; only the attempt is recorded (same webhook-id)",
-        delivery.pk,
-        delivery.attempts,
-    )
-    return False
-
-
 @transaction.atomic
 def _record_success(delivery, status, excerpt, started, clock):
     now = timezone.now()
-    held = _still_held(delivery)
+    held = outbox.still_held(delivery)
     _log_attempt(delivery, started, clock, WebhookAttempt.Outcome.SUCCESS, status, excerpt)
     if not held:
         return None
@@ -253,7 +241,7 @@ def _record_failure(delivery, exc, started, clock):
     now = timezone.now()
     final = exc.gone or delivery.attempts >= MAX_ATTEMPTS
     outcome = WebhookAttempt.Outcome.FAILED if final else WebhookAttempt.Outcome.RETRY
-    held = _still_held(delivery)
+    held = outbox.still_held(delivery)
     _log_attempt(delivery, started, clock, outcome, exc.status_code, exc.excerpt, str(exc))
     if not held:
         return None

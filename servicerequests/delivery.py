@@ -81,18 +81,6 @@ def deliver(delivery_id):
     return _record_success(delivery, result, started, clock)
 
 
-def _still_held(delivery):
-    if outbox.still_held(Delivery.objects.filter(pk=delivery.pk), delivery.attempts):
-        return True
-    logger.warning(
-        "delivery %s: the lease ran out during attempt %s and another worker took it over; "
-        "only the attempt is recorded (same idempotency key, so one ticket)",
-        delivery.pk,
-        delivery.attempts,
-    )
-    return False
-
-
 def _next_attempt_number(delivery):
     # Counted from the log: an admin's retry restarts ``attempts`` but not the numbering.
     return DeliveryAttempt.objects.filter(delivery=delivery).count() + 1
@@ -106,7 +94,7 @@ def _duration_ms(clock):
 def _record_success(delivery, result, started, clock):
     now = timezone.now()
     service_request = delivery.service_request
-    held = _still_held(delivery)
+    held = outbox.still_held(delivery)
     DeliveryAttempt.objects.create(
         delivery=delivery,
         number=_next_attempt_number(delivery),
@@ -166,7 +154,7 @@ def _record_failure(delivery, exc, started, clock):
     now = timezone.now()
     service_request = delivery.service_request
     final = exc.permanent or delivery.attempts >= MAX_ATTEMPTS
-    held = _still_held(delivery)
+    held = outbox.still_held(delivery)
     DeliveryAttempt.objects.create(
         delivery=delivery,
         number=_next_attempt_number(delivery),

@@ -397,6 +397,21 @@ class FileEmailBackend(filebased.EmailBackend):
         super().__init__(*args, file_path=file_path or os.environ["FAULT_EMAIL_DIR"], **kwargs)
 
 
+def deliver_only_to(webhook_receiver):
+    """A webhook channel to the receiver simulator, the only one enabled: every request goes
+    there, and the receiver's tickets are the effects to count."""
+    from servicerequests.models import Channel
+    from tests.servicerequests.helpers import channel
+
+    target = channel(
+        "webhook",
+        endpoint=webhook_receiver.base_url + "/tickets",
+        credentials={"signing_secret": "receiver-signing-secret"},
+    )
+    Channel.objects.exclude(pk=target.pk).update(enabled=False)
+    return target
+
+
 def wait_for(condition, timeout, sweep, sweep_every=1.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -34,10 +34,17 @@ from servicehealth import sync
 from servicehealth.models import FeedSource, TenantServiceHealth
 from servicehealth.tasks import poll_source
 from servicerequests import delivery
-from servicerequests.models import Channel, Delivery, ServiceRequest
+from servicerequests.models import Delivery, ServiceRequest
 from tests.customers.factories import CustomerFactory
-from tests.fault.helpers import LEASE_SECONDS, Gunicorn, PostgresProxy, Worker, wait_for
-from tests.servicerequests.helpers import channel, topic
+from tests.fault.helpers import (
+    LEASE_SECONDS,
+    Gunicorn,
+    PostgresProxy,
+    Worker,
+    deliver_only_to,
+    wait_for,
+)
+from tests.servicerequests.helpers import topic
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
@@ -122,12 +129,7 @@ def test_a_database_outage_answers_503_loses_nothing_and_shows_the_interrupted_p
     # ``cast`` re-applies the role matrix: an earlier transactional test flushed the roles, and
     # a token of a role with no permissions gets 404 everywhere.
     simulator, add_source = service_health_simulator
-    target = channel(
-        "webhook",
-        endpoint=webhook_receiver.base_url + "/tickets",
-        credentials={"signing_secret": "receiver-signing-secret"},
-    )
-    Channel.objects.exclude(pk=target.pk).update(enabled=False)
+    deliver_only_to(webhook_receiver)
     customer = CustomerFactory()
     source = add_source(customer)
     simulator.add_issue(

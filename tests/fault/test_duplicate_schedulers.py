@@ -29,10 +29,10 @@ from servicehealth import sync
 from servicehealth.models import FeedSource
 from servicehealth.tasks import poll_source
 from servicerequests import services
-from servicerequests.models import Channel, Delivery
+from servicerequests.models import Delivery
 from tests.customers.factories import CustomerFactory
-from tests.fault.helpers import Beat, Worker, wait_for
-from tests.servicerequests.helpers import channel, topic
+from tests.fault.helpers import Beat, Worker, deliver_only_to, wait_for
+from tests.servicerequests.helpers import topic
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
@@ -71,12 +71,7 @@ def test_two_beats_and_two_workers_do_everything_once_and_a_doubled_poll_is_skip
     private_broker, webhook_receiver, service_health_simulator, tmp_path
 ):
     simulator, add_source = service_health_simulator
-    target = channel(
-        "webhook",
-        endpoint=webhook_receiver.base_url + "/tickets",
-        credentials={"signing_secret": "receiver-signing-secret"},
-    )
-    Channel.objects.exclude(pk=target.pk).update(enabled=False)
+    deliver_only_to(webhook_receiver)
     customers = [CustomerFactory() for _ in range(SOURCES)]
     sources = []
     for n, customer in enumerate(customers):

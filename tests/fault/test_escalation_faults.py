@@ -30,7 +30,14 @@ from servicerequests.models import (
     TimelineKindChoices,
 )
 from tests.customers.factories import CustomerFactory
-from tests.fault.helpers import LEASE_SECONDS, Gunicorn, Worker, database_url, wait_for
+from tests.fault.helpers import (
+    LEASE_SECONDS,
+    Gunicorn,
+    Worker,
+    database_url,
+    deliver_only_to,
+    wait_for,
+)
 from tests.servicerequests.helpers import channel, topic
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
@@ -58,12 +65,7 @@ def test_no_request_is_lost_or_delivered_twice_when_workers_die_and_redis_restar
     private_broker, webhook_receiver, tmp_path
 ):
     webhook_receiver.latency = (0.05, 0.3)
-    target = channel(
-        "webhook",
-        endpoint=webhook_receiver.base_url + "/tickets",
-        credentials={"signing_secret": "receiver-signing-secret"},
-    )
-    Channel.objects.exclude(pk=target.pk).update(enabled=False)
+    target = deliver_only_to(webhook_receiver)
     customers = [CustomerFactory() for _ in range(5)]
     worker = Worker(private_broker.url, tmp_path)
     started = time.monotonic()

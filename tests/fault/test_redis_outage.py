@@ -18,10 +18,10 @@ from django.test import Client
 from core import broker
 from core.cache import FailOpenRedisCache
 from servicerequests import delivery
-from servicerequests.models import Channel, Delivery
+from servicerequests.models import Delivery
 from tests.customers.factories import CustomerFactory
-from tests.fault.helpers import LEASE_SECONDS, Worker, wait_for
-from tests.servicerequests.helpers import channel, topic
+from tests.fault.helpers import LEASE_SECONDS, Worker, deliver_only_to, wait_for
+from tests.servicerequests.helpers import topic
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
@@ -67,15 +67,6 @@ def open_through_the_api(client, token, customer, n):
         HTTP_AUTHORIZATION=f"Bearer {token}",
     )
     return response, time.perf_counter() - started
-
-
-def deliver_only_to(webhook_receiver):
-    target = channel(
-        "webhook",
-        endpoint=webhook_receiver.base_url + "/tickets",
-        credentials={"signing_secret": "receiver-signing-secret"},
-    )
-    Channel.objects.exclude(pk=target.pk).update(enabled=False)
 
 
 def wait_until_delivered(expected):
