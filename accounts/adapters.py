@@ -1,16 +1,56 @@
+from types import SimpleNamespace
+from urllib.parse import quote, urlsplit
+
+from allauth.account import app_settings as account_settings
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.usersessions.adapter import DefaultUserSessionsAdapter
+from django.conf import settings
+from django.urls import reverse
 
 from core import crypto
+from core.events import absolute_url
+
+
+def portal_site():
+    """What allauth's emails call ``current_site``: the portal's name and configured address.
+
+    Without django.contrib.sites allauth takes both from the request's Host header, which the
+    sender of the request chooses.
+    """
+    return SimpleNamespace(
+        name=settings.MFA_TOTP_ISSUER, domain=urlsplit(settings.PORTAL_BASE_URL).netloc
+    )
 
 
 class StaffAccountAdapter(DefaultAccountAdapter):
-    """Staff are invited by an administrator; nobody signs themselves up."""
+    """Staff are invited by an administrator; nobody signs themselves up.
+
+    Links in allauth's emails are built on ``PORTAL_BASE_URL``, never the request's Host: a
+    password reset asked for with a forged Host would otherwise mail a link to that host.
+    """
 
     def is_open_for_signup(self, request):
         return False
+
+    def get_reset_password_from_key_url(self, key):
+        # As allauth builds the path (one opaque key in place of its two URL parameters).
+        path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
+        return absolute_url(path.replace("UID-KEY", quote(key)))
+
+    def format_email_subject(self, subject):
+        prefix = account_settings.EMAIL_SUBJECT_PREFIX
+        if prefix is None:
+            prefix = f"[{settings.MFA_TOTP_ISSUER}] "
+        return prefix + str(subject)
+
+    def send_mail(self, template_prefix, email, context):
+        context = {**context, "current_site": portal_site()}
+        if "signup_url" in context:
+            # The "no such account" email (sent instead of a reset link to unknown addresses).
+            context["signup_url"] = absolute_url(reverse("account_signup"))
+        super().send_mail(template_prefix, email, context)
 
 
 class StaffMFAAdapter(DefaultMFAAdapter):

@@ -50,9 +50,29 @@ class StaffForm(forms.Form):
     full_name = forms.CharField(label=_("Full name"), max_length=150)
     roles = StaffRolesField()
 
-    def __init__(self, *args, actor, **kwargs):
+    def __init__(self, *args, actor, member=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["roles"].choices = role_choices_for(actor)
+        roles = self.fields["roles"]
+        roles.choices = role_choices_for(actor)
+        self.own_roles = member is not None and member.pk == actor.pk
+        if self.own_roles:
+            # Shown, not editable: nobody changes their own roles (accounts.services).
+            roles.disabled = True
+            roles.choices = Role.choices
+            roles.help_text = _("You cannot change your own roles; another administrator can.")
+
+    def clean_roles(self):
+        roles = self.cleaned_data["roles"]
+        if self.own_roles:
+            # A disabled field keeps its initial value whatever was posted: say so rather than
+            # save the rest and pretend a hand-made request's new roles were taken.
+            name = self.add_prefix("roles")
+            posted = self.fields["roles"].widget.value_from_datadict(self.data, self.files, name)
+            if name in self.data and set(posted) != set(roles):
+                raise forms.ValidationError(
+                    _("You cannot change your own roles; another administrator can.")
+                )
+        return roles
 
 
 class ProfileForm(forms.ModelForm):

@@ -1,4 +1,5 @@
-"""Session timeouts: idle (``SESSION_IDLE_TIMEOUT_MINUTES``) and absolute (``SESSION_COOKIE_AGE``).
+"""Session timeouts: idle (``SESSION_IDLE_TIMEOUT_MINUTES``) and absolute (``SESSION_COOKIE_AGE``),
+and, with ``MFA_REQUIRED``, enrolment of a second factor before anything else.
 
 Django's own expiry slides with every save of the session, so the sign-in time and the last
 activity are kept in the session and checked here on every request that carries one. API clients
@@ -16,9 +17,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
 from django.shortcuts import redirect, resolve_url
 from django.urls import Resolver404, resolve
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+
+from accounts.mfa import has_authenticator
+from core.redirects import safe_next_url
 
 SIGNED_IN_AT = "portal_signed_in_at"
 LAST_ACTIVITY = "portal_last_activity"
@@ -71,9 +74,8 @@ def _next_url(request):
         candidate = request.get_full_path()
     else:
         candidate = request.headers.get("Referer", "")
-    if not candidate or not url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    candidate = safe_next_url(request, candidate, None)
+    if candidate is None:
         return None
     parts = urlsplit(candidate)
     if parts.path == resolve_url(settings.LOGIN_URL):
@@ -140,3 +142,77 @@ class SessionTimeoutMiddleware:
         if next_url:
             return redirect_to_login(next_url)
         return redirect(settings.LOGIN_URL)
+
+
+# What a person who must still set up their second factor may reach: the enrolment page itself
+# (and allauth's overview it falls back to), re-authentication (asked for after a few minutes),
+# signing out, the language switch and the health check.
+ENROLMENT_URL_NAMES = frozenset(
+    {
+        "mfa_activate_totp",
+        "mfa_index",
+        "account_reauthenticate",
+        "mfa_reauthenticate",
+        "account_logout",
+        "set_language",
+        "core:healthz",
+    }
+)
+# Set on the request for the templates: the navigation is hidden and the enrolment page explains.
+ENROLMENT_PENDING_ATTRIBUTE = "mfa_enrolment_pending"
+
+
+def _enrolment_reachable(request):
+    static_prefix = "/" + settings.STATIC_URL.lstrip("/")
+    if request.path_info.startswith(static_prefix):
+        return True
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    return match.view_name in ENROLMENT_URL_NAMES
+
+
+def enrolment_pending(request):
+    """This signed-in person must set up a second factor before using the portal."""
+    return getattr(request, ENROLMENT_PENDING_ATTRIBUTE, False)
+
+
+class MfaEnrolmentMiddleware:
+    """With ``MFA_REQUIRED``, a signed-in person without an authenticator reaches only enrolment.
+
+    People only: API clients authenticate with a token, which the API checks after this, and
+    carry no session, so ``request.user`` is anonymous here for them.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if (
+            settings.MFA_REQUIRED
+            and user.is_authenticated
+            and not user.is_api_client
+            and not has_authenticator(user)
+        ):
+            setattr(request, ENROLMENT_PENDING_ATTRIBUTE, True)
+            if not _enrolment_reachable(request):
+                return self._refuse(request)
+        return self.get_response(request)
+
+    def _refuse(self, request):
+        message = _(
+            "Set up two-factor authentication first: the portal requires an authenticator app "
+            "for every account."
+        )
+        if request.path_info.startswith("/api/"):
+            # The API's error shape; a browser's script gets a reason, not a redirect to follow.
+            return JsonResponse(
+                {
+                    "type": "client_error",
+                    "errors": [{"code": "mfa_enrolment_required", "detail": message, "attr": None}],
+                },
+                status=403,
+            )
+        return redirect("mfa_activate_totp")

@@ -3,6 +3,7 @@
 import secrets
 from datetime import timedelta
 
+from allauth.mfa.models import Authenticator
 from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -23,6 +24,7 @@ from accounts import scopes as api_scopes
 from accounts.models import ApiClient, User, validate_rate
 from accounts.roles import Role
 from core import audit
+from core.events import absolute_url
 
 # How much of a token the UI and the audit log show: enough to tell tokens apart, no more.
 TOKEN_PREFIX_SHOWN = 8
@@ -37,10 +39,14 @@ def staff_snapshot(user):
     }
 
 
+def is_global_admin(user):
+    return user.is_superuser or Role.GLOBAL_ADMIN in user.roles
+
+
 def _check_may_manage(actor, target_roles, new_roles=()):
     """Only a Global admin may grant, revoke or manage the Global admin role."""
     touches_global = Role.GLOBAL_ADMIN in set(target_roles) | set(new_roles)
-    if touches_global and Role.GLOBAL_ADMIN not in actor.roles and not actor.is_superuser:
+    if touches_global and not is_global_admin(actor):
         raise PermissionDenied(_("Only a Global admin can grant, change or remove Global admins."))
 
 
@@ -73,7 +79,7 @@ def _set_roles(user, roles):
     user.groups.set(Group.objects.filter(name__in=[Role(role).value for role in roles]))
 
 
-def invitation_url(request, user):
+def invitation_url(user):
     path = reverse(
         "accounts:accept_invitation",
         kwargs={
@@ -81,21 +87,24 @@ def invitation_url(request, user):
             "token": default_token_generator.make_token(user),
         },
     )
-    return request.build_absolute_uri(path)
+    # On the configured address, never the request's Host header: anyone can send a request
+    # with another Host and have the portal mail a link to their own server.
+    return absolute_url(path)
+
+
+def send_staff_email(user, event, context):
+    """Email ``user`` the ``emails/<event>-subject/-body-text/-body-html`` templates, in their
+    language."""
+    context = {**context, "user": user, "site_name": settings.MFA_TOTP_ISSUER}
+    with translation.override(user.language or translation.get_language()):
+        subject = render_to_string(f"emails/{event}-subject.txt", context).strip()
+        body = render_to_string(f"emails/{event}-body-text.txt", context)
+        html = render_to_string(f"emails/{event}-body-html.html", context)
+    send_mail(subject, body, None, [user.email], html_message=html)
 
 
 def send_invitation(request, user, invited_by):
-    context = {
-        "user": user,
-        "invited_by": invited_by,
-        "url": invitation_url(request, user),
-        "site_name": settings.MFA_TOTP_ISSUER,
-    }
-    with translation.override(user.language or translation.get_language()):
-        subject = render_to_string("emails/invitation-subject.txt", context).strip()
-        body = render_to_string("emails/invitation-body-text.txt", context)
-        html = render_to_string("emails/invitation-body-html.html", context)
-    send_mail(subject, body, None, [user.email], html_message=html)
+    send_staff_email(user, "invitation", {"invited_by": invited_by, "url": invitation_url(user)})
 
 
 @transaction.atomic
@@ -127,10 +136,11 @@ def resend_invitation(request, user):
 @transaction.atomic
 def update_staff(request, user, *, full_name, roles):
     actor = request.user
-    _check_may_manage(actor, user.roles, roles)
     roles = [Role(role) for role in roles]
-    if user == actor and not {Role.GLOBAL_ADMIN, Role.USER_MANAGEMENT_ADMIN} & set(roles):
-        raise ValidationError(_("You cannot remove your own staff management role."))
+    if user == actor and set(roles) != set(user.roles):
+        # Not even a Global admin: every role change is made by a second person, and audited.
+        raise ValidationError(_("You cannot change your own roles; another administrator can."))
+    _check_may_manage(actor, user.roles, roles)
     _check_keeps_a_global_admin(user, new_roles=roles)
     before = staff_snapshot(user)
     user.full_name = full_name
@@ -170,6 +180,49 @@ def set_staff_active(request, user, *, active):
         after=staff_snapshot(user),
         request=request,
     )
+    return user
+
+
+def send_mfa_reset_notice(user, reset_by):
+    send_staff_email(
+        user,
+        "mfa-reset",
+        {
+            "reset_by": reset_by,
+            "sign_in_url": absolute_url(reverse("account_login")),
+            "mfa_required": settings.MFA_REQUIRED,
+        },
+    )
+
+
+@transaction.atomic
+def reset_mfa(request, user):
+    """A Global admin removes a person's authenticators (a lost phone) and signs them out.
+
+    With MFA_REQUIRED they set up a new authenticator at their next sign-in.
+    """
+    actor = request.user
+    if not is_global_admin(actor):
+        raise PermissionDenied(_("Only a Global admin can reset two-factor authentication."))
+    if user == actor:
+        raise ValidationError(_("You cannot reset your own two-factor authentication."))
+    authenticators = Authenticator.objects.filter(user=user)
+    types = sorted(authenticators.values_list("type", flat=True))
+    if not types:
+        raise ValidationError(_("This person has no two-factor authentication to reset."))
+    # A plain delete: allauth's removal signal would audit it as the person's own doing.
+    authenticators.delete()
+    for session in UserSession.objects.filter(user=user):
+        session.end()
+    audit.record(
+        actor=actor,
+        action="staff.mfa_reset",
+        target=user,
+        before={"authenticators": types},
+        after={"authenticators": []},
+        request=request,
+    )
+    transaction.on_commit(lambda: send_mfa_reset_notice(user, actor))
     return user
 
 

@@ -21,6 +21,7 @@ urlpatterns = [
         name="staff_reactivate",
     ),
     path("staff/<int:pk>/resend-invitation/", views.staff_resend_invitation, name="staff_resend"),
+    path("staff/<int:pk>/reset-mfa/", views.staff_mfa_reset, name="staff_mfa_reset"),
     path(
         "invitation/<str:uidb64>/<str:token>/",
         views.accept_invitation,

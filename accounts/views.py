@@ -9,8 +9,9 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.encoding import force_str
-from django.utils.http import urlsafe_base64_decode
+from django.utils.http import urlencode, urlsafe_base64_decode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -22,9 +23,14 @@ from accounts.forms import (
     ProfileForm,
     StaffForm,
 )
+from accounts.mfa import has_authenticator, session_is_mfa_verified
 from accounts.models import ApiClient, User
 from accounts.permissions import capability_required
 from accounts.roles import Capability, Role
+from core.models import AuditEntry
+
+# How many of the latest role changes the staff page shows Global admins.
+RECENT_ROLE_CHANGES = 10
 
 
 def _staff_queryset():
@@ -35,6 +41,31 @@ def _staff_queryset():
 
 def _error_text(exc):
     return " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+
+
+def _role_labels(values):
+    return [str(Role(value).label) if value in Role.values else value for value in values]
+
+
+def recent_role_changes(limit=RECENT_ROLE_CHANGES):
+    """The latest ``staff.roles_changed`` audit entries: who changed whose roles, when, how."""
+    entries = AuditEntry.objects.filter(action="staff.roles_changed").only(
+        "created_at", "actor_email", "target_repr", "before", "after"
+    )[:limit]
+    changes = []
+    for entry in entries:
+        before = set((entry.before or {}).get("roles") or [])
+        after = set((entry.after or {}).get("roles") or [])
+        changes.append(
+            {
+                "at": entry.created_at,
+                "actor": entry.actor_email,
+                "member": entry.target_repr,
+                "added": _role_labels(sorted(after - before)),
+                "removed": _role_labels(sorted(before - after)),
+            }
+        )
+    return changes
 
 
 @capability_required(Capability.MANAGE_STAFF)
@@ -56,6 +87,10 @@ def staff_list(request):
         active=Count("pk", filter=Q(is_active=True)),
         deactivated=Count("pk", filter=Q(is_active=False)),
     )
+    # Read from the audit log, so shown to those who may read it: Global admins.
+    role_changes = (
+        recent_role_changes() if request.user.has_capability(Capability.VIEW_AUDIT_LOG) else None
+    )
     return render(
         request,
         "accounts/staff_list.html",
@@ -66,13 +101,14 @@ def staff_list(request):
             "status": status,
             "roles": Role.choices,
             "counts": counts,
+            "role_changes": role_changes,
         },
     )
 
 
 @capability_required(Capability.MANAGE_STAFF)
 def staff_invite(request):
-    form = InviteStaffForm(request.POST or None, actor=request.user)
+    form = InviteStaffForm(request.POST if request.method == "POST" else None, actor=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             user = services.invite_staff(request, **form.cleaned_data)
@@ -92,7 +128,12 @@ def _get_staff_member(pk):
 def staff_edit(request, pk):
     member = _get_staff_member(pk)
     initial = {"full_name": member.full_name, "roles": [role.value for role in member.roles]}
-    form = StaffForm(request.POST or None, initial=initial, actor=request.user)
+    form = StaffForm(
+        request.POST if request.method == "POST" else None,
+        initial=initial,
+        actor=request.user,
+        member=member,
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.update_staff(request, member, **form.cleaned_data)
@@ -101,7 +142,19 @@ def staff_edit(request, pk):
         else:
             messages.success(request, _("Saved %(name)s.") % {"name": member})
             return redirect("accounts:staff_list")
-    return render(request, "accounts/staff_edit.html", {"form": form, "member": member})
+    member_has_mfa = has_authenticator(member)
+    return render(
+        request,
+        "accounts/staff_edit.html",
+        {
+            "form": form,
+            "member": member,
+            "member_has_mfa": member_has_mfa,
+            "can_reset_mfa": member_has_mfa
+            and member != request.user
+            and services.is_global_admin(request.user),
+        },
+    )
 
 
 @require_POST
@@ -119,6 +172,29 @@ def staff_set_active(request, pk, active):
             messages.success(
                 request, _("%(name)s is deactivated and signed out.") % {"name": member}
             )
+    return redirect("accounts:staff_edit", pk=member.pk)
+
+
+@require_POST
+@capability_required(Capability.MANAGE_STAFF)
+def staff_mfa_reset(request, pk):
+    """A Global admin removes someone's authenticators (a lost phone); not found for others."""
+    if not services.is_global_admin(request.user):
+        raise Http404
+    member = _get_staff_member(pk)
+    try:
+        services.reset_mfa(request, member)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(
+            request,
+            _(
+                "Two-factor authentication of %(name)s is reset and they are signed out. "
+                "They have been told by email."
+            )
+            % {"name": member},
+        )
     return redirect("accounts:staff_edit", pk=member.pk)
 
 
@@ -146,7 +222,7 @@ def accept_invitation(request, uidb64, token):
         user = None
     if user is None or not default_token_generator.check_token(user, token):
         return render(request, "accounts/invitation_invalid.html", status=400)
-    form = SetPasswordForm(user, request.POST or None)
+    form = SetPasswordForm(user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         services.accept_invitation(user, form.cleaned_data["new_password1"], request)
         messages.success(request, _("Your password is set. Sign in to continue."))
@@ -162,7 +238,7 @@ def no_email_management(request):
 
 @capability_required(None)
 def profile(request):
-    form = ProfileForm(request.POST or None, instance=request.user)
+    form = ProfileForm(request.POST if request.method == "POST" else None, instance=request.user)
     if request.method == "POST" and form.is_valid():
         user = services.update_profile(request, form)
         messages.success(request, _("Your profile is saved."))
@@ -186,6 +262,21 @@ def session_end(request, pk):
     return redirect("usersessions_list")
 
 
+def _second_factor_needed(request, return_to):
+    """With MFA_REQUIRED, API tokens are made only by a session signed in with its second
+    factor: a stolen password alone must not yield a long-lived credential. Returns the page
+    that sends the person to confirm with their authenticator, or None when they may go on."""
+    if not settings.MFA_REQUIRED or session_is_mfa_verified(request):
+        return None
+    reauthenticate = f"{reverse('mfa_reauthenticate')}?{urlencode({'next': return_to})}"
+    return render(
+        request,
+        "accounts/mfa_verification_required.html",
+        {"reauthenticate_url": reauthenticate},
+        status=403,
+    )
+
+
 @capability_required(Capability.MANAGE_INTEGRATIONS)
 def api_client_list(request):
     clients = ApiClient.objects.select_related("created_by")
@@ -194,7 +285,10 @@ def api_client_list(request):
 
 @capability_required(Capability.MANAGE_INTEGRATIONS)
 def api_client_create(request):
-    form = ApiClientForm(request.POST or None)
+    refusal = _second_factor_needed(request, reverse("accounts:api_client_create"))
+    if refusal is not None:
+        return refusal
+    form = ApiClientForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         client, token = services.create_api_client(
             actor=request.user, request=request, **form.service_data()
@@ -209,7 +303,9 @@ def api_client_edit(request, pk):
     """Scopes, rate limit and tokens of one client."""
     client = get_object_or_404(ApiClient, pk=pk)
     form = ApiClientEditForm(
-        request.POST or None, scopes=client.scopes, initial={"rate_limit": client.rate_limit}
+        request.POST if request.method == "POST" else None,
+        scopes=client.scopes,
+        initial={"rate_limit": client.rate_limit},
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -242,6 +338,9 @@ def api_client_edit(request, pk):
 @capability_required(Capability.MANAGE_INTEGRATIONS)
 def api_client_rotate(request, pk):
     client = get_object_or_404(ApiClient, pk=pk)
+    refusal = _second_factor_needed(request, reverse("accounts:api_client_edit", args=[client.pk]))
+    if refusal is not None:
+        return refusal
     try:
         token, grace_ends = services.rotate_api_client_token(request, client)
     except ValidationError as exc:

@@ -1,13 +1,14 @@
 """Writing the audit log. Service functions call ``record`` inside their transaction."""
 
-from core.middleware import current_request_id
+from core.middleware import client_address, current_request_id
 from core.models import AuditEntry
 
 
 def client_ip(request):
+    """The client's address (``core.middleware.client_address``); never anything but an IP."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    return client_address(request)
 
 
 def record(*, actor, action, target, before=None, after=None, request=None):

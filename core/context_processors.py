@@ -1,6 +1,7 @@
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from accounts.middleware import enrolment_pending
 from accounts.roles import Capability
 
 MAIN, MORE = "main", "more"
@@ -31,6 +32,9 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"navigation": []}
+    if enrolment_pending(request):
+        # Every link would lead back to the enrolment page (MFA_REQUIRED): show none.
+        return {"navigation": [], "mfa_enrolment_pending": True}
     capabilities = user.capabilities
     items = []
     for url_name, label, capability, group in NAVIGATION:

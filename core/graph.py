@@ -17,6 +17,7 @@ Act on Graph's ``error.code``, never its message.
 """
 
 import email.utils
+import hashlib
 import json
 import logging
 import random
@@ -29,7 +30,14 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
-from core.urlguard import UnsafeURL, check_outbound_url, guarded_session, same_origin
+from core.urlguard import (
+    PlaceholderError,
+    UnsafeURL,
+    check_outbound_url,
+    fill_tenant_id,
+    guarded_session,
+    same_origin,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +56,25 @@ class GraphConnection:
     client_id: str
     client_secret: str = field(repr=False)
 
+    def __post_init__(self):
+        # A token URL with another placeholder is refused when the connection is built.
+        self.resolved_token_url  # noqa: B018
+
     @property
     def resolved_token_url(self):
-        return self.token_url.format(tenant_id=self.tenant_id)
+        try:
+            return fill_tenant_id(self.token_url, self.tenant_id)
+        except PlaceholderError:
+            raise GraphError(
+                "The only placeholder a token URL may hold is {tenant_id}.", permanent=True
+            ) from None
+
+    @property
+    def token_cache_key(self):
+        """Whose token it is: a new client secret must fetch a new one. A digest of the secret,
+        so the secret itself is kept nowhere but here."""
+        digest = hashlib.sha256(self.client_secret.encode()).hexdigest()
+        return (self.resolved_token_url, self.client_id, digest)
 
 
 class GraphError(Exception):
@@ -149,7 +173,7 @@ class GraphClient:
 
     # --- token -----------------------------------------------------------------------------
     def _token(self):
-        key = (self.connection.resolved_token_url, self.connection.client_id)
+        key = self.connection.token_cache_key
         with _token_lock:
             cached = _token_cache.get(key)
             if cached and cached[1] > time.monotonic():
@@ -195,7 +219,7 @@ class GraphClient:
         return payload["access_token"]
 
     def _forget_token(self):
-        key = (self.connection.resolved_token_url, self.connection.client_id)
+        key = self.connection.token_cache_key
         with _token_lock:
             _token_cache.pop(key, None)
 

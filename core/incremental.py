@@ -31,6 +31,8 @@ from django.db import connections, router
 from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
 
+from core.filters import PortalFilterSet, UtcIsoDateTimeField
+
 MODIFIED_SINCE_HELP = (
     "ISO 8601 date and time with an offset. Only rows modified strictly after it, oldest change "
     "first; only changes at least `API_SYNC_SETTLE_SECONDS` old (and older than any write still "
@@ -64,6 +66,8 @@ def settled_cutoff(model=None):
 class ModifiedSinceFilter(django_filters.IsoDateTimeFilter):
     """``?modified_since=``: strictly after the given time, and only settled changes."""
 
+    field_class = UtcIsoDateTimeField
+
     def __init__(self, field_name="modified_at", **kwargs):
         kwargs.setdefault("help_text", MODIFIED_SINCE_HELP)
         kwargs.setdefault("label", "Modified since")
@@ -79,7 +83,7 @@ class ModifiedSinceFilter(django_filters.IsoDateTimeFilter):
         )
 
 
-class ModifiedSinceFilterSet(django_filters.FilterSet):
+class ModifiedSinceFilterSet(PortalFilterSet):
     """For collections that have no other filters."""
 
     modified_since = ModifiedSinceFilter()

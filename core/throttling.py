@@ -37,7 +37,7 @@ def _client_rate(request):
 
 
 class AnonymousRateThrottle(ThrottleCache, AnonRateThrottle):
-    """Per client address for unauthenticated calls (``NUM_PROXIES`` decides which address)."""
+    """Per client address for unauthenticated calls (``TRUSTED_PROXY_COUNT`` decides which address)."""
 
     scope = "anonymous"
 

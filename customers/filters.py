@@ -3,6 +3,7 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
+from core.filters import ModelChoiceFilter, PortalFilterSet
 from core.incremental import ModifiedSinceFilter
 from customers.gdap import GdapStateChoices
 from customers.models import Customer, CustomerRelationshipChoices, Tag
@@ -19,7 +20,7 @@ CUSTOMER_ORDERINGS = {
 }
 
 
-class CustomerFilterSet(django_filters.FilterSet):
+class CustomerFilterSet(PortalFilterSet):
     q = django_filters.CharFilter(
         method="filter_search",
         label=_("Search"),
@@ -28,7 +29,7 @@ class CustomerFilterSet(django_filters.FilterSet):
     relationship = django_filters.ChoiceFilter(
         choices=CustomerRelationshipChoices.choices, label=_("Relationship")
     )
-    tag = django_filters.ModelChoiceFilter(
+    tag = ModelChoiceFilter(
         field_name="tags",
         queryset=Tag.objects.all(),
         to_field_name="name",

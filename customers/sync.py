@@ -67,13 +67,16 @@ def partner_connection():
             "Set PARTNER_TENANT_ID, GRAPH_CLIENT_ID and GRAPH_CLIENT_SECRET to read GDAP "
             "relationships from Microsoft Graph."
         )
-    return GraphConnection(
-        base_url=settings.GRAPH_BASE_URL,
-        token_url=settings.GRAPH_TOKEN_URL,
-        tenant_id=settings.PARTNER_TENANT_ID,
-        client_id=settings.GRAPH_CLIENT_ID,
-        client_secret=settings.GRAPH_CLIENT_SECRET,
-    )
+    try:
+        return GraphConnection(
+            base_url=settings.GRAPH_BASE_URL,
+            token_url=settings.GRAPH_TOKEN_URL,
+            tenant_id=settings.PARTNER_TENANT_ID,
+            client_id=settings.GRAPH_CLIENT_ID,
+            client_secret=settings.GRAPH_CLIENT_SECRET,
+        )
+    except GraphError as exc:
+        raise NotConfigured(f"GRAPH_TOKEN_URL: {exc}") from None
 
 
 def _roles(record):

@@ -4,8 +4,9 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Case, Count, F, Prefetch, Q, Value, When
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import capability_required
 from accounts.roles import Capability
 from core.exports import csv_response
+from core.redirects import safe_next_url
 from customers import gdap, imports, service_links, services
 from customers.filters import CUSTOMER_ORDERINGS, CustomerFilterSet
 from customers.forms import (
@@ -238,8 +240,10 @@ def _save_customer(request, form, contact_formset, customer=None):
 
 @capability_required(VIEW, write=MANAGE, form_page=True)
 def customer_create(request):
-    form = CustomerForm(request.POST or None)
-    contact_formset = ContactFormSet(request.POST or None, prefix="contacts")
+    form = CustomerForm(request.POST if request.method == "POST" else None)
+    contact_formset = ContactFormSet(
+        request.POST if request.method == "POST" else None, prefix="contacts"
+    )
     if request.method == "POST" and form.is_valid() and contact_formset.is_valid():
         customer = _save_customer(request, form, contact_formset)
         if customer is not None:
@@ -255,13 +259,15 @@ def customer_create(request):
 @capability_required(VIEW, write=MANAGE, form_page=True)
 def customer_edit(request, tenant_id):
     customer = _get_customer(request, tenant_id)
-    form = CustomerForm(request.POST or None, instance=customer)
+    form = CustomerForm(request.POST if request.method == "POST" else None, instance=customer)
     initial_contacts = [
         {"name": c.name, "email": c.email, "phone": c.phone, "role": c.role}
         for c in customer.contacts.all()
     ]
     contact_formset = ContactFormSet(
-        request.POST or None, prefix="contacts", initial=initial_contacts
+        request.POST if request.method == "POST" else None,
+        prefix="contacts",
+        initial=initial_contacts,
     )
     if request.method == "POST" and form.is_valid() and contact_formset.is_valid():
         saved = _save_customer(request, form, contact_formset, customer)
@@ -283,7 +289,9 @@ def subscription_edit(request, tenant_id, pk=None):
         if pk
         else Subscription(customer=customer)
     )
-    form = SubscriptionForm(request.POST or None, instance=subscription)
+    form = SubscriptionForm(
+        request.POST if request.method == "POST" else None, instance=subscription
+    )
     if request.method == "POST" and form.is_valid():
         services.save_subscription(
             subscription, actor=request.user, request=request, **form.cleaned_data
@@ -305,7 +313,9 @@ def relationship_edit(request, tenant_id, pk=None):
         if pk
         else DelegatedAdminRelationship(customer=customer)
     )
-    form = RelationshipForm(request.POST or None, instance=relationship)
+    form = RelationshipForm(
+        request.POST if request.method == "POST" else None, instance=relationship
+    )
     if request.method == "POST" and form.is_valid():
         services.save_relationship(
             relationship, actor=request.user, request=request, **form.cleaned_data
@@ -377,7 +387,10 @@ def expiring_access(request):
 
 @capability_required(VIEW, write=MANAGE, form_page=True)
 def import_upload(request):
-    form = CustomerImportForm(request.POST or None, request.FILES or None)
+    form = CustomerImportForm(
+        request.POST if request.method == "POST" else None,
+        request.FILES if request.method == "POST" else None,
+    )
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
@@ -437,4 +450,5 @@ def gdap_sync(request):
         messages.error(request, _("The background workers cannot be reached; try again later."))
     else:
         messages.success(request, _("Reading relationships from Microsoft; refresh in a moment."))
-    return redirect(request.POST.get("next") or "customers:expiring_access")
+    default = reverse("customers:expiring_access")
+    return HttpResponseRedirect(safe_next_url(request, request.POST.get("next"), default))

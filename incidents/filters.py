@@ -4,6 +4,7 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.filters import PortalFilterSet
 from incidents.models import AffectedCustomer, Incident
 
 
@@ -13,7 +14,7 @@ class IncidentStateChoices:
     choices = [(ACTIVE, _("Active")), (RESOLVED, _("Resolved"))]
 
 
-class IncidentFilterSet(django_filters.FilterSet):
+class IncidentFilterSet(PortalFilterSet):
     q = django_filters.CharFilter(
         method="filter_search", label=_("Search"), help_text=_("Id, title or impact.")
     )

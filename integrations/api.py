@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
 from core.api import NoDeleteViewSet, through_service
+from core.filters import IntegerFilter
 from core.incremental import ModifiedSinceFilterSet
 from core.models import EventTypeChoices
 from core.openapi import EXAMPLE_API, examples
@@ -205,8 +206,9 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         required=False,
         allow_blank=True,
         help_text=(
-            "The signing secret (`whsec_` + base64). Leave it out to have one generated; it is "
-            "returned once, as `signing_secret`, in the create response."
+            "The signing secret (`whsec_` + base64 of at least 24 bytes). Leave it out to have "
+            "one generated (32 random bytes); it is returned once, as `signing_secret`, in the "
+            "create response."
         ),
     )
     auth_secret = serializers.CharField(
@@ -214,7 +216,8 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         required=False,
         allow_blank=True,
         help_text="The password (basic) or token (bearer) the receiver expects. Leave it out to "
-        "keep the stored one.",
+        "keep the stored one, unless `target_url` moves to another origin (scheme, host or "
+        "port): the stored one is never sent to a new host, so such a change needs it again.",
     )
     has_auth_secret = serializers.SerializerMethodField(
         help_text="Whether a password or token is stored (it is never returned)."
@@ -336,7 +339,10 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
 @examples(
     "Created, with its secret",
     request=SUBSCRIPTION_REQUEST,
-    response={**SUBSCRIPTION_RESPONSE, "signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+    response={
+        **SUBSCRIPTION_RESPONSE,
+        "signing_secret": "whsec_uth3nrcUgKdNSBH1RgGGfEWDdFRAtJXxOcU9VL7E1PA=",
+    },
 )
 class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
     signing_secret = serializers.CharField(
@@ -351,7 +357,7 @@ class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
 @examples(
     "Rotated",
     response={
-        "signing_secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        "signing_secret": "whsec_s4IqFjdQDjWIltzP/xoIR/JDO359Nj7ieYgNwkOuJ4k=",
         "previous_secret_valid_until": "2025-11-28T09:05:00Z",
     },
 )
@@ -443,7 +449,7 @@ class WebhookSubscriptionViewSet(NoDeleteViewSet):
 
 
 class WebhookDeliveryFilterSet(ModifiedSinceFilterSet):
-    subscription = django_filters.NumberFilter(
+    subscription = IntegerFilter(
         field_name="subscription_id", help_text="A webhook subscription's id."
     )
     state = django_filters.ChoiceFilter(
@@ -649,7 +655,7 @@ class PsaCompanyMappingFilterSet(ModifiedSinceFilterSet):
     customer = django_filters.UUIDFilter(
         field_name="customer__tenant_id", help_text="A customer's tenant id."
     )
-    psa = django_filters.NumberFilter(field_name="psa_id", help_text="A PSA connection's id.")
+    psa = IntegerFilter(field_name="psa_id", help_text="A PSA connection's id.")
 
     class Meta:
         model = PsaCompanyMapping

@@ -119,7 +119,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
         _("Signing secret"),
         _(
             "Leave empty and the portal generates one (recommended). To reuse a receiver's "
-            "secret, paste it: whsec_ followed by base64."
+            "secret, paste it: whsec_ followed by at least 24 bytes in base64."
         ),
         max_length=200,
     )
@@ -175,7 +175,9 @@ class WebhookSubscriptionForm(forms.ModelForm):
             )
             if self.instance.auth_secret_encrypted:
                 field = self.fields["auth_secret"]
-                field.help_text = f"{field.help_text} {_('Leave empty to keep the current one.')}"
+                keep = _("Leave empty to keep the current one.")
+                moved = _("Moving the target URL to another host needs it again.")
+                field.help_text = f"{field.help_text} {keep} {moved}"
 
     def clean_name(self):
         return " ".join(self.cleaned_data["name"].split())

@@ -21,9 +21,13 @@ from core.models import EventTypeChoices
 WEBHOOK_TEST_EVENT = "webhook.test"
 
 
+# A signing secret the portal generates holds this many random bytes.
+GENERATED_SECRET_BYTES = 32
+
+
 def new_webhook_secret():
-    """A Standard Webhooks secret: ``whsec_`` and 24 random bytes in base64."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(GENERATED_SECRET_BYTES)).decode()
 
 
 def new_message_id():

@@ -9,6 +9,7 @@ import json
 from datetime import timedelta
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
@@ -102,7 +103,7 @@ def webhook_list(request):
 @never_cache
 @capability_required(MANAGE)
 def webhook_create(request):
-    form = WebhookSubscriptionForm(request.POST or None)
+    form = WebhookSubscriptionForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         subscription, secret = services.create_subscription(
             actor=request.user,
@@ -124,18 +125,26 @@ def webhook_create(request):
 @capability_required(MANAGE)
 def webhook_edit(request, pk):
     subscription = get_object_or_404(WebhookSubscription, pk=pk)
-    form = WebhookSubscriptionForm(request.POST or None, instance=subscription)
+    form = WebhookSubscriptionForm(
+        request.POST if request.method == "POST" else None, instance=subscription
+    )
     if request.method == "POST" and form.is_valid():
-        saved = services.update_subscription(
-            subscription,
-            actor=request.user,
-            data=form.service_data(),
-            customers=form.cleaned_data["customers"],
-            auth_secret=form.cleaned_data["auth_secret"],
-            request=request,
-        )
-        messages.success(request, _("%(name)s is saved.") % {"name": saved})
-        return redirect("integrations:webhook_detail", pk=saved.pk)
+        try:
+            saved = services.update_subscription(
+                subscription,
+                actor=request.user,
+                data=form.service_data(),
+                customers=form.cleaned_data["customers"],
+                auth_secret=form.cleaned_data["auth_secret"],
+                request=request,
+            )
+        except ValidationError as exc:
+            # Errors on fields the form shows go next to them; any other at the top.
+            for field, errors in exc.update_error_dict({}).items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, _("%(name)s is saved.") % {"name": saved})
+            return redirect("integrations:webhook_detail", pk=saved.pk)
     # The form's validation changed the instance in memory: show the stored name.
     subscription.refresh_from_db()
     return render(
@@ -334,7 +343,7 @@ def psa_list(request):
 def _psa_page(request, psa=None):
     # The form gets its own copy: save_psa compares the stored values with the new ones.
     instance = PsaConnection.objects.get(pk=psa.pk) if psa else None
-    form = PsaConnectionForm(request.POST or None, instance=instance)
+    form = PsaConnectionForm(request.POST if request.method == "POST" else None, instance=instance)
     if request.method == "POST" and form.is_valid():
         saved = services.save_psa(
             psa, actor=request.user, data=form.service_data(), request=request
@@ -362,7 +371,9 @@ def customer_psa_companies(request, tenant_id):
     customer = get_object_or_404(Customer.objects.visible_to(request.user), tenant_id=tenant_id)
     psas = list(PsaConnection.objects.filter(is_active=True).order_by("name", "pk"))
     current = dict(customer.psa_companies.values_list("psa_id", "company_id"))
-    form = CustomerPsaCompaniesForm(request.POST or None, psas=psas, current=current)
+    form = CustomerPsaCompaniesForm(
+        request.POST if request.method == "POST" else None, psas=psas, current=current
+    )
     if request.method == "POST" and form.is_valid():
         changed = services.set_company_ids(
             customer, actor=request.user, company_ids=form.company_ids(), request=request

@@ -40,7 +40,8 @@ if PRODUCTION and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the portal's site: sign-in, MFA and audit of the portal (accounts.admin_site).
+    "accounts.admin_apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -69,7 +70,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: everything below reads the client's address from REMOTE_ADDR (TRUSTED_PROXY_COUNT).
+    "core.middleware.ClientAddressMiddleware",
     "core.middleware.RequestIdMiddleware",
+    # Before anything looks a header or path up in the database: a NUL there is a 400.
+    "core.middleware.RefuseNulMiddleware",
     # Its process_exception turns an unreachable Redis into a clean 503, never a 500.
     "core.middleware.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -87,6 +92,9 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "core.middleware.NoStoreForAuthenticatedMiddleware",
+    # MFA_REQUIRED: a person without a second factor reaches only enrolment. After allauth's,
+    # and below NoStore so its redirects and refusals are marked no-store too.
+    "accounts.middleware.MfaEnrolmentMiddleware",
     # API ETags and 304s; below NoStore, so the 304s it makes are marked no-store as well.
     "core.middleware.ApiConditionalGetMiddleware",
 ]
@@ -174,6 +182,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "core:dashboard"
+# Django's own admin at /django-admin/: not served at all (404) unless this is on. When on, it
+# has no sign-in of its own (the portal's, above), admits only Global admins signed in with their
+# second factor and writes every change to the audit log (accounts.admin_site).
+DJANGO_ADMIN_ENABLED = env.bool("DJANGO_ADMIN_ENABLED", default=False)
 
 # django-allauth: email login, no public sign-up (staff are invited), TOTP MFA.
 ACCOUNT_ADAPTER = "accounts.adapters.StaffAccountAdapter"
@@ -191,10 +203,15 @@ ACCOUNT_RATE_LIMITS = {
     "login": env.str("LOGIN_RATE_LIMIT", "30/m/ip"),
     "reset_password": "20/m/ip,5/m/key",
 }
-ALLAUTH_TRUSTED_PROXY_COUNT = env.int("NUM_PROXIES", 0, minimum=0)
+# 0: allauth reads REMOTE_ADDR, where core.middleware has already put the client's address.
+ALLAUTH_TRUSTED_PROXY_COUNT = 0
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", "Partner Support Portal")
 MFA_ADAPTER = "accounts.adapters.StaffMFAAdapter"  # encrypts TOTP secrets at rest
+# Every person must have an authenticator app: until they set one up, a signed-in person reaches
+# only the enrolment page (accounts.middleware), and API tokens are created only by a session
+# signed in with its second factor. Off in the development demo, so its users sign in at once.
+MFA_REQUIRED = env.bool("MFA_REQUIRED", default=PRODUCTION)
 # Re-authentication (password, or a TOTP code) within the last 5 minutes before changing MFA or
 # anything else allauth guards. Staff cannot change their email: that page is not served.
 ACCOUNT_REAUTHENTICATION_REQUIRED = True
@@ -270,6 +287,9 @@ if PRODUCTION and not FIELD_ENCRYPTION_KEYS:
 OUTBOUND_URL_ALLOWLIST = env.list(
     "OUTBOUND_URL_ALLOWLIST", [] if PRODUCTION else ["127.0.0.1", "localhost", "::1"]
 )
+# The proxy outbound connections go through (http and https), e.g. http://proxy.internal:3128.
+# Empty: they connect directly, and HTTP_PROXY and the like in the environment are ignored.
+OUTBOUND_PROXY = env.secret("OUTBOUND_PROXY")
 
 # Microsoft Graph for the partner's own tenant: delegated-admin (GDAP) relationships are read
 # from there. Unset: the sync reports "not configured". `make run` points it at the simulator.
@@ -306,7 +326,12 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", "http://localhost:8000").rstrip("/"
 SIMULATORS_ENABLED = not PRODUCTION and env.bool("SIMULATORS_ENABLED", default=True)
 
 # Security headers. Production defaults are strict; development serves plain HTTP.
-NUM_PROXIES = env.int("NUM_PROXIES", 0, minimum=0)
+# Reverse proxies in front of the portal, each appending to X-Forwarded-For: the client's address
+# (audit log, throttles, sign-in rate limits, sessions) is the n-th entry from the right, or the
+# socket's address with 0 (core.middleware.client_address).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+if env.is_set("NUM_PROXIES"):
+    raise ImproperlyConfigured("NUM_PROXIES was renamed TRUSTED_PROXY_COUNT: set that instead.")
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
@@ -359,7 +384,8 @@ REST_FRAMEWORK = {
         # Opening a service request escalates to Microsoft: its own, tighter bucket per caller.
         "service_request_create": env.str("API_SERVICE_REQUEST_CREATE_RATE", "30/min"),
     },
-    "NUM_PROXIES": NUM_PROXIES,
+    # 0: throttles key on REMOTE_ADDR, which core.middleware has set from TRUSTED_PROXY_COUNT.
+    "NUM_PROXIES": 0,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

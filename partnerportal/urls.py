@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -34,8 +35,10 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include((api_v1, "api-v1"))),
-    path("django-admin/", admin.site.urls),
 ]
+if settings.DJANGO_ADMIN_ENABLED:
+    # Off by default: not even its sign-in redirect is served (accounts.admin_site).
+    urlpatterns.append(path("django-admin/", admin.site.urls))
 
 handler403 = "core.views.permission_denied"
 handler404 = "core.views.page_not_found"

@@ -29,6 +29,7 @@ from rest_framework.validators import UniqueValidator
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
 from core.api import NoDeleteViewSet, through_service
+from core.filters import PortalFilterSet
 from core.incremental import ModifiedSinceFilter, ModifiedSinceFilterSet
 from core.openapi import EXAMPLE_API, SERVICE_UNAVAILABLE, examples
 from core.pagination import PortalCursorPagination, SyncCursorPagination
@@ -153,7 +154,7 @@ class ServiceCursorPagination(PortalCursorPagination):
     ordering = ("last_change_at", "pk")
 
 
-class ServiceFilterSet(django_filters.FilterSet):
+class ServiceFilterSet(PortalFilterSet):
     modified_since = ModifiedSinceFilter(field_name="last_change_at")
 
 
@@ -227,7 +228,7 @@ class HealthServiceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class HealthFilterSet(django_filters.FilterSet):
+class HealthFilterSet(PortalFilterSet):
     customer = django_filters.UUIDFilter(
         field_name="source__customer__tenant_id", help_text="The customer's tenant id."
     )
@@ -455,7 +456,11 @@ class FeedSourceUpdateSerializer(FeedSourceSerializer):
         max_length=1000,
         trim_whitespace=False,
         style={"input_type": "password"},
-        help_text="A new client secret; leave it out to keep the stored one. Never returned.",
+        help_text=(
+            "A new client secret; leave it out to keep the stored one. Required when `token_url` "
+            "or `base_url` moves to another origin (scheme, host or port): the stored secret is "
+            "never sent to a new host. Never returned."
+        ),
     )
 
 
@@ -477,12 +482,18 @@ class PollQueuedSerializer(serializers.Serializer):
     create=extend_schema(summary="Add a feed source"),
     update=extend_schema(
         summary="Replace a feed source",
-        description="Leave out `client_secret` to keep the stored one.",
+        description=(
+            "Leave out `client_secret` to keep the stored one, unless `token_url` or `base_url` "
+            "moves to another origin: that needs the secret again."
+        ),
         responses=FeedSourceSerializer,
     ),
     partial_update=extend_schema(
         summary="Update a feed source",
-        description="Only the fields given change.",
+        description=(
+            "Only the fields given change. Moving `token_url` or `base_url` to another origin "
+            "needs `client_secret` again."
+        ),
         responses=FeedSourceSerializer,
     ),
 )

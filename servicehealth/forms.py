@@ -66,7 +66,9 @@ class FeedSourceForm(forms.ModelForm):
         customer.empty_label = _("Partner tenant")
         self.fields["tenant_id"].required = False
         if self.instance.pk:
-            self.fields["client_secret"].help_text = _("Leave empty to keep the current secret.")
+            keep = _("Leave empty to keep the current secret.")
+            moved = _("Moving the token URL or the Graph base URL to another host needs it again.")
+            self.fields["client_secret"].help_text = f"{keep} {moved}"
         else:
             self.fields["client_secret"].required = True
             self.fields["client_secret"].help_text = _(

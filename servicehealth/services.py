@@ -10,7 +10,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core import audit
-from core.urlguard import UnsafeURL, check_outbound_url
+from core.urlguard import (
+    PlaceholderError,
+    UnsafeURL,
+    check_outbound_url,
+    fill_tenant_id,
+    same_origin,
+)
 from servicehealth.models import FeedSource
 
 FEED_SOURCE_FIELDS = (
@@ -41,7 +47,7 @@ def feed_source_snapshot(source):
 
 def token_url_for(source):
     """The token URL with ``{tenant_id}`` filled in, as the feed client will call it."""
-    return source.token_url.format(tenant_id=source.tenant_id)
+    return fill_tenant_id(source.token_url, source.tenant_id)
 
 
 def _check_urls(source):
@@ -52,7 +58,7 @@ def _check_urls(source):
         errors["base_url"] = str(exc)
     try:
         token_url = token_url_for(source)
-    except (KeyError, IndexError, ValueError):
+    except PlaceholderError:
         errors["token_url"] = _("The only placeholder a token URL may hold is {tenant_id}.")
     else:
         try:
@@ -62,8 +68,11 @@ def _check_urls(source):
     return errors
 
 
-def _validate(source, *, check_urls=True):
-    """Model validation plus the rules that need the whole row; field errors where they belong."""
+def _validate(source, *, check_urls=True, secret_moved=False):
+    """Model validation plus the rules that need the whole row; field errors where they belong.
+
+    ``secret_moved``: the stored secret would now go to another host (see update_feed_source).
+    """
     errors = {}
     try:
         source.full_clean()
@@ -71,6 +80,10 @@ def _validate(source, *, check_urls=True):
         errors = exc.update_error_dict(errors)
     if not source.client_secret_encrypted:
         errors["client_secret"] = [_("A feed source needs its client secret.")]
+    elif secret_moved:
+        errors["client_secret"] = [
+            _("Enter the secret again: it is not sent to a new host without it.")
+        ]
     wrong_tenant = (
         source.customer_id
         and source.tenant_id
@@ -113,9 +126,24 @@ def create_feed_source(*, actor, request=None, client_secret, **fields):
     return source
 
 
+def _secret_destinations(source):
+    """Where the client secret goes (the token URL) and where the token it buys goes (the base
+    URL)."""
+    try:
+        token_url = token_url_for(source)
+    except ValueError:  # a placeholder _check_urls refuses: compare the URL as typed
+        token_url = source.token_url
+    return token_url, source.base_url
+
+
 @transaction.atomic
 def update_feed_source(source, *, actor, request=None, client_secret=None, **fields):
-    """Change the given fields; an empty or missing ``client_secret`` keeps the current one."""
+    """Change the given fields; an empty or missing ``client_secret`` keeps the current one.
+
+    Not when the token URL or the base URL now points at another origin (scheme, host, port):
+    whoever may edit the URLs could then send the stored secret, or the token it buys, to a
+    host of their own. Such a change needs the secret typed again.
+    """
     unknown = set(fields) - set(FEED_SOURCE_FIELDS)
     if unknown:
         raise TypeError(f"Unknown feed source fields: {', '.join(sorted(unknown))}")
@@ -126,6 +154,7 @@ def update_feed_source(source, *, actor, request=None, client_secret=None, **fie
         .get(pk=source.pk)
     )
     before = feed_source_snapshot(source)
+    destinations = _secret_destinations(source)
     for field, value in fields.items():
         setattr(source, field, value)
     if source.customer_id and not source.tenant_id:
@@ -136,7 +165,11 @@ def update_feed_source(source, *, actor, request=None, client_secret=None, **fie
     # Check the outbound URLs again only when what they resolve to may have changed, so a
     # change of interval does not depend on DNS answering right now.
     urls_changed = any(before[field] != after[field] for field in URL_FIELDS)
-    _validate(source, check_urls=urls_changed)
+    secret_moved = not client_secret and not all(
+        same_origin(new, old)
+        for new, old in zip(_secret_destinations(source), destinations, strict=True)
+    )
+    _validate(source, check_urls=urls_changed, secret_moved=secret_moved)
     if client_secret:
         after["client_secret"] = SECRET_CHANGED
     if not before["enabled"] and source.enabled:

@@ -161,7 +161,7 @@ def feed_create(request):
         found = Customer.objects.filter(tenant_id=customer).first() if _is_uuid(customer) else None
         if found is not None:
             initial = {"customer": found, "name": found.company_name}
-    form = FeedSourceForm(request.POST or None, initial=initial)
+    form = FeedSourceForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         source = _save_source(request, form)
         if source is not None:
@@ -175,7 +175,7 @@ def feed_create(request):
 @capability_required(MANAGE)
 def feed_edit(request, pk):
     source = _get_source(request, pk)
-    form = FeedSourceForm(request.POST or None, instance=source)
+    form = FeedSourceForm(request.POST if request.method == "POST" else None, instance=source)
     if request.method == "POST" and form.is_valid():
         saved = _save_source(request, form, source)
         if saved is not None:

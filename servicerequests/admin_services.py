@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core import audit
-from core.urlguard import http_url_error
+from core.urlguard import http_url_error, same_origin
 from servicerequests.models import Channel, RoutingRule, SupportTopic
 
 CHANNEL_FIELDS = ("name", "kind", "category", "tier", "endpoint", "enabled")
@@ -35,6 +35,9 @@ REQUIRED_CREDENTIALS = {
 }
 # The kinds the portal connects to over HTTP: their endpoint is checked before it is stored.
 HTTP_KINDS = {"partner_center", "webhook"}
+# The least a signing secret the admin chooses may hold: it is the HMAC key that proves a status
+# callback comes from the channel.
+MIN_SIGNING_SECRET_BYTES = 24
 # Markers the audit log holds instead of a secret.
 SECRET_SET = "set"  # noqa: S105 - a marker, not a secret
 SECRET_CHANGED = "changed"  # noqa: S105 - a marker, not a secret
@@ -79,8 +82,22 @@ def _check_endpoint(channel):
     return None
 
 
-def _validate_channel(channel, *, check_endpoint=True):
-    errors = {}
+def _typed_secret_errors(typed):
+    """Errors for the secrets typed in: a signing secret too short to resist guessing."""
+    secret = typed.get("signing_secret")
+    if secret and len(secret.encode()) < MIN_SIGNING_SECRET_BYTES:
+        return {
+            "signing_secret": [
+                _("A signing secret needs at least %(count)s bytes; use a long random one.")
+                % {"count": MIN_SIGNING_SECRET_BYTES}
+            ]
+        }
+    return {}
+
+
+def _validate_channel(channel, *, check_endpoint=True, errors=None):
+    """Model validation and the channel's rules; ``errors`` are the caller's, raised together."""
+    errors = dict(errors or {})
     try:
         channel.full_clean()
     except ValidationError as exc:
@@ -107,8 +124,9 @@ def _credentials_for(kind, stored, typed):
 def create_channel(*, actor, request=None, credentials=None, **fields):
     _unknown(fields, CHANNEL_FIELDS, "channel")
     channel = Channel(**fields)
-    channel.set_credentials(_credentials_for(channel.kind, {}, credentials or {}))
-    _validate_channel(channel)
+    typed = {key: value for key, value in (credentials or {}).items() if value}
+    channel.set_credentials(_credentials_for(channel.kind, {}, typed))
+    _validate_channel(channel, errors=_typed_secret_errors(typed))
     channel.save()
     audit.record(
         actor=actor,
@@ -124,6 +142,10 @@ def create_channel(*, actor, request=None, credentials=None, **fields):
 def update_channel(channel, *, actor, request=None, credentials=None, **fields):
     """Change the given fields; a secret left empty keeps the stored one.
 
+    Not when the endpoint moves to another origin (scheme, host, port): whoever may edit the
+    endpoint could then send the stored secret (or requests signed with it) to a host of their
+    own. Such a change needs the secret typed again.
+
     A change of kind, endpoint or secret, or switching the channel back on, clears "needs
     attention": the admin has acted on what the last error said.
     """
@@ -135,9 +157,13 @@ def update_channel(channel, *, actor, request=None, credentials=None, **fields):
     typed = {key: value for key, value in (credentials or {}).items() if value}
     channel.set_credentials(_credentials_for(channel.kind, channel.credentials, typed))
     endpoint_changed = before["kind"] != channel.kind or before["endpoint"] != channel.endpoint
+    errors = _typed_secret_errors(typed)
+    if not same_origin(channel.endpoint, before["endpoint"]):
+        for key in channel.credentials.keys() - typed.keys():
+            errors[key] = [_("Enter the secret again: it is not sent to a new host without it.")]
     # Check the endpoint again only when it may point elsewhere, so renaming a channel does not
     # depend on DNS answering right now.
-    _validate_channel(channel, check_endpoint=endpoint_changed)
+    _validate_channel(channel, check_endpoint=endpoint_changed, errors=errors)
     if channel.needs_attention and (
         endpoint_changed or typed or (channel.enabled and not before["enabled"])
     ):

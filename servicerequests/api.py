@@ -30,6 +30,7 @@ from rest_framework.validators import UniqueValidator
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
 from core.api import NoDeleteViewSet, through_service
+from core.filters import IntegerFilter, PortalFilterSet
 from core.incremental import ModifiedSinceFilter, ModifiedSinceFilterSet
 from core.openapi import EXAMPLE_API, error_example, examples
 from core.pagination import PortalCursorPagination, SyncCursorPagination
@@ -523,9 +524,7 @@ class ServiceRequestApiFilterSet(ServiceRequestFilterSet):
         help_text="true: only requests needing attention (Microsoft waits, delivery failed, "
         "or breached).",
     )
-    channel = django_filters.NumberFilter(
-        field_name="channel_id", help_text="The support channel's id."
-    )
+    channel = IntegerFilter(field_name="channel_id", help_text="The support channel's id.")
     modified_since = ModifiedSinceFilter()
 
     class Meta(ServiceRequestFilterSet.Meta):
@@ -784,7 +783,7 @@ class ServiceRequestViewSet(
 # --- support topics -----------------------------------------------------------------------------
 
 
-class SupportTopicFilterSet(django_filters.FilterSet):
+class SupportTopicFilterSet(PortalFilterSet):
     category = django_filters.ChoiceFilter(choices=CategoryChoices.choices)
     active = django_filters.BooleanFilter(
         help_text="true: topics offered for new requests; false: retired ones."
@@ -944,8 +943,10 @@ class ChannelSerializer(serializers.ModelSerializer):
         required=False,
         help_text=(
             "Write-only: never returned. `partner_center` takes `access_token`; `webhook` takes "
-            "`signing_secret`; the other kinds take none. An empty or missing value keeps the "
-            "stored one."
+            "`signing_secret` (at least 24 bytes); the other kinds take none. An empty or "
+            "missing value keeps the stored one, unless `endpoint` moves to another origin "
+            "(scheme, host or port): the stored secret is never sent to a new host, so such a "
+            "change needs it again."
         ),
     )
     has_credentials = serializers.SerializerMethodField()
@@ -1039,15 +1040,17 @@ class ChannelSerializer(serializers.ModelSerializer):
     update=extend_schema(
         summary="Replace a support channel",
         description=(
-            "Leave out `credentials` to keep the stored ones. Changing the kind, endpoint or a "
-            "secret, or enabling it again, clears `needs_attention`."
+            "Leave out `credentials` to keep the stored ones, unless `endpoint` moves to another "
+            "origin: that needs the secret again. Changing the kind, endpoint or a secret, or "
+            "enabling it again, clears `needs_attention`."
         ),
     ),
     partial_update=extend_schema(
         summary="Update a support channel",
         description=(
-            "Only the fields given change. Changing the kind, endpoint or a secret, or enabling "
-            "it again, clears `needs_attention`."
+            "Only the fields given change; moving `endpoint` to another origin needs the secret "
+            "in `credentials` again. Changing the kind, endpoint or a secret, or enabling it "
+            "again, clears `needs_attention`."
         ),
     ),
 )

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.roles import Role
+from core.filters import IntegerFilter, PortalFilterSet
 from customers.models import Customer
 from incidents.models import Incident
 from servicerequests import services
@@ -44,7 +45,7 @@ class CustomerChoiceField(forms.ModelChoiceField):
 # --- the service-request list -----------------------------------------------------------------
 
 
-class ServiceRequestFilterSet(django_filters.FilterSet):
+class ServiceRequestFilterSet(PortalFilterSet):
     q = django_filters.CharFilter(method="filter_search", label=_("Search"))
     status = django_filters.ChoiceFilter(choices=StatusChoices.choices, label=_("Status"))
     severity = django_filters.ChoiceFilter(choices=SeverityChoices.choices, label=_("Severity"))
@@ -54,7 +55,7 @@ class ServiceRequestFilterSet(django_filters.FilterSet):
         label=_("Customer"),
         help_text=_("The customer's tenant id."),
     )
-    channel = django_filters.NumberFilter(field_name="channel_id", label=_("Channel"))
+    channel = IntegerFilter(field_name="channel_id", label=_("Channel"))
     mine = django_filters.BooleanFilter(method="filter_mine", label=_("Mine"))
     breached = django_filters.BooleanFilter(method="filter_breached", label=_("Breached"))
     attention = django_filters.BooleanFilter(method="filter_attention", label=_("Needs attention"))
@@ -244,7 +245,10 @@ class ChannelForm(forms.ModelForm):
     )
     signing_secret = _secret_field(
         _("Signing secret (webhook)"),
-        _("Signs what the portal sends and checks the channel's callbacks."),
+        _(
+            "Signs what the portal sends and checks the channel's callbacks. At least 24 "
+            "bytes; a long random one is best."
+        ),
     )
 
     class Meta:
@@ -270,13 +274,14 @@ class ChannelForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         stored = self.instance.credentials if self.instance.pk else {}
         keep = _("Leave empty to keep the current one.")
+        moved = _("Moving the endpoint to another host needs it again.")
         for kind, keys in CREDENTIAL_FIELDS.items():
             for key in keys:
                 field = self.fields[key]
                 # static/js/servicerequests.js shows only the secret the chosen kind uses.
                 field.widget.attrs["data-channel-kind"] = kind
                 if key in stored:
-                    field.help_text = f"{field.help_text} {keep}"
+                    field.help_text = f"{field.help_text} {keep} {moved}"
 
     def credentials(self):
         """The secrets typed in this time (empty ones left out: they keep what is stored)."""

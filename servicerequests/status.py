@@ -94,11 +94,13 @@ def verify_callback(channel, header, body, now=None):
         given = parts["v1"]
     except (KeyError, ValueError):
         raise CallbackRejected("missing or malformed signature header") from None
-    now_seconds = (now or timezone.now()).timestamp()
+    now_seconds = int((now or timezone.now()).timestamp())
+    # Whole seconds on both sides: a timestamp of a thousand digits is refused, not an overflow.
     if abs(now_seconds - timestamp) > CALLBACK_TOLERANCE.total_seconds():
         raise CallbackRejected("timestamp outside the five-minute window")
     expected = sign(secret, body, timestamp).split("v1=", 1)[1]
-    if not hmac.compare_digest(expected, given):
+    # Bytes: compare_digest refuses str with anything but ASCII, and the header is the sender's.
+    if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape")):
         raise CallbackRejected("bad signature")
     try:
         with transaction.atomic():

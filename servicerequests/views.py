@@ -293,7 +293,11 @@ def service_request_create(request):
         initial["customer"] = customer.tenant_id
         initial.update(_contact_initial(customer))
 
-    form = ServiceRequestForm(request.POST or None, initial=initial, affected_customers=affected)
+    form = ServiceRequestForm(
+        request.POST if request.method == "POST" else None,
+        initial=initial,
+        affected_customers=affected,
+    )
     decision = None
     if request.method == "POST":
         valid = form.is_valid()
@@ -589,7 +593,7 @@ def _channel_page(request, form, channel):
 
 @capability_required(MANAGE)
 def channel_create(request):
-    form = ChannelForm(request.POST or None)
+    form = ChannelForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         fields, credentials = form.service_fields()
         try:
@@ -607,7 +611,7 @@ def channel_create(request):
 @capability_required(MANAGE)
 def channel_edit(request, pk):
     channel = get_object_or_404(Channel.objects.visible_to(request.user), pk=pk)
-    form = ChannelForm(request.POST or None, instance=channel)
+    form = ChannelForm(request.POST if request.method == "POST" else None, instance=channel)
     if request.method == "POST" and form.is_valid():
         fields, credentials = form.service_fields()
         try:
@@ -641,7 +645,9 @@ def _rule_page(request, rule_pk=None):
     if rule is None:
         last = RoutingRule.objects.order_by("-position").values_list("position", flat=True)
         initial["position"] = (last.first() or 0) + admin_services.RULE_STEP
-    form = RoutingRuleForm(request.POST or None, instance=rule, initial=initial)
+    form = RoutingRuleForm(
+        request.POST if request.method == "POST" else None, instance=rule, initial=initial
+    )
     if request.method == "POST" and form.is_valid():
         try:
             if rule is None:
@@ -726,7 +732,7 @@ def topic_list(request):
 
 def _topic_page(request, topic_pk=None):
     topic = get_object_or_404(SupportTopic, pk=topic_pk) if topic_pk else None
-    form = SupportTopicForm(request.POST or None, instance=topic)
+    form = SupportTopicForm(request.POST if request.method == "POST" else None, instance=topic)
     if request.method == "POST" and form.is_valid():
         try:
             if topic is None:

@@ -46,6 +46,8 @@ URL_ACCESS = {
     "accounts:staff_deactivate": ("post", STAFF_MANAGERS, 302, "target_user"),
     "accounts:staff_reactivate": ("post", STAFF_MANAGERS, 302, "target_user"),
     "accounts:staff_resend": ("post", STAFF_MANAGERS, 302, "target_user"),
+    # Global admins only; a User management admin, like everyone else, does not find it.
+    "accounts:staff_mfa_reset": ("post", GLOBAL_ADMINS, 302, "target_user_with_mfa"),
     # Public, but only a valid token for a real invitation opens the form.
     "accounts:accept_invitation": ("get", PUBLIC, 400, "bad_invitation"),
     "accounts:profile": ("get", SIGNED_IN, 200, None),
@@ -164,8 +166,8 @@ URL_ACCESS = {
 }
 
 # Third-party URL trees with their own, tested access rules: allauth's pages (sign-in, MFA,
-# sessions; tests/accounts/), Django's language switch and Django's own admin (checked in
-# test_django_admin_needs_is_staff).
+# sessions; tests/accounts/), Django's language switch and Django's own admin (served only with
+# DJANGO_ADMIN_ENABLED; tests/security/test_django_admin.py checks it off and on).
 EXTERNAL_PREFIXES = ("accounts/", "i18n/", "django-admin/")
 
 
@@ -205,6 +207,15 @@ def _kwargs(kind, cast):
         target = UserFactory(roles=[Role.HELPDESK_AGENT])
         target.set_unusable_password()
         target.save()
+        return {"pk": target.pk}
+    if kind == "target_user_with_mfa":
+        from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+        from tests.factories import UserFactory
+
+        # Someone with an authenticator app, so a reset has something to remove.
+        target = UserFactory(roles=[Role.HELPDESK_AGENT])
+        TOTP.activate(target, generate_totp_secret())
         return {"pk": target.pk}
     if kind == "user_session":
         from allauth.usersessions.models import UserSession
@@ -374,11 +385,11 @@ def test_url_access(url_name, principal, cast, client_for, mailoutbox):
 
 
 @pytest.mark.parametrize("principal", ["global_admin", "helpdesk_agent", "no_role"])
-def test_django_admin_needs_is_staff(principal, client_for):
-    # Portal roles never open Django's admin site; it is for operators (is_staff) only.
+def test_django_admin_is_closed_to_a_plain_session(principal, client_for, settings):
+    # Not served unless enabled; when it is, a session without a second factor is refused even
+    # for a Global admin (tests/security/test_django_admin.py).
     response = client_for(principal).get("/django-admin/")
-    assert response.status_code == 302
-    assert "/django-admin/login/" in response["Location"]
+    assert response.status_code == (403 if settings.DJANGO_ADMIN_ENABLED else 404)
 
 
 NAVIGATION_LINKS = {

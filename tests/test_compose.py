@@ -80,3 +80,19 @@ def test_the_compose_file_is_valid_per_the_compose_specification():
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+PROXY_IMAGES = ("nginx", "traefik", "caddy", "haproxy", "envoy")
+
+
+def test_the_trusted_proxy_count_matches_the_proxies_in_the_file():
+    # No service here is a reverse proxy: web is reached directly, so the portal must trust no
+    # X-Forwarded-For entry unless .env says a proxy was put in front.
+    services = load()["services"]
+    images = [str(service.get("image", "")) for service in services.values()]
+    assert not [image for image in images if image.split(":")[0].endswith(PROXY_IMAGES)]
+    assert "8000:8000" in services["web"]["ports"]
+    for name in ("web", "worker-feeds", "worker-escalations", "worker-webhooks", "beat"):
+        environment = services[name]["environment"]
+        assert environment["TRUSTED_PROXY_COUNT"] == "${TRUSTED_PROXY_COUNT:-0}", name
+        assert "NUM_PROXIES" not in environment, name

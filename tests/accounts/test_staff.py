@@ -155,8 +155,17 @@ def test_the_last_global_admin_stays(client_for, cast):
     signed_in.post(reverse("accounts:staff_deactivate", args=[cast["global_admin"].pk]))
     cast["global_admin"].refresh_from_db()
     assert not cast["global_admin"].is_active
-    # Now `second` is the only active Global admin; a colleague cannot demote them.
+    # Now `second` is the only active Global admin. They cannot demote themselves (nobody
+    # changes their own roles), and an operator (a superuser) cannot demote them either.
     response = signed_in.post(
+        reverse("accounts:staff_edit", args=[second.pk]),
+        {"full_name": second.full_name, "roles": [Role.USER_MANAGEMENT_ADMIN]},
+    )
+    assert response.status_code == 200
+    assert "own roles" in str(response.context["form"].errors)
+    operator = Client()
+    operator.force_login(UserFactory(is_superuser=True))
+    response = operator.post(
         reverse("accounts:staff_edit", args=[second.pk]),
         {"full_name": second.full_name, "roles": [Role.USER_MANAGEMENT_ADMIN]},
     )

@@ -26,7 +26,7 @@ CHANNEL_SECRET = "canary-channel-signing-secret-8a01"
 RECEIVER_TOKEN = "canary-receiver-bearer-token-77c3"
 PASSWORD = "canary-passphrase-of-a-helpdesk-agent-5d2e"
 # A signing secret the admin brings (whsec_ + base64): its decoded bytes carry the canary.
-SIGNING_SECRET = "whsec_" + base64.b64encode(b"canary-signing-key-0b9d").decode()
+SIGNING_SECRET = "whsec_" + base64.b64encode(b"canary-signing-key-0b9d-of-32-bytes").decode()
 LOOPBACK = "http://127.0.0.1:9"
 
 

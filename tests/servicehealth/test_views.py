@@ -154,6 +154,9 @@ def test_editing_with_an_empty_secret_keeps_it_and_a_new_one_is_marked_changed(c
         name="Renamed",
         customer=str(source.customer.pk),
         tenant_id=str(source.tenant_id),
+        # The URLs as stored: moving them to another host would need the secret again.
+        base_url=source.base_url,
+        token_url=source.token_url,
         client_secret="",
         poll_interval_seconds="600",
     )

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from customers.models import Customer
+from servicehealth import services
 
 
 class Command(BaseCommand):
@@ -31,8 +32,6 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=int, default=300, help="Seconds between polls.")
 
     def handle(self, *args, **options):
-        from servicehealth import services
-
         if options["client_secret_file"]:
             with open(options["client_secret_file"], encoding="utf-8") as handle:
                 secret = handle.read().strip()

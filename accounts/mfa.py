@@ -1,0 +1,23 @@
+"""Whether a person has a second factor, and whether this session was signed in with it.
+
+The one place that answers both questions: the MFA enrolment rule, API token creation and the
+Django admin all ask here.
+"""
+
+from allauth.account.authentication import get_authentication_records
+from allauth.mfa.utils import is_mfa_enabled
+
+
+def has_authenticator(user):
+    """The person has enrolled an authenticator app (TOTP)."""
+    return bool(user and user.is_authenticated) and is_mfa_enabled(user)
+
+
+def session_is_mfa_verified(request):
+    """This session's sign-in (or a later re-authentication) included a second factor."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return False
+    return any(
+        record.get("method") == "mfa" for record in get_authentication_records(request, user)
+    )
