@@ -9,6 +9,7 @@ from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 from django.conf import settings
 from django.urls import reverse
 
+from accounts import services
 from core import crypto
 from core.events import absolute_url
 
@@ -72,7 +73,5 @@ class StaffUserSessionsAdapter(DefaultUserSessionsAdapter):
     like one ended on its own."""
 
     def end_sessions(self, sessions):
-        from accounts import services
-
         for session in sessions:
             services.end_session(context.request, session)

@@ -7,5 +7,5 @@ class CoreConfig(AppConfig):
     verbose_name = _("Portal core")
 
     def ready(self):
-        # Registers the Celery checks (RELIABILITY.md R7).
+        # Registers the Celery checks (R7, docs/reliability.md) once the app registry is ready.
         from core import checks  # noqa: F401

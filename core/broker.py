@@ -3,10 +3,16 @@
 The database row is the record; a message only wakes a worker, and each outbox has a sweep that
 finds what was written without one. So when publishing fails, this process skips publishing for
 ``BROKER_BACKOFF_SECONDS`` instead of making every request wait on a dead broker.
+
+Domain code queues its tasks by name (``send_task``), never by importing a ``tasks`` module: each
+``tasks.py`` imports the domain functions it runs, so it stays the top of its app, imported only
+by the worker and beat.
 """
 
 import logging
 import time
+
+from celery import current_app
 
 logger = logging.getLogger(__name__)
 
@@ -26,3 +32,11 @@ def publish(send, what):
         logger.warning("could not queue %s; the sweep will", what, exc_info=True)
         return False
     return True
+
+
+def send_task(name, *args, **options):
+    """Queue the task registered as ``name`` with ``args``; raises what the broker raises.
+
+    ``CELERY_TASK_ROUTES`` picks the queue from the name, as for ``task.apply_async``; ``options``
+    are ``apply_async``'s (``retry=False``: fail at once rather than hold the caller)."""
+    return current_app.send_task(name, args=args, **options)

@@ -1,4 +1,4 @@
-"""System checks on the Celery configuration (RELIABILITY.md R7).
+"""System checks on the Celery configuration (R7, docs/reliability.md).
 
 With Redis as the broker, a message a worker has taken but not yet acknowledged (tasks are
 acknowledged late) goes back to the queue after ``CELERY_VISIBILITY_TIMEOUT``. A message waiting
@@ -13,6 +13,7 @@ than at deploy time. ``check --deploy`` runs it too.
 
 from pathlib import Path
 
+from celery import current_app
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, register
@@ -35,14 +36,12 @@ def project_app_names():
 
 def project_tasks():
     """Every registered task of the portal's apps, after the autodiscovery a worker does."""
-    from partnerportal.celery import app
-
     # What a worker does at start; not loader.import_default_modules(), whose signal makes
     # Celery's Django fixup run the system checks, this one included, again.
-    app.autodiscover_tasks(force=True)
+    current_app.autodiscover_tasks(force=True)
     prefixes = tuple(f"{name}." for name in project_app_names())
     return sorted(
-        (task for name, task in app.tasks.items() if name.startswith(prefixes)),
+        (task for name, task in current_app.tasks.items() if name.startswith(prefixes)),
         key=lambda task: task.name,
     )
 

@@ -1,10 +1,17 @@
 """Recording events (incident created/updated/resolved, feed failing, ...) in bulk."""
 
+from types import MappingProxyType
+
 from django.conf import settings
 from django.db import transaction
+from django.utils.encoding import iri_to_uri
 
 from core import broker
 from core.models import Event
+
+# The task that turns events into webhook deliveries (integrations.tasks); queued by name, as
+# integrations builds on core.
+FAN_OUT_TASK = "integrations.tasks.fan_out_events"
 
 
 def build(
@@ -47,11 +54,8 @@ def record(events):
 
 
 def wake_fan_out():
-    from celery import current_app
-
     return broker.publish(
-        lambda: current_app.send_task("integrations.tasks.fan_out_events", retry=False),
-        "the webhook fan-out",
+        lambda: broker.send_task(FAN_OUT_TASK, retry=False), "the webhook fan-out"
     )
 
 
@@ -60,13 +64,20 @@ def absolute_url(path):
     return f"{settings.PORTAL_BASE_URL}{path}"
 
 
+class PortalAddress:
+    """What DRF's hyperlinked fields ask of the context's ``request``, answered outside a request.
+
+    They build absolute URLs with ``build_absolute_uri`` and carry a ``?format=`` over from
+    ``GET``. The configured address is used as is: workers have no request, hence no Host.
+    """
+
+    GET = MappingProxyType({})
+
+    def build_absolute_uri(self, location):
+        # Quoted as Django's request quotes it, so payloads match what the API returns.
+        return iri_to_uri(absolute_url(location))
+
+
 def api_context():
     """Serializer context for rendering an object as the API would, outside a request."""
-    from rest_framework.request import Request
-    from rest_framework.test import APIRequestFactory
-
-    scheme, _sep, host = settings.PORTAL_BASE_URL.partition("://")
-    request = APIRequestFactory().get("/", secure=scheme == "https")
-    # The configured address is trusted as is, whatever ALLOWED_HOSTS says (workers have no Host).
-    request.get_host = lambda: host
-    return {"request": Request(request)}
+    return {"request": PortalAddress()}

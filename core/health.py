@@ -3,6 +3,7 @@
 import socket
 import time
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -38,9 +39,7 @@ def check_cache():
 
 
 def check_broker():
-    from partnerportal.celery import app
-
-    with app.connection_for_write() as conn:
+    with current_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 

@@ -5,10 +5,12 @@ import re
 import uuid
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
 from django.utils.cache import get_conditional_response, patch_vary_headers, set_response_etag
 from django.utils.http import parse_http_date_safe
+from redis.exceptions import RedisError  # redis is installed even without REDIS_URL
 
 logger = logging.getLogger(__name__)
 
@@ -173,9 +175,6 @@ RETRY_AFTER_SECONDS = 30
 def is_unavailable(exception):
     """Whether ``exception`` means a service the portal stands on (PostgreSQL, Redis) cannot be
     reached: the caller should try again shortly, it did nothing wrong."""
-    from django.db import InterfaceError, OperationalError
-    from redis.exceptions import RedisError  # redis is installed even without REDIS_URL
-
     return isinstance(exception, (OperationalError, InterfaceError, RedisError))
 
 
@@ -186,8 +185,6 @@ def service_unavailable_response(request, exception):
     the log line name no more than the exception's type: a driver's message can carry host names
     and SQL.
     """
-    from redis.exceptions import RedisError
-
     cause = "cache" if isinstance(exception, RedisError) else "database"
     logger.warning(
         "%s unavailable for %s %s: %s",

@@ -1,4 +1,5 @@
 from django.core.cache import caches
+from rest_framework.exceptions import Throttled
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 
@@ -59,8 +60,6 @@ def refuse_unauthenticated(request, view=None):
     DRF checks credentials and permissions before throttles, so without this a flood of
     anonymous calls or made-up tokens would never be limited: each costs a token lookup.
     """
-    from rest_framework.exceptions import Throttled
-
     throttle = RefusedCallThrottle()
     if not throttle.allow_request(request, view):
         raise Throttled(throttle.wait())

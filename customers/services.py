@@ -26,6 +26,7 @@ from customers.models import (
     DelegatedAdminRelationship,
     Tag,
 )
+from customers.serializers import CustomerSerializer, RelationshipSerializer
 
 TAG_PATTERN = re.compile(r"^[\w-]{1,50}$")
 CUSTOMER_FIELDS = (
@@ -78,9 +79,6 @@ def customer_updated_events(changed):
     The payload is the customer as ``GET /api/v1/customers/<tenant id>/`` shows it; the summary
     names the changed fields (``Contoso Ltd: company_name, tags``). A few queries for any number
     of customers."""
-    # Imported here: the API module builds on these services.
-    from customers.api import CustomerSerializer
-
     if not changed:
         return []
     order = CustomerSerializer.Meta.fields
@@ -335,9 +333,6 @@ def warn_expiring_relationships(now=None):
 
     The warned end date is kept on the relationship in the same transaction, so a second run
     records nothing, and one that overlaps skips the rows the first holds."""
-    # Imported here: the API module builds on these services.
-    from customers.api import RelationshipSerializer
-
     now = now or timezone.now()
     due = (
         DelegatedAdminRelationship.objects.filter(

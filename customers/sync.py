@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from core import audit
+from core import audit, broker
 from core.graph import GraphClient, GraphConnection, GraphError, parse_datetime
 from customers import services
 from customers.models import AccessAssignment, Customer, DelegatedAdminRelationship, GdapSyncState
@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 RELATIONSHIPS_PATH = "/tenantRelationships/delegatedAdminRelationships"
 LEASE = timedelta(minutes=10)
+# The task that runs ``run`` (customers.tasks); queued by name: tasks imports this module.
+SYNC_TASK = "customers.tasks.sync_gdap"
 
 
 @dataclass
@@ -284,3 +286,8 @@ def _record(outcome, *, error="", attention=False, summary=None):
     else:
         values["consecutive_failures"] = F("consecutive_failures") + 1
     GdapSyncState.objects.filter(pk=1).update(**values)
+
+
+def queue():
+    """Ask a worker to run the sync now; raises what the broker raises."""
+    broker.send_task(SYNC_TASK)

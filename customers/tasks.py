@@ -5,7 +5,7 @@ from celery import shared_task
 from customers import imports, services, sync
 
 
-@shared_task
+@shared_task(name=imports.RUN_TASK)
 def run_customer_import(import_id):
     imports.run(import_id)
 
@@ -16,7 +16,7 @@ def resume_customer_imports():
     imports.resume_stalled()
 
 
-@shared_task
+@shared_task(name=sync.SYNC_TASK)
 def sync_gdap():
     """Beat, on the feeds queue: refresh GDAP relationships from Graph.
 

@@ -15,7 +15,7 @@ from accounts.permissions import capability_required
 from accounts.roles import Capability
 from core.exports import csv_response
 from core.redirects import safe_next_url
-from customers import gdap, imports, service_links, services
+from customers import gdap, imports, service_links, services, sync
 from customers.filters import CUSTOMER_ORDERINGS, CustomerFilterSet
 from customers.forms import (
     ContactFormSet,
@@ -163,7 +163,7 @@ def _health_tab(customer):
     """The customer's services and statuses from its feed source(s), recent changes, failures.
 
     Read through the reverse relations servicehealth declares, so customers imports nothing
-    from it (DESIGN.md: dependencies point one way).
+    from it: servicehealth is built on customers, and imports point one way, down the layers.
     """
     sources = list(customer.feed_sources.prefetch_related("health__service"))
     health = sorted(
@@ -442,10 +442,8 @@ def import_template(request):
 @capability_required(VIEW, write=MANAGE)
 def gdap_sync(request):
     """Ask a worker to read GDAP relationships from Microsoft now."""
-    from customers.tasks import sync_gdap
-
     try:
-        sync_gdap.delay()
+        sync.queue()
     except Exception:  # the broker is down: say so; beat runs the sync when it is back
         messages.error(request, _("The background workers cannot be reached; try again later."))
     else:

@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Capability
-from servicehealth.status import status_label, status_severity
+from incidents.status import status_label, status_severity
 
 
 class IncidentClassificationChoices(models.TextChoices):

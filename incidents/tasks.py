@@ -1,1 +1,1 @@
-# Incidents: filled by its own issue (see DESIGN.md for what this app owns).
+# No Celery tasks of its own: incidents are written by servicehealth's feed polls.

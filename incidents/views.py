@@ -8,11 +8,12 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
+from customers.models import Customer
 from incidents import services
 from incidents.filters import IncidentFilterSet, IncidentStateChoices
 from incidents.forms import AcknowledgeForm, SnoozeForm
 from incidents.models import Incident, IncidentClassificationChoices, Snooze
-from servicehealth.status import ServiceHealthStatusChoices
+from incidents.status import ServiceHealthStatusChoices
 
 VIEW = Capability.VIEW_SUPPORT
 WORK = Capability.WORK_SUPPORT
@@ -68,8 +69,6 @@ def incident_list(request):
         classifications_seen.add(classification)
     customer = None
     if filterset.is_valid() and filterset.form.cleaned_data.get("customer"):
-        from customers.models import Customer
-
         customer = (
             Customer.objects.visible_to(request.user)
             .filter(tenant_id=filterset.form.cleaned_data["customer"])

@@ -24,8 +24,8 @@ from core.models import EventTypeChoices
 from core.openapi import EXAMPLE_API, examples
 from core.pagination import SyncCursorPagination
 from core.urlguard import http_url_error
-from customers.api import CustomerTenantField
 from customers.models import Customer
+from customers.serializers import CustomerTenantField
 from integrations import services
 from integrations.models import (
     PsaCompanyMapping,

@@ -26,6 +26,7 @@ from standardwebhooks.webhooks import Webhook
 from core import broker, outbox
 from core.graph import parse_retry_after
 from core.urlguard import UnsafeURL, check_outbound_url, thread_session
+from integrations import notices
 from integrations.models import (
     WebhookAttempt,
     WebhookAuthChoices,
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 State = WebhookDeliveryStateChoices
 LEASE = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+# The task that runs ``deliver`` (integrations.tasks); queued by name: tasks imports this module.
+DELIVER_TASK = "integrations.tasks.deliver"
 TIMEOUT = (5, 15)
 # Waits before attempts 2, 3, …: a receiver that is down for a day still gets everything.
 RETRY_SCHEDULE = [
@@ -289,8 +292,6 @@ def _failed_too_long(subscription, now):
 
 
 def _disable(subscription, reason):
-    from integrations import notices
-
     updated = WebhookSubscription.objects.filter(pk=subscription.pk, is_active=True).update(
         is_active=False, disabled_at=timezone.now(), disabled_reason=reason[:255]
     )
@@ -304,11 +305,10 @@ def _disable(subscription, reason):
 
 def queue(delivery_ids):
     """Wake workers for these deliveries. Broker errors are logged: the sweep sends them anyway."""
-    from integrations.tasks import deliver as deliver_task
 
     def send():
         for delivery_id in delivery_ids:
-            deliver_task.apply_async(args=[delivery_id], retry=False)
+            broker.send_task(DELIVER_TASK, delivery_id, retry=False)
 
     return broker.publish(send, f"{len(delivery_ids)} webhook deliveries")
 

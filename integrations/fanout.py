@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.events import absolute_url
 from core.models import Event
 from customers.models import Customer
+from integrations.delivery import queue
 from integrations.models import (
     WEBHOOK_TEST_EVENT,
     PsaCompanyMapping,
@@ -171,8 +172,6 @@ def fan_out_pending(batch=BATCH):
         )
         delivery_ids = [delivery.pk for delivery in deliveries]
         if delivery_ids:
-            from integrations.delivery import queue
-
             transaction.on_commit(lambda: queue(delivery_ids))
     return delivery_ids
 

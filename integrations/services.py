@@ -18,6 +18,8 @@ from core import audit, events
 from core.models import EventTypeChoices
 from core.urlguard import same_origin
 from customers.services import customer_updated_events
+from integrations.delivery import queue
+from integrations.fanout import create_test_delivery
 from integrations.models import (
     PsaCompanyMapping,
     PsaConnection,
@@ -175,8 +177,6 @@ def _reset_health(subscription):
 
 def _queue_waiting(subscription):
     """Deliveries written before the subscription was switched off go out once it is back on."""
-    from integrations.delivery import queue
-
     waiting = list(
         subscription.deliveries.filter(state=WebhookDeliveryStateChoices.PENDING).values_list(
             "pk", flat=True
@@ -219,9 +219,6 @@ def rotate_secret(subscription, *, actor, request=None):
 @transaction.atomic
 def send_test_event(subscription, *, actor, request=None):
     """Write a ``webhook.test`` delivery and wake a worker; returns the delivery."""
-    from integrations.delivery import queue
-    from integrations.fanout import create_test_delivery
-
     delivery = create_test_delivery(subscription)
     audit.record(
         actor=actor,
@@ -237,8 +234,6 @@ def send_test_event(subscription, *, actor, request=None):
 @transaction.atomic
 def redeliver(delivery, *, actor, request=None):
     """Send a delivery again, now, with the same ``webhook-id`` so the receiver can dedupe."""
-    from integrations.delivery import queue
-
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         state=WebhookDeliveryStateChoices.PENDING,
         attempts=0,

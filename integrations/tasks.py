@@ -1,18 +1,18 @@
 from celery import shared_task
 from django.conf import settings
 
-from core import broker
+from core import broker, events
 from integrations import delivery, fanout, retention
 
 
-@shared_task
+@shared_task(name=events.FAN_OUT_TASK)
 def fan_out_events():
     """Write webhook deliveries for new events (after each write that records events; beat too)."""
     while fanout.fan_out_pending():
         pass
 
 
-@shared_task
+@shared_task(name=delivery.DELIVER_TASK)
 def deliver(delivery_id):
     """Send one webhook delivery (idempotent: the delivery row is claimed)."""
     delivery.deliver(delivery_id)

@@ -67,6 +67,9 @@ INSTALLED_APPS = [
     "incidents",
     "servicerequests",
     "integrations",
+    # The top of the layers: pages across apps, and the demo data and simulators of `make run`.
+    "dashboard",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -113,7 +116,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
-                "core.context_processors.navigation",
+                "dashboard.context_processors.navigation",
             ],
         },
     },
@@ -181,7 +184,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "core:dashboard"
+LOGIN_REDIRECT_URL = "dashboard:index"
 # Django's own admin at /django-admin/: not served at all (404) unless this is on. When on, it
 # has no sign-in of its own (the portal's, above), admits only Global admins signed in with their
 # second factor and writes every change to the audit log (accounts.admin_site).
@@ -471,6 +474,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        # Exchange bindings; kombu's default is "control" in the working directory.
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
         # The default of one second would hand each worker one message a second.
         "polling_interval": 0.1,

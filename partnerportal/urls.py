@@ -23,6 +23,7 @@ api_v1 = [
 
 urlpatterns = [
     path("", include("core.urls")),
+    path("", include("dashboard.urls")),
     path("", include("accounts.urls")),
     path("", include("customers.urls")),
     path("", include("servicehealth.urls")),

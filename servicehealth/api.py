@@ -34,9 +34,9 @@ from core.incremental import ModifiedSinceFilter, ModifiedSinceFilterSet
 from core.openapi import EXAMPLE_API, SERVICE_UNAVAILABLE, examples
 from core.pagination import PortalCursorPagination, SyncCursorPagination
 from customers.models import Customer
-from servicehealth import services
+from incidents.status import STATUS_SEVERITY, UNKNOWN_SEVERITY, status_label, status_severity
+from servicehealth import services, sync
 from servicehealth.models import FeedSource, Service, TenantServiceHealth
-from servicehealth.status import STATUS_SEVERITY, UNKNOWN_SEVERITY, status_label, status_severity
 
 REDACTED = "********"
 HEALTHY_STATUSES = sorted(status for status, severity in STATUS_SEVERITY.items() if severity == 0)
@@ -529,10 +529,8 @@ class FeedSourceViewSet(NoDeleteViewSet):
     @action(detail=True, methods=["post"], serializer_class=PollQueuedSerializer)
     def poll(self, request, pk=None):
         source = self.get_object()
-        from servicehealth.tasks import poll_source
-
         try:
-            poll_source.delay(source.pk)
+            sync.queue_poll(source.pk)
         except Exception as exc:  # the broker is down; beat polls the source when it is back
             # The error handler logs it with this traceback (a 5xx is reported like a crash).
             raise WorkersUnavailable from exc

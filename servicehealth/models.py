@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Capability
 from core import crypto
-from servicehealth.status import status_label, status_severity
+from incidents.status import status_label, status_severity
 
 
 class Service(models.Model):

@@ -16,7 +16,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core import events
+from core import broker, events
 from core.graph import GraphError
 from core.models import EventTypeChoices
 from incidents.models import AffectedCustomer, Incident, IncidentPost
@@ -33,6 +33,8 @@ LEASE = timedelta(minutes=5)
 INTERRUPTED = "The previous poll was interrupted before it finished; nothing it read was written."
 # A queued poll whose message was lost is queued again after this.
 QUEUE_TIMEOUT = timedelta(minutes=2)
+# The task that runs ``poll`` (servicehealth.tasks); queued by name: tasks imports this module.
+POLL_TASK = "servicehealth.tasks.poll_source"
 MAX_BACKOFF = timedelta(hours=1)
 INCIDENT_FIELDS = [
     "classification",
@@ -430,8 +432,6 @@ def queue_due_sources(now=None):
     ``select_for_update(skip_locked=True)`` lets two schedulers run at once without queueing a
     source twice; ``queued_until`` re-queues a source whose message was lost.
     """
-    from servicehealth.tasks import poll_source
-
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
@@ -443,7 +443,12 @@ def queue_due_sources(now=None):
         FeedSource.objects.filter(pk__in=due).update(queued_until=now + QUEUE_TIMEOUT)
     for source_id in due:
         try:
-            poll_source.delay(source_id)
+            queue_poll(source_id)
         except Exception:  # the broker is down: queued_until runs out and the next tick retries
             logger.warning("could not queue a poll of feed source %s", source_id, exc_info=True)
     return due
+
+
+def queue_poll(source_id):
+    """Ask a worker to poll the source; raises what the broker raises."""
+    broker.send_task(POLL_TASK, source_id)

@@ -22,7 +22,7 @@ def poll_due_sources():
     sync.queue_due_sources()
 
 
-@shared_task
+@shared_task(name=sync.POLL_TASK)
 def poll_source(source_id):
     """Poll one feed source. Failures are recorded on the source (and shown); not retried here:
     the source's next_poll_at carries the backoff. A poll the database went away from is

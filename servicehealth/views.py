@@ -14,15 +14,17 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
-from servicehealth import services
-from servicehealth.forms import FeedSourceForm
-from servicehealth.models import FeedSource, Service, TenantServiceHealth
-from servicehealth.status import (
+from customers.models import Customer
+from incidents.models import Incident
+from incidents.status import (
     STATUS_SEVERITY,
     severity_level,
     status_label,
     status_severity,
 )
+from servicehealth import services, sync
+from servicehealth.forms import FeedSourceForm
+from servicehealth.models import FeedSource, Service, TenantServiceHealth
 
 VIEW = Capability.VIEW_SUPPORT
 MANAGE = Capability.MANAGE_INTEGRATIONS
@@ -43,9 +45,6 @@ def service_health_rows():
     distinct (service, status) pairs, the affected customers per service and the active
     incidents per service name. Sources that are switched off hold stale data and are left out.
     """
-    # Imported here, as the dashboard imports customers: the two apps' models stay apart.
-    from incidents.models import Incident
-
     current = TenantServiceHealth.objects.filter(source__enabled=True)
     worst = {}
     for service_id, status in current.values_list("service_id", "status").distinct():
@@ -156,8 +155,6 @@ def feed_create(request):
     initial = {}
     customer = request.GET.get("customer")
     if customer:
-        from customers.models import Customer
-
         found = Customer.objects.filter(tenant_id=customer).first() if _is_uuid(customer) else None
         if found is not None:
             initial = {"customer": found, "name": found.company_name}
@@ -194,10 +191,8 @@ def feed_poll(request, pk):
     if not source.enabled:
         messages.error(request, _("%(name)s is switched off: enable it first.") % {"name": source})
         return redirect("servicehealth:feed_list")
-    from servicehealth.tasks import poll_source
-
     try:
-        poll_source.delay(source.pk)
+        sync.queue_poll(source.pk)
     except Exception:  # the broker is down: say so; beat polls the source when it is back
         messages.error(request, _("The background workers cannot be reached; try again later."))
     else:

@@ -35,8 +35,7 @@ from core.incremental import ModifiedSinceFilter, ModifiedSinceFilterSet
 from core.openapi import EXAMPLE_API, error_example, examples
 from core.pagination import PortalCursorPagination, SyncCursorPagination
 from core.throttling import ServiceRequestCreateThrottle
-from customers.api import CustomerTenantField
-from customers.models import Customer
+from customers.serializers import CustomerTenantField
 from incidents.models import Incident
 from servicerequests import admin_services, idempotency, routing, services
 from servicerequests.forms import ServiceRequestFilterSet, support_staff
@@ -52,6 +51,13 @@ from servicerequests.models import (
     StatusChoices,
     SupportTopic,
     TimelineEntry,
+)
+from servicerequests.serializers import (
+    CREATE_EXAMPLE,
+    CREATED_EXAMPLE,
+    ChannelRefSerializer,
+    PrimaryContactSerializer,
+    ServiceRequestSerializer,
 )
 
 VIEW = Capability.VIEW_SUPPORT
@@ -118,157 +124,6 @@ class AssigneeField(serializers.SlugRelatedField):
 
 
 # --- service requests ---------------------------------------------------------------------------
-
-
-class SupportTopicRefSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = SupportTopic
-        fields = ["id", "name"]
-        read_only_fields = fields
-
-
-class CustomerRefSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Customer
-        fields = ["tenant_id", "company_name"]
-        read_only_fields = fields
-
-
-class ChannelRefSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Channel
-        fields = ["id", "name", "kind"]
-        read_only_fields = fields
-
-
-class DeliverySerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Delivery
-        fields = ["state", "attempts", "next_attempt_at", "last_error", "delivered_at"]
-        read_only_fields = fields
-
-
-class PrimaryContactSerializer(serializers.Serializer):
-    """The customer's contact Microsoft talks to."""
-
-    name = serializers.CharField(source="contact_name", max_length=150)
-    email = serializers.EmailField(source="contact_email", max_length=254)
-    phone = serializers.CharField(
-        source="contact_phone", max_length=40, required=False, allow_blank=True, default=""
-    )
-
-
-CREATE_EXAMPLE = {
-    "title": "Mail flow to external recipients delayed",
-    "description": (
-        "Since 09:10 UTC mail to external recipients queues for 30+ minutes. "
-        "Message trace shows 451 4.4.0 errors. EX123456 may be related."
-    ),
-    "severity": "critical",
-    "support_topic": 8,
-    "customer": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
-    "primary_contact": {
-        "name": "Pat Doe",
-        "email": "pat@contoso.example",
-        "phone": "+44 20 7946 0000",
-    },
-    "incident": "EX123456",
-    "assignee": "helpdesk@partner.example",
-    "locale": "en-US",
-}
-CREATED_EXAMPLE = {
-    "url": f"{EXAMPLE_API}/service-requests/SR-000123/",
-    "number": "SR-000123",
-    "title": CREATE_EXAMPLE["title"],
-    "description": CREATE_EXAMPLE["description"],
-    "severity": "critical",
-    "category": "technical",
-    "status": "pending_delivery",
-    "support_topic": {"id": 8, "name": "Exchange Online"},
-    "customer": {
-        "tenant_id": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
-        "company_name": "Contoso Ltd",
-    },
-    "primary_contact": CREATE_EXAMPLE["primary_contact"],
-    "channel": {"id": 3, "name": "Premier Support (Partner Center)", "kind": "partner_center"},
-    "channel_reference": "",
-    "incident": "EX123456",
-    "assignee": "helpdesk@partner.example",
-    "locale": "en-US",
-    "response_due_at": "2025-11-27T11:10:00Z",
-    "first_response_at": None,
-    "is_breached": False,
-    "created_at": "2025-11-27T09:10:00Z",
-    "modified_at": "2025-11-27T09:10:00Z",
-    "closed_at": None,
-    "delivery": {
-        "state": "pending",
-        "attempts": 0,
-        "next_attempt_at": "2025-11-27T09:10:00Z",
-        "last_error": "",
-        "delivered_at": None,
-    },
-}
-
-
-@examples("Opened, waiting for delivery", response=CREATED_EXAMPLE)
-class ServiceRequestSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(
-        view_name="api-v1:service-request-detail", lookup_field="number"
-    )
-    support_topic = SupportTopicRefSerializer(read_only=True)
-    customer = CustomerRefSerializer(read_only=True)
-    primary_contact = PrimaryContactSerializer(source="*", read_only=True)
-    channel = ChannelRefSerializer(
-        read_only=True, allow_null=True, help_text="The support channel routing chose."
-    )
-    channel_reference = serializers.CharField(
-        read_only=True, help_text="The channel's own id for it (Microsoft's number), once known."
-    )
-    incident = serializers.SlugRelatedField(
-        slug_field="microsoft_id",
-        read_only=True,
-        allow_null=True,
-        help_text="Microsoft's id of the incident it is about, if any.",
-    )
-    assignee = serializers.EmailField(
-        source="assignee.email", read_only=True, allow_null=True, help_text="The assignee's email."
-    )
-    is_breached = serializers.BooleanField(
-        read_only=True,
-        help_text="Not closed, no first response yet, and past its first-response target.",
-    )
-    delivery = DeliverySerializer(
-        read_only=True, allow_null=True, help_text="How sending it to its channel is going."
-    )
-
-    class Meta:
-        model = ServiceRequest
-        fields = [
-            "url",
-            "number",
-            "title",
-            "description",
-            "severity",
-            "category",
-            "status",
-            "support_topic",
-            "customer",
-            "primary_contact",
-            "channel",
-            "channel_reference",
-            "incident",
-            "assignee",
-            "locale",
-            "response_due_at",
-            "first_response_at",
-            "is_breached",
-            "created_at",
-            "modified_at",
-            "closed_at",
-            "delivery",
-        ]
-        read_only_fields = fields
 
 
 class ServiceRequestCreateSerializer(serializers.ModelSerializer):

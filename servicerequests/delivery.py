@@ -20,6 +20,7 @@ from django.utils.translation import gettext_noop
 
 from core import broker, outbox
 from servicerequests.channels.base import ChannelError
+from servicerequests.events import record_status_event
 from servicerequests.models import (
     Channel,
     Delivery,
@@ -38,6 +39,8 @@ State = DeliveryStateChoices
 LEASE = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=30)
+# The task that runs ``deliver`` (servicerequests.tasks); queued by name: tasks imports this module.
+DELIVER_TASK = "servicerequests.tasks.deliver"
 
 
 def backoff(attempts, retry_after=None):
@@ -134,7 +137,7 @@ def _record_success(delivery, result, started, clock):
         pk=service_request.pk,
         status__in=[StatusChoices.PENDING_DELIVERY, StatusChoices.DELIVERY_FAILED],
     ).update(status=StatusChoices.OPEN):
-        _status_changed(service_request.pk, previous_status)
+        record_status_event(service_request.pk, previous_status)
     TimelineEntry.write(
         service_request,
         TimelineKindChoices.DELIVERED,
@@ -173,7 +176,7 @@ def _record_failure(delivery, exc, started, clock):
         if ServiceRequest.objects.filter(
             pk=service_request.pk, status=StatusChoices.PENDING_DELIVERY
         ).update(status=StatusChoices.DELIVERY_FAILED, modified_at=now):
-            _status_changed(service_request.pk, StatusChoices.PENDING_DELIVERY)
+            record_status_event(service_request.pk, StatusChoices.PENDING_DELIVERY)
         if exc.permanent:
             # modified_at: API clients syncing channels learn that it needs attention.
             Channel.objects.filter(pk=delivery.channel_id).update(
@@ -202,19 +205,10 @@ def _record_failure(delivery, exc, started, clock):
     return State.PENDING
 
 
-def _status_changed(service_request_id, previous):
-    # Imported here: services imports this module.
-    from servicerequests.services import record_status_event
-
-    record_status_event(service_request_id, previous)
-
-
 def queue(delivery_id):
     """Wake a worker. A broker error is logged, not raised: the sweep delivers the row anyway."""
-    from servicerequests.tasks import deliver as deliver_task
-
     return broker.publish(
-        lambda: deliver_task.apply_async(args=[delivery_id], retry=False),
+        lambda: broker.send_task(DELIVER_TASK, delivery_id, retry=False),
         f"delivery {delivery_id}",
     )
 

@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` on API creates (RELIABILITY.md W3): a retried POST opens one request.
+"""``Idempotency-Key`` on API creates (W3, docs/reliability.md): a retried POST opens one request.
 
 The key (per caller) is a database row written in the same transaction as the request it
 creates, together with the answer. The same key with the same body answers that first response

@@ -5,14 +5,14 @@ import logging
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from core import audit, events
 from core.models import EventTypeChoices
 from servicerequests import delivery, routing
+from servicerequests.events import record_status_event, request_event
 from servicerequests.models import (
     RESPONSE_TARGETS,
     Delivery,
@@ -32,52 +32,6 @@ SNAPSHOT_FIELDS = ("title", "severity", "status", "category", "channel_reference
 
 def _snapshot(service_request):
     return {field: getattr(service_request, field) for field in SNAPSHOT_FIELDS}
-
-
-def _request_event(type_, service_request_id, summary):
-    """An event carrying the request as ``GET /api/v1/service-requests/<number>/`` shows it now.
-
-    ``summary(service_request)`` gives the event's one-line text."""
-    # Imported here: the API module builds on these services.
-    from servicerequests.api import ServiceRequestSerializer
-
-    service_request = ServiceRequest.objects.select_related(
-        "support_topic", "customer", "channel", "incident", "assignee", "delivery"
-    ).get(pk=service_request_id)
-    return events.build(
-        type=type_,
-        summary=summary(service_request),
-        object_type="service_request",
-        object_id=service_request.number,
-        object_url=events.absolute_url(
-            reverse("api-v1:service-request-detail", kwargs={"number": service_request.number})
-        ),
-        consolidation_key=f"servicerequest:{service_request.number}",
-        tenant_id=service_request.customer.tenant_id,
-        payload=ServiceRequestSerializer(service_request, context=events.api_context()).data,
-    )
-
-
-def record_status_event(service_request_id, previous):
-    """Record ``servicerequest.status_changed`` from ``previous`` to the stored status.
-
-    Call it in the transaction that changed the status, and only when it really changed."""
-
-    def summary(service_request):
-        # Plain English, like the API: the text travels to PSA tools in whatever language.
-        with translation.override("en"):
-            return (
-                f"{service_request.number}: {StatusChoices(previous).label} → "
-                f"{service_request.get_status_display()}"
-            )
-
-    events.record(
-        [
-            _request_event(
-                EventTypeChoices.SERVICE_REQUEST_STATUS_CHANGED, service_request_id, summary
-            )
-        ]
-    )
 
 
 def _locked_status(service_request_id):
@@ -152,7 +106,7 @@ def open_service_request(*, actor, request=None, **fields):
     )
     events.record(
         [
-            _request_event(
+            request_event(
                 EventTypeChoices.SERVICE_REQUEST_CREATED,
                 service_request.pk,
                 lambda opened: f"{opened.number}: {opened.title}",

@@ -3,7 +3,7 @@ from celery import shared_task
 from servicerequests import delivery, idempotency, status
 
 
-@shared_task
+@shared_task(name=delivery.DELIVER_TASK)
 def deliver(delivery_id):
     """Send one service request to its channel (idempotent: the delivery row is claimed)."""
     delivery.deliver(delivery_id)

@@ -20,8 +20,8 @@ from accounts.permissions import capability_required
 from accounts.roles import Capability
 from customers.models import Contact, ContactRoleChoices, Customer
 from incidents.models import Incident
+from incidents.status import ServiceHealthStatusChoices
 from incidents.templatetags.incident_posts import html_to_text
-from servicehealth.status import ServiceHealthStatusChoices
 from servicerequests import admin_services, routing, services
 from servicerequests.channels.manual import ManualChannel
 from servicerequests.forms import (

@@ -8,8 +8,8 @@ Routes (every one needs ``Authorization: Bearer <token>``):
   PATCH /v1/servicerequests/{servicerequest-id}             add a note, change severity, close
   GET   /v1/customers/{customer-tenant-id}/servicerequests  one customer's requests
 
-Shapes are those of the samples in Microsoft's Partner Center developer documentation (see
-``/work/shared/reference/partner-center/``): request bodies use PascalCase keys
+Shapes are those of the samples in Microsoft's Partner Center developer documentation (copied
+in ``docs/reference/partner-center/``): request bodies use PascalCase keys
 (``Title``, ``SupportTopicId``, ``NewNote``), responses camelCase; null properties are left out;
 collections are ``{"totalCount", "items", "attributes": {"objectType": "Collection"}}``; dates
 are written like ``"2016-12-22T20:31:17.24Z"`` (milliseconds, trailing zeros dropped), note dates

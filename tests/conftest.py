@@ -45,7 +45,7 @@ def pytest_addoption(parser):
         "--fault-scale",
         type=float,
         default=1.0,
-        help="Multiply the fault tests' sizes (RELIABILITY.md): 1 fits a 2-core CI run, "
+        help="Multiply the fault tests' sizes (docs/reliability.md): 1 fits a 2-core CI run, "
         "5 is R1's full size.",
     )
 

@@ -1,4 +1,4 @@
-"""Every URL pattern of the project, requested by every principal, against DESIGN.md's role matrix.
+"""Every URL pattern of the project, requested by every principal, against the role matrix (S1).
 
 The expectations below restate the matrix independently of ``accounts.roles``: a view added
 without an entry here fails ``test_every_url_pattern_is_in_the_matrix``, and a view whose check is
@@ -33,13 +33,13 @@ MANAGERS = {"global_admin", "admin_agent"}
 
 # URL name -> (method, who may, status when allowed, kwargs maker)
 URL_ACCESS = {
-    "core:dashboard": ("get", ANY_ROLE, 200, None),
+    "dashboard:index": ("get", ANY_ROLE, 200, None),
     "core:healthz": ("get", PUBLIC, 200, None),
     # Authenticated by its HMAC signature alone: unsigned posts are refused for everyone.
     "api-v1:servicerequests-callbacks:channel": ("post", PUBLIC, 401, "callback"),
-    "core:audit_log": ("get", GLOBAL_ADMINS, 200, None),
-    "core:events": ("get", SUPPORT, 200, None),
-    "core:audit_log_export": ("get", GLOBAL_ADMINS, 200, None),
+    "dashboard:audit_log": ("get", GLOBAL_ADMINS, 200, None),
+    "dashboard:events": ("get", SUPPORT, 200, None),
+    "dashboard:audit_log_export": ("get", GLOBAL_ADMINS, 200, None),
     "accounts:staff_list": ("get", STAFF_MANAGERS, 200, None),
     "accounts:staff_invite": ("get", STAFF_MANAGERS, 200, None),
     "accounts:staff_edit": ("get", STAFF_MANAGERS, 200, "target_user"),
@@ -366,7 +366,7 @@ def expected_status(principal, url_name):
         return {ok_status}
     if allowed is MANAGERS and principal in SUPPORT:
         return {403}  # may see customers, may not change them
-    if url_name == "core:dashboard" and principal == "no_role":
+    if url_name == "dashboard:index" and principal == "no_role":
         return {302}  # sent to their profile, the only page they have
     return {404}
 
@@ -395,7 +395,7 @@ def test_django_admin_is_closed_to_a_plain_session(principal, client_for, settin
 NAVIGATION_LINKS = {
     "accounts:staff_list": STAFF_MANAGERS,
     "accounts:api_client_list": GLOBAL_ADMINS,
-    "core:audit_log": GLOBAL_ADMINS,
+    "dashboard:audit_log": GLOBAL_ADMINS,
 }
 
 

@@ -1,7 +1,7 @@
 """``{% psa_companies customer %}``: the customer's company id in each active PSA connection.
 
 A template tag rather than code in ``customers.views``, so the customers app keeps importing
-nothing from the apps built on it (DESIGN.md: dependencies point one way).
+nothing from the apps built on it: imports point one way, down the layers.
 """
 
 from django import template

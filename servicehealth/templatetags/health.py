@@ -1,7 +1,7 @@
 from django import template
 
-from servicehealth.status import severity_level as level_for
-from servicehealth.status import status_label as label_for
+from incidents.status import severity_level as level_for
+from incidents.status import status_label as label_for
 
 register = template.Library()
 

@@ -55,7 +55,7 @@ def test_without_mfa_required_nobody_is_sent_to_enrolment(settings, cast, passwo
     settings.MFA_REQUIRED = False
     client = Client()
     sign_in(client, password, email=GLOBAL_ADMIN)
-    assert client.get(reverse("core:dashboard")).status_code == 200
+    assert client.get(reverse("dashboard:index")).status_code == 200
     assert client.get(reverse("api-v1:me")).status_code == 200
     # Nor asked for a second factor before creating an API token.
     assert client.get(reverse("accounts:api_client_create")).status_code == 200

@@ -18,7 +18,7 @@ def test_staff_sign_in_with_email_and_password(cast, password):
     client = Client()
     response = sign_in(client, "helpdesk-agent@partner.example", password)
     assert response.status_code == 302
-    assert client.get(reverse("core:dashboard")).status_code == 200
+    assert client.get(reverse("dashboard:index")).status_code == 200
 
 
 def test_a_new_session_id_is_issued_at_sign_in(cast, password):

@@ -64,7 +64,7 @@ def test_the_invited_person_sets_a_password_and_signs_in(invite, client_for, mai
         {"login": "new.agent@partner.example", "password": "a-long-new-passphrase"},
     )
     assert response.status_code == 302
-    assert anonymous.get(reverse("core:dashboard")).status_code == 200
+    assert anonymous.get(reverse("dashboard:index")).status_code == 200
 
 
 def test_it_refuses_a_weak_password_on_the_invitation(invite, client_for, mailoutbox):
@@ -120,14 +120,14 @@ def test_changing_roles_is_audited_with_before_and_after(client_for, cast):
 
 def test_deactivating_signs_the_person_out_at_once(client_for, cast):
     victim_client = client_for("helpdesk_agent")
-    assert victim_client.get(reverse("core:dashboard")).status_code == 200
+    assert victim_client.get(reverse("dashboard:index")).status_code == 200
     response = client_for("user_management_admin").post(
         reverse("accounts:staff_deactivate", args=[cast["helpdesk_agent"].pk])
     )
     assert response.status_code == 302
     cast["helpdesk_agent"].refresh_from_db()
     assert cast["helpdesk_agent"].is_active is False
-    response = victim_client.get(reverse("core:dashboard"))
+    response = victim_client.get(reverse("dashboard:index"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("account_login"))
     assert AuditEntry.objects.filter(action="staff.deactivated").count() == 1
@@ -137,7 +137,7 @@ def test_removing_a_role_takes_effect_on_the_next_request(client_for, cast):
     agent_client = client_for("helpdesk_agent")
     assert agent_client.get(reverse("api-v1:me")).json()["roles"] == ["helpdesk_agent"]
     cast["helpdesk_agent"].groups.clear()
-    assert agent_client.get(reverse("core:dashboard")).status_code == 302
+    assert agent_client.get(reverse("dashboard:index")).status_code == 302
     assert agent_client.get(reverse("api-v1:me")).json()["capabilities"] == []
 
 

@@ -115,5 +115,5 @@ def test_the_audit_log_cannot_be_changed_through_the_app(cast, client_for):
     assert not model_admin.has_delete_permission(request, entry)
     # The page and the export only read.
     signed_in = client_for("global_admin")
-    assert signed_in.post(reverse("core:audit_log")).status_code == 405
-    assert signed_in.delete(reverse("core:audit_log_export")).status_code == 405
+    assert signed_in.post(reverse("dashboard:audit_log")).status_code == 405
+    assert signed_in.delete(reverse("dashboard:audit_log_export")).status_code == 405

@@ -1,7 +1,5 @@
 """The Celery app's configuration, and a real round trip through Redis and a worker."""
 
-import time
-
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
@@ -9,6 +7,7 @@ from django.conf import settings
 from core.models import WorkerHeartbeat
 from core.tasks import heartbeat
 from partnerportal.celery import app
+from tests.waiting import wait_until
 
 
 def route_of(task_name):
@@ -53,10 +52,10 @@ def test_a_real_worker_runs_a_task_sent_through_redis(redis_url):
         loglevel="WARNING",
     ):
         heartbeat.apply_async(args=["escalations"], queue="escalations")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if WorkerHeartbeat.objects.filter(queue="escalations").exists():
-                break
-            time.sleep(0.1)
+        wait_until(
+            WorkerHeartbeat.objects.filter(queue="escalations").exists,
+            timeout=20,
+            message="the worker ran no heartbeat",
+        )
     beat = WorkerHeartbeat.objects.get(queue="escalations")
     assert beat.hostname

@@ -1,4 +1,4 @@
-"""The Celery system checks (RELIABILITY.md R7): no countdown, back-off or time limit that could
+"""The Celery system checks (R7, docs/reliability.md): no countdown, back-off or time limit that could
 outlast the broker's visibility timeout and have a task delivered twice."""
 
 from contextlib import contextmanager

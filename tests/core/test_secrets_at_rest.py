@@ -172,9 +172,9 @@ def test_no_secret_is_stored_shown_or_audited_in_the_clear(client_for, cast, pas
         reverse("integrations:webhook_detail", args=[brought.pk]),
         reverse("integrations:webhook_edit", args=[brought.pk]),
         reverse("accounts:api_client_list"),
-        reverse("core:audit_log"),
-        reverse("core:audit_log_export"),
-        reverse("core:events"),
+        reverse("dashboard:audit_log"),
+        reverse("dashboard:audit_log_export"),
+        reverse("dashboard:events"),
     ]
     for url in pages:
         response = admin.get(url)

@@ -7,7 +7,6 @@ send traffic anywhere but loopback.
 
 import socket
 import threading
-import time
 import uuid
 
 import pytest
@@ -16,6 +15,7 @@ from rest_framework.test import APIClient
 from core.urlguard import UnsafeURL, check_outbound_url, http_url_error
 from integrations import delivery
 from integrations.models import WebhookSubscription
+from tests.waiting import wait_until
 
 
 def stub_resolver(*addresses):
@@ -184,9 +184,9 @@ def test_the_listener_does_count_connections(listener):
     # Guards the tests above: a listener that never counted would make them pass vacuously.
     with socket.create_connection(("127.0.0.1", listener.port), timeout=2):
         pass
-    deadline = time.monotonic() + 2
-    while listener.connections == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(
+        lambda: listener.connections, timeout=2, interval=0.01, message="no connection counted"
+    )
     assert listener.connections == 1
 
 

@@ -19,7 +19,7 @@ LIST_URL = "/api/v1/customers/"
 SERVICE_SUPPORT_ADMIN = "f023fd81-a637-4b56-95fd-791ac0226033"
 UNKNOWN_ROLE = "00000000-0000-0000-0000-000000000001"
 
-# Who reads and who writes, restated from DESIGN.md's role matrix.
+# Who reads and who writes, restated from the role matrix (README, Roles).
 READS = {
     "global_admin": 200,
     "admin_agent": 200,

@@ -13,6 +13,7 @@ from customers import sync
 from customers.models import AccessAssignment, DelegatedAdminRelationship, GdapSyncState
 from simulators.graph import assignment_json, relationship_json
 from tests.customers.factories import CustomerFactory
+from tests.waiting import wait_until
 
 SERVICE_SUPPORT = "f023fd81-a637-4b56-95fd-791ac0226033"
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
@@ -182,8 +183,6 @@ def test_the_command_prints_what_changed(db, graph_simulator, settings, capsys):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_beat_task_syncs_through_a_real_worker(graph_simulator, settings, redis_url):
-    import time
-
     from celery.contrib.testing.worker import start_worker
 
     from customers.tasks import sync_gdap
@@ -201,9 +200,12 @@ def test_the_beat_task_syncs_through_a_real_worker(graph_simulator, settings, re
         app, pool="solo", perform_ping_check=False, queues=["feeds"], loglevel="WARNING"
     ):
         sync_gdap.delay()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not DelegatedAdminRelationship.objects.exists():
-            time.sleep(0.2)
+        wait_until(
+            DelegatedAdminRelationship.objects.exists,
+            timeout=20,
+            interval=0.2,
+            message="the worker synced no relationship",
+        )
     assert DelegatedAdminRelationship.objects.get().customer == customer
     assert GdapSyncState.get().last_outcome == "succeeded"
 

@@ -1,6 +1,5 @@
 import csv
 import io
-import time
 import uuid
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ from customers import imports
 from customers.models import Customer, CustomerImport
 from partnerportal.celery import app
 from tests.customers.factories import CustomerFactory
+from tests.waiting import wait_until
 
 HEADER = "tenant_id,company_name,default_domain,other_domains,country,relationship,tags,contact_name,contact_email\n"
 
@@ -162,12 +162,12 @@ def test_an_upload_is_imported_by_a_real_worker(client_for, redis_url):
         )
         assert response.status_code == 302
         job = CustomerImport.objects.get()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def finished():
             job.refresh_from_db()
-            if job.is_finished:
-                break
-            time.sleep(0.2)
+            return job.is_finished
+
+        wait_until(finished, timeout=20, interval=0.2, message="the import never finished")
     assert job.status == "succeeded"
     assert Customer.objects.count() == 2
     page = signed_in.get(response["Location"]).content.decode()

@@ -298,7 +298,7 @@ def test_expiring_access_page_and_dashboard(client_for, cast):
         "Tomorrow Co",
         "Next Week Co",
     ]
-    counts = agent.get(reverse("core:dashboard")).context["expiry_counts"]
+    counts = agent.get(reverse("dashboard:index")).context["expiry_counts"]
     assert counts == {"within_1": 1, "within_7": 2, "within_30": 3}
 
 

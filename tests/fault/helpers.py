@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,6 +18,8 @@ import pytest
 from django.conf import settings
 from django.core.mail.backends import filebased
 from django.db import connection
+
+from tests.waiting import poll_until, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 4
@@ -59,14 +60,15 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+
+        def accepts():
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
             except OSError:
-                time.sleep(0.05)
-        pytest.fail("private redis did not start")
+                return False
+            return True
+
+        wait_until(accepts, timeout=10, interval=0.05, message="private redis did not start")
 
     def kill(self):
         self.process.kill()
@@ -210,17 +212,22 @@ class Gunicorn:
             stdout=subprocess.DEVNULL,
             stderr=self.log_path.open("ab"),
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.process.poll() is None:
+
+        def answers_or_exited():
+            # An exited gunicorn never answers: stop waiting.
+            if self.process.poll() is not None:
+                return "exited"
             try:
                 urllib.request.urlopen(self.url + "/healthz", timeout=2).close()
-                return
             except urllib.error.HTTPError:
-                return  # it answers (503: a check is red), so it is up
+                return "up"  # it answers (503: a check is red), so it is up
             except OSError:
-                time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"gunicorn did not start:\n{self.log_path.read_text()[-3000:]}")
+                return None
+            return "up"
+
+        if poll_until(answers_or_exited, timeout=60, interval=0.2) != "up":
+            self.stop()
+            pytest.fail(f"gunicorn did not start:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self):
         if self.process and self.process.poll() is None:
@@ -301,11 +308,15 @@ class Worker:
         it, as docker-compose's ``restart: unless-stopped`` does.)"""
         from partnerportal.celery import app
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.poll() is None:
-            if app.control.ping(timeout=0.5):
-                return
-        pytest.fail(f"the worker did not come up:\n{self.log_path.read_text()[-3000:]}")
+        def answers_or_exited():
+            # An exited worker never answers: stop waiting.
+            if self.process.poll() is not None:
+                return "exited"
+            return "up" if app.control.ping(timeout=0.5) else None
+
+        # No pause between pings: each waits half a second for replies.
+        if poll_until(answers_or_exited, timeout=timeout, interval=0) != "up":
+            pytest.fail(f"the worker did not come up:\n{self.log_path.read_text()[-3000:]}")
 
     def kill_child(self):
         """SIGKILL one pool process, as the kernel's OOM killer would; the main process lives on
@@ -413,11 +424,15 @@ def deliver_only_to(webhook_receiver):
 
 
 def wait_for(condition, timeout, sweep, sweep_every=1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Whether ``condition()`` held within ``timeout`` seconds, running ``sweep()`` meanwhile.
+
+    Returns rather than fails: the fault tests print what they measured before asserting."""
+
+    def holds_else_sweep():
         if condition():
             return True
         sweep()  # what beat does every 15 s
         connection.close()
-        time.sleep(sweep_every)
-    return condition()
+        return False
+
+    return poll_until(holds_else_sweep, timeout=timeout, interval=sweep_every)

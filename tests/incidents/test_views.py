@@ -158,10 +158,10 @@ def test_a_snoozed_incident_leaves_the_users_dashboard_list_only(client_for, cas
     Snooze.objects.create(
         incident=incident, user=cast["helpdesk_agent"], until=timezone.now() + timedelta(hours=1)
     )
-    mine = client_for("helpdesk_agent").get(reverse("core:dashboard")).context["incident_summary"]
+    mine = client_for("helpdesk_agent").get(reverse("dashboard:index")).context["incident_summary"]
     assert mine["recent"] == []
     assert mine["incidents"] == 1
-    theirs = client_for("admin_agent").get(reverse("core:dashboard")).context["incident_summary"]
+    theirs = client_for("admin_agent").get(reverse("dashboard:index")).context["incident_summary"]
     assert theirs["recent"] == [incident]
     listing = client_for("helpdesk_agent").get(reverse("incidents:list"))
     assert listing.context["page"].object_list[0].snoozed is True

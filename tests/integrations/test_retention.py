@@ -382,6 +382,6 @@ def test_beat_runs_it_daily_on_an_existing_queue(settings):
 def test_the_events_page_says_how_long_history_is_kept(client_for, settings):
     settings.EVENT_RETENTION_DAYS = 120
     settings.WEBHOOK_DELIVERY_RETENTION_DAYS = 45
-    page = client_for("helpdesk_agent").get(reverse("core:events")).content.decode()
+    page = client_for("helpdesk_agent").get(reverse("dashboard:events")).content.decode()
     assert "Events are kept for 120 days" in page
     assert "webhook delivery logs for 45 days" in page

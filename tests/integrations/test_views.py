@@ -537,7 +537,7 @@ def test_the_dashboard_tells_integration_admins_about_failing_webhooks(client_fo
             "event_types": ["feed.failing"],
         },
     )
-    dashboard = reverse("core:dashboard")
+    dashboard = reverse("dashboard:index")
     assert b"webhooks-failing" not in client_for("global_admin").get(dashboard).content
     failing, _secret = services.create_subscription(
         actor=admin,

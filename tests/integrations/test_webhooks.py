@@ -31,6 +31,7 @@ from simulators.http import SimulatorServer
 from simulators.psa_webhooks import PsaWebhookReceiver
 from tests.customers.factories import CustomerFactory
 from tests.integrations.helpers import SECRET
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -447,9 +448,11 @@ def test_a_real_worker_fans_out_and_delivers_recorded_events(cast, receiver, red
         events.record(
             [incident_event(customer), incident_event(customer, EventTypeChoices.INCIDENT_UPDATED)]
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and len(receiver.verified) < 2:
-            time.sleep(0.1)
+        wait_until(
+            lambda: len(receiver.verified) >= 2,
+            timeout=20,
+            message="the receiver did not get both events",
+        )
     assert sorted(json.loads(d.body)["type"] for d in receiver.verified) == [
         "incident.created",
         "incident.updated",

@@ -87,7 +87,7 @@ def test_after_password_sign_in_a_person_without_mfa_is_sent_to_enrolment(
 @pytest.mark.parametrize(
     ("method", "url_name"),
     [
-        ("get", "core:dashboard"),
+        ("get", "dashboard:index"),
         ("get", "customers:list"),
         ("get", "accounts:profile"),
         ("get", "usersessions_list"),
@@ -116,7 +116,7 @@ def test_enrolment_re_authentication_sign_out_language_and_health_stay_reachable
 ):
     client = Client()
     sign_in(client, password)
-    assert_sent_to_enrolment(client.get(reverse("core:dashboard")))
+    assert_sent_to_enrolment(client.get(reverse("dashboard:index")))
     assert client.get(reverse("account_reauthenticate")).status_code == 200
     reauthenticate(client, password)
     assert client.get(reverse("mfa_activate_totp")).status_code == 200
@@ -165,8 +165,8 @@ def test_enrolment_shows_the_recovery_codes_then_leads_into_the_portal(
     assert codes.status_code == 200
     assert len(codes.context["unused_codes"]) == 10
     assert codes.context["unused_codes"][0] in codes.content.decode()
-    assert f'href="{reverse("core:dashboard")}" data-testid="mfa-done"' in codes.content.decode()
-    dashboard = client.get(reverse("core:dashboard"))
+    assert f'href="{reverse("dashboard:index")}" data-testid="mfa-done"' in codes.content.decode()
+    dashboard = client.get(reverse("dashboard:index"))
     assert dashboard.status_code == 200
     assert dashboard.context["navigation"] != []
 
@@ -229,14 +229,14 @@ def test_a_global_admin_resets_a_persons_mfa(
     member = cast["helpdesk_agent"]
     enrol(member)
     their_browser = client_for("helpdesk_agent")
-    assert their_browser.get(reverse("core:dashboard")).status_code == 200
+    assert their_browser.get(reverse("dashboard:index")).status_code == 200
 
     response = reset("global_admin", member)
 
     assert response.status_code == 302
     assert response["Location"] == reverse("accounts:staff_edit", args=[member.pk])
     assert not Authenticator.objects.filter(user=member).exists()
-    after = their_browser.get(reverse("core:dashboard"))
+    after = their_browser.get(reverse("dashboard:index"))
     assert after.status_code == 302
     assert after["Location"].startswith(reverse("account_login"))
     entry = AuditEntry.objects.get(action="staff.mfa_reset")
@@ -250,8 +250,8 @@ def test_a_global_admin_resets_a_persons_mfa(
     assert f'href="{PORTAL}/accounts/login/"' in message.alternatives[0][0]
     # Their next sign-in asks for no code and leads to enrolment.
     client = Client()
-    assert sign_in(client, password)["Location"] == reverse("core:dashboard")
-    assert_sent_to_enrolment(client.get(reverse("core:dashboard")))
+    assert sign_in(client, password)["Location"] == reverse("dashboard:index")
+    assert_sent_to_enrolment(client.get(reverse("dashboard:index")))
 
 
 def test_the_reset_button_shows_to_global_admins_only(client_for, cast):

@@ -2,8 +2,8 @@ import uuid
 
 import factory
 
+from incidents.status import ServiceHealthStatusChoices
 from servicehealth.models import FeedSource, Service, TenantServiceHealth
-from servicehealth.status import ServiceHealthStatusChoices
 from tests.customers.factories import CustomerFactory
 
 FACTORY_SECRET = "factory-client-secret"

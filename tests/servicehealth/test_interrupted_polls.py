@@ -1,4 +1,4 @@
-"""A poll the database goes away from (RELIABILITY.md R4): it writes nothing, and once the
+"""A poll the database goes away from (R4, docs/reliability.md): it writes nothing, and once the
 database is back the source shows that it failed.
 
 The database "goes away" at the query layer (``connection.execute_wrapper``): from a chosen

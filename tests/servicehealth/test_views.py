@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core import broker
 from core.models import AuditEntry
-from servicehealth import tasks
 from servicehealth.models import FeedSource, TenantServiceHealthChange
 from tests.customers.factories import CustomerFactory
 from tests.incidents.factories import IncidentFactory
@@ -91,7 +91,7 @@ def test_only_global_admins_see_feeds(principal, expected, client_for):
 
 def test_an_admin_only_action_as_a_helpdesk_agent_is_not_found(client_for, monkeypatch):
     calls = []
-    monkeypatch.setattr(tasks, "poll_source", FakeTask(calls), raising=False)
+    monkeypatch.setattr(broker, "send_task", fake_send_task(calls))
     source = FeedSourceFactory()
     response = client_for("helpdesk_agent").post(
         reverse("servicehealth:feed_poll", args=[source.pk])
@@ -102,7 +102,7 @@ def test_an_admin_only_action_as_a_helpdesk_agent_is_not_found(client_for, monke
 
 @pytest.mark.parametrize("principal", ["global_admin", "admin_agent", "helpdesk_agent"])
 def test_navigation_links(principal, client_for):
-    response = client_for(principal).get(reverse("core:dashboard"))
+    response = client_for(principal).get(reverse("dashboard:index"))
     urls = {item["url"] for item in response.context["navigation"]}
     assert reverse("servicehealth:dashboard") in urls
     assert reverse("incidents:list") in urls
@@ -284,32 +284,31 @@ def test_the_feed_list_shows_state_and_needs_attention(client_for):
 # --- poll now -------------------------------------------------------------------------------------
 
 
-class FakeTask:
-    def __init__(self, calls, error=None):
-        self.calls, self.error = calls, error
+def fake_send_task(calls, error=None):
+    """``broker.send_task`` that records what it is asked to queue, or raises ``error``."""
 
-    def delay(self, *args):
-        if self.error:
-            raise self.error
-        self.calls.append(args)
+    def send_task(*args):
+        if error:
+            raise error
+        calls.append(args)
+
+    return send_task
 
 
 def test_poll_now_queues_the_source(client_for, monkeypatch):
     calls = []
-    monkeypatch.setattr(tasks, "poll_source", FakeTask(calls), raising=False)
+    monkeypatch.setattr(broker, "send_task", fake_send_task(calls))
     source = FeedSourceFactory(name="Contoso feed")
     response = client_for("global_admin").post(
         reverse("servicehealth:feed_poll", args=[source.pk]), follow=True
     )
-    assert calls == [(source.pk,)]
+    assert calls == [("servicehealth.tasks.poll_source", source.pk)]
     assert "Polling Contoso feed now" in response.content.decode()
 
 
 def test_poll_now_with_the_broker_down_says_so_and_changes_nothing(client_for, monkeypatch):
     calls = []
-    monkeypatch.setattr(
-        tasks, "poll_source", FakeTask(calls, ConnectionError("broker down")), raising=False
-    )
+    monkeypatch.setattr(broker, "send_task", fake_send_task(calls, ConnectionError("broker down")))
     source = FeedSourceFactory()
     before = FeedSource.objects.values().get(pk=source.pk)
     response = client_for("global_admin").post(
@@ -322,7 +321,7 @@ def test_poll_now_with_the_broker_down_says_so_and_changes_nothing(client_for, m
 
 def test_poll_now_refuses_a_disabled_source(client_for, monkeypatch):
     calls = []
-    monkeypatch.setattr(tasks, "poll_source", FakeTask(calls), raising=False)
+    monkeypatch.setattr(broker, "send_task", fake_send_task(calls))
     source = FeedSourceFactory(enabled=False)
     response = client_for("global_admin").post(
         reverse("servicehealth:feed_poll", args=[source.pk]), follow=True
@@ -453,7 +452,7 @@ def test_the_home_dashboard_shows_incidents_and_failing_feeds(client_for):
     AffectedCustomerFactory(incident=older, customer=hit[1])
     AffectedCustomerFactory(incident=older, customer=hit[2])
 
-    helpdesk = client_for("helpdesk_agent").get(reverse("core:dashboard"))
+    helpdesk = client_for("helpdesk_agent").get(reverse("dashboard:index"))
     summary = helpdesk.context["incident_summary"]
     assert summary["incidents"] == 4
     assert summary["customers"] == 3
@@ -463,10 +462,10 @@ def test_the_home_dashboard_shows_incidents_and_failing_feeds(client_for):
     assert "feed source is failing" not in page
 
     FeedSourceFactory(consecutive_failures=1, last_error="timeout")
-    page = client_for("helpdesk_agent").get(reverse("core:dashboard")).content.decode()
+    page = client_for("helpdesk_agent").get(reverse("dashboard:index")).content.decode()
     assert "1 feed source is failing" in page
     assert reverse("servicehealth:feed_list") not in page
-    admin_page = client_for("global_admin").get(reverse("core:dashboard")).content.decode()
+    admin_page = client_for("global_admin").get(reverse("dashboard:index")).content.decode()
     assert "1 feed source is failing" in admin_page
     assert reverse("servicehealth:feed_list") in admin_page
 

@@ -146,7 +146,7 @@ def test_editing_with_empty_secrets_keeps_them_and_a_new_one_is_marked_changed(c
     assert channel.credentials == {"signing_secret": OTHER_CANARY}
     latest = AuditEntry.objects.filter(action="channel.updated").order_by("-pk").first()
     assert latest.after["credentials"] == {"signing_secret": "changed"}
-    assert_no_canary_anywhere(response, admin.get(url), admin.get(reverse("core:audit_log")))
+    assert_no_canary_anywhere(response, admin.get(url), admin.get(reverse("dashboard:audit_log")))
 
 
 @pytest.mark.parametrize(

@@ -479,7 +479,7 @@ def test_no_route_is_a_clear_400_and_opens_nothing(client_for, route):
     assert not AuditEntry.objects.filter(action="servicerequest.created").exists()
 
 
-# --- idempotency (RELIABILITY W3) --------------------------------------------------------------
+# --- idempotency (W3, docs/reliability.md) -----------------------------------------------------
 
 
 def test_the_same_key_and_body_twice_open_one_request_and_replay_the_answer(client_for, route):

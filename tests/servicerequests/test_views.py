@@ -887,7 +887,7 @@ def test_the_dashboard_lists_requests_needing_attention(client_for):
     late = breached(status=StatusChoices.OPEN)
     fine = ServiceRequestFactory(status=StatusChoices.OPEN)
     closed_late = breached(status=StatusChoices.CLOSED)
-    response = client_for("helpdesk_agent").get(reverse("core:dashboard"))
+    response = client_for("helpdesk_agent").get(reverse("dashboard:index"))
     summary = response.context["request_summary"]
     assert {sr.number for sr in summary["recent"]} == {waiting.number, failed.number, late.number}
     assert (summary["total"], summary["attention_needed"], summary["delivery_failed"]) == (3, 1, 1)
@@ -901,6 +901,6 @@ def test_the_dashboard_lists_requests_needing_attention(client_for):
 
 def test_the_dashboard_shows_at_most_eight(client_for):
     ServiceRequestFactory.create_batch(10, status=StatusChoices.ATTENTION_NEEDED)
-    response = client_for("helpdesk_agent").get(reverse("core:dashboard"))
+    response = client_for("helpdesk_agent").get(reverse("dashboard:index"))
     assert len(response.context["request_summary"]["recent"]) == 8
     assert response.context["request_summary"]["total"] == 10

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from core import demo
+from demo import data as demo_data
 
 
 class Command(BaseCommand):
@@ -12,6 +12,6 @@ class Command(BaseCommand):
         if settings.PRODUCTION:
             raise CommandError("Demo data is never loaded with DJANGO_ENV=production.")
         with transaction.atomic():
-            summary = demo.load()
+            summary = demo_data.load()
         for line in summary:
             self.stdout.write(line)

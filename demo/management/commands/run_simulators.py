@@ -7,16 +7,22 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from customers.models import DelegatedAdminRelationship
+from integrations.demo import PSA_WEBHOOK_SECRET
 from servicehealth.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PARTNER_TENANT
+from servicehealth.models import FeedSource
+from servicerequests.demo import PARTNER_CENTER_TOKEN, WEBHOOK_SECRET
+from simulators import service_health
 from simulators.graph import GraphSimulator, PartnerTenant, assignment_json, relationship_json
 from simulators.http import SimulatorServer
+from simulators.partner_center import PartnerCenterSimulator
+from simulators.psa_webhooks import PsaWebhookReceiver
+from simulators.webhook_receiver import WebhookReceiver
 
 
 def demo_partner_tenant():
     """The partner tenant as Graph would show it: today's relationships in the database, with
     pending ones approved after a minute, so a sync in `make run` has something to learn."""
-    from customers.models import DelegatedAdminRelationship
-
     partner = PartnerTenant(DEMO_PARTNER_TENANT, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
     relationships = DelegatedAdminRelationship.objects.select_related("customer").prefetch_related(
         "access_assignments"
@@ -70,9 +76,6 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8001)
 
     def handle(self, *args, port, **options):
-        from servicehealth.models import FeedSource
-        from simulators import service_health
-
         if not settings.SIMULATORS_ENABLED:
             raise CommandError("The simulators are never served in production.")
         gdap = GraphSimulator(demo_partner_tenant())
@@ -86,19 +89,12 @@ class Command(BaseCommand):
         )
         health_server = SimulatorServer(health, port=port + 1)
         health.base_url = health_server.url
-        from servicerequests.demo import PARTNER_CENTER_TOKEN, WEBHOOK_SECRET
-        from simulators.partner_center import PartnerCenterSimulator
-        from simulators.webhook_receiver import WebhookReceiver
-
         partner_center = PartnerCenterSimulator(token=PARTNER_CENTER_TOKEN)
         partner_center_server = SimulatorServer(partner_center, port=port + 2)
         partner_center.base_url = partner_center_server.url
         receiver = WebhookReceiver(secret=WEBHOOK_SECRET, latency=(0.05, 0.4))
         receiver_server = SimulatorServer(receiver, port=port + 3)
         receiver.base_url = receiver_server.url
-        from integrations.demo import PSA_WEBHOOK_SECRET
-        from simulators.psa_webhooks import PsaWebhookReceiver
-
         psa = PsaWebhookReceiver(secret=PSA_WEBHOOK_SECRET, latency=(0.02, 0.2))
         psa_server = SimulatorServer(psa, port=port + 4)
         psa.base_url = psa_server.url

@@ -8,21 +8,21 @@ MAIN, MORE = "main", "more"
 # (url name, label, capability needed (None: any user with a role), group). Daily work goes in
 # the bar; administration goes under "More", so the bar stays one line.
 NAVIGATION = [
-    ("core:dashboard", _("Dashboard"), None, MAIN),
+    ("dashboard:index", _("Dashboard"), None, MAIN),
     ("customers:list", _("Customers"), Capability.VIEW_SUPPORT, MAIN),
     ("servicehealth:dashboard", _("Service health"), Capability.VIEW_SUPPORT, MAIN),
     ("incidents:list", _("Incidents"), Capability.VIEW_SUPPORT, MAIN),
     ("servicerequests:list", _("Service requests"), Capability.VIEW_SUPPORT, MAIN),
     ("customers:expiring_access", _("Expiring access"), Capability.VIEW_SUPPORT, MORE),
     ("accounts:staff_list", _("Staff"), Capability.MANAGE_STAFF, MAIN),
-    ("core:events", _("Events"), Capability.VIEW_SUPPORT, MORE),
+    ("dashboard:events", _("Events"), Capability.VIEW_SUPPORT, MORE),
     ("servicehealth:feed_list", _("Feeds"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("servicerequests:channel_list", _("Support channels"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("servicerequests:rule_list", _("Routing"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("accounts:api_client_list", _("API clients"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("integrations:webhook_list", _("Webhooks"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("integrations:psa_list", _("PSA connections"), Capability.MANAGE_INTEGRATIONS, MORE),
-    ("core:audit_log", _("Audit log"), Capability.VIEW_AUDIT_LOG, MORE),
+    ("dashboard:audit_log", _("Audit log"), Capability.VIEW_AUDIT_LOG, MORE),
     ("api-v1:docs", _("API documentation"), None, MORE),
 ]
 

@@ -1,5 +1,5 @@
-"""Demo data for `make run`: one login per role and the demo customers (customers.demo).
-Later issues add incidents and requests."""
+"""Demo data for `make run`: one login per role, then each app's demo records (customers,
+feed sources and health, support channels and service requests, PSA connections and webhooks)."""
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -7,6 +7,9 @@ from django.contrib.auth.models import Group
 from accounts.models import User
 from accounts.roles import Role
 from customers import demo as customers_demo
+from integrations import demo as integrations_demo
+from servicehealth import demo as servicehealth_demo
+from servicerequests import demo as servicerequests_demo
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - demo data only, refused in production
 
@@ -32,15 +35,9 @@ def load():
             created += 1
         user.groups.set([Group.objects.get(name=role.value)])
     summary = [f"Demo users: {created} created, {len(DEMO_USERS) - created} already there."]
+    # Customers first: the other apps' demo records are for the demo customers.
     summary.extend(customers_demo.load())
-    # Imported here: the apps build on core, not the other way round.
-    from servicehealth import demo as servicehealth_demo
-
     summary.extend(servicehealth_demo.load())
-    from servicerequests import demo as servicerequests_demo
-
     summary.extend(servicerequests_demo.load())
-    from integrations import demo as integrations_demo
-
     summary.extend(integrations_demo.load())
     return summary

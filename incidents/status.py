@@ -1,6 +1,7 @@
 """Graph's ``serviceHealthStatus`` vocabulary and how bad each status is.
 
-A plain module (no models), so incidents can share it without depending on servicehealth's models.
+Incidents and service health share it. It lives here, in the lower of the two apps: servicehealth
+builds on incidents (its feed writes them), never the other way round.
 """
 
 from django.db import models

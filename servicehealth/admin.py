@@ -1,1 +1,0 @@
-# Service health: filled by its own issue (see DESIGN.md for what this app owns).
