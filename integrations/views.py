@@ -24,7 +24,7 @@ from accounts.permissions import capability_required
 from accounts.roles import Capability
 from core.models import EventTypeChoices
 from customers.models import Customer
-from integrations import delivery as webhook_delivery
+from integrations import sending as webhook_sending
 from integrations import services
 from integrations.forms import (
     CustomerPsaCompaniesForm,
@@ -273,7 +273,7 @@ def _sent_headers(delivery, attempts):
         ),
         ("webhook-signature", _("v1,… (not shown)")),
         ("Content-Type", "application/json"),
-        ("User-Agent", webhook_delivery.USER_AGENT),
+        ("User-Agent", webhook_sending.USER_AGENT),
     ]
     if subscription.auth_type == WebhookAuthChoices.BEARER:
         headers.append(("Authorization", _("Bearer … (not shown)")))

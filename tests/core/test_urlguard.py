@@ -13,7 +13,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from core.urlguard import UnsafeURL, check_outbound_url, http_url_error
-from integrations import delivery
+from integrations import delivery, sending
 from integrations.models import WebhookSubscription
 from tests.waiting import wait_until
 
@@ -163,8 +163,8 @@ def test_webhooks_to_loopback_are_refused_and_never_connect(settings, listener, 
         # ...and a subscription stored before the rules tightened is refused at send time.
         subscription = WebhookSubscription(name=url, target_url=url, event_types=["feed.failing"])
         subscription.secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3"
-        with pytest.raises(delivery.SendFailed, match="Refused to connect"):
-            delivery.send(subscription, "msg_test", b"{}")
+        with pytest.raises(sending.SendFailed, match="Refused to connect"):
+            sending.send(subscription, "msg_test", b"{}")
     assert listener.connections == 0
 
 
@@ -221,11 +221,11 @@ def test_a_name_rebinding_to_loopback_after_the_check_never_connects(
     subscription = WebhookSubscription(name="r", target_url=url, event_types=["feed.failing"])
     subscription.secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3"
     for send in (
-        lambda: delivery.send(subscription, "msg_test", b"{}"),
+        lambda: sending.send(subscription, "msg_test", b"{}"),
         lambda: HttpChannel(channel=None).request("POST", url, json_body={"title": "x"}),
     ):
         answers.clear()
-        with pytest.raises((delivery.SendFailed, ChannelError), match="unreachable"):
+        with pytest.raises((sending.SendFailed, ChannelError), match="unreachable"):
             send()
         # The sender's check saw the public address; the connection resolved again and saw
         # loopback, so it never connected.

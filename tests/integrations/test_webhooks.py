@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from core import events
 from core.models import Event, EventTypeChoices
-from integrations import delivery, fanout, services
+from integrations import delivery, fanout, sending, services
 from integrations.models import (
     PsaConnection,
     WebhookAttempt,
@@ -271,8 +271,8 @@ def test_a_worker_whose_lease_ran_out_mid_send_leaves_the_outcome_to_the_next(ad
 
     outcomes = []
     for worker in (slow, fresh):
-        status, excerpt = delivery.send(
-            worker.subscription, worker.message_id, delivery.body_bytes(worker)
+        status, excerpt = sending.send(
+            worker.subscription, worker.message_id, sending.body_bytes(worker)
         )
         outcomes.append(
             delivery._record_success(worker, status, excerpt, timezone.now(), time.monotonic())
@@ -465,7 +465,7 @@ def test_a_real_worker_fans_out_and_delivers_recorded_events(cast, receiver, red
 
 def test_a_receiver_that_hangs_times_out_and_is_retried(admin, receiver, monkeypatch):
     # A short read timeout keeps the test quick; the receiver holds its answer longer.
-    monkeypatch.setattr(delivery, "TIMEOUT", (2, 0.5))
+    monkeypatch.setattr(sending, "TIMEOUT", (2, 0.5))
     customer = CustomerFactory()
     subscribe(admin, receiver.base_url)
     record_and_fan_out(incident_event(customer))
