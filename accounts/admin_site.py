@@ -102,7 +102,7 @@ def _audited(action, name):
         if response is None:
             audit.record_many(
                 actor=request.user,
-                action="django_admin.action",
+                action="django_admin.action_run",
                 entries=[(target, None, {"action": name}) for target in targets],
                 request=request,
             )

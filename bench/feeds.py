@@ -64,10 +64,10 @@ def main():
     from incidents.models import AffectedCustomer, Incident, IncidentPost
     from servicehealth import feeds, sync
     from servicehealth.models import FeedSource
-    from simulators import service_health
     from simulators.http import SimulatorServer
+    from simulators.service_health import scenarios
 
-    simulator = service_health.bulk(args.tenants, args.incidents, args.posts)
+    simulator = scenarios.bulk(args.tenants, args.incidents, args.posts)
     with SimulatorServer(simulator) as server:
         simulator.base_url = server.url
         tenants = sorted(simulator.tenants)

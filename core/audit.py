@@ -1,7 +1,22 @@
-"""Writing the audit log. Service functions call ``record`` inside their transaction."""
+"""Writing the audit log. Service functions call ``record`` inside their transaction.
+
+Actions are named ``<object>.<verb>``: the object in snake case, then what happened to it in the
+past tense (``webhook.created``, ``staff.roles_changed``, ``staff.mfa_reset``). One convention
+lets the log be filtered and read without a glossary; ``record`` refuses any other shape.
+"""
+
+import re
 
 from core.middleware import client_address, current_request_id
 from core.models import AuditEntry
+
+ACTION_NAME = re.compile(r"[a-z]+(?:_[a-z]+)*\.(?:[a-z]+_)*(?:[a-z]+ed|[a-z]*set|[a-z]*sent|run)")
+
+
+def check_action(action):
+    if not ACTION_NAME.fullmatch(action):
+        raise ValueError(f"audit action {action!r} is not named <object>.<verb in the past tense>")
+    return action
 
 
 def client_ip(request):
@@ -17,7 +32,7 @@ def record(*, actor, action, target, before=None, after=None, request=None):
     return AuditEntry.objects.create(
         actor=actor if is_user else None,
         actor_email=actor.email if is_user else "",
-        action=action,
+        action=check_action(action),
         target_type=target._meta.label_lower,
         target_id=str(target.pk),
         target_repr=str(target)[:255],
@@ -32,6 +47,7 @@ def record_many(*, actor, action, entries, request=None):
     """Append one entry per ``(target, before, after)`` in a single statement (bulk imports)."""
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
     request_id = current_request_id() or ""
+    check_action(action)
     return AuditEntry.objects.bulk_create(
         [
             AuditEntry(

@@ -11,6 +11,13 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Capability
 from customers import gdap
+from customers.choices import (
+    ContactRoleChoices,
+    CustomerImportStatusChoices,
+    CustomerRelationshipChoices,
+    ServiceFamilyChoices,
+    SubscriptionStatusChoices,
+)
 from customers.gdap import GdapStateChoices
 
 country_code_validator = RegexValidator(
@@ -22,14 +29,6 @@ DOMAIN_PATTERN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\
 def validate_domain(value):
     if not DOMAIN_PATTERN.match(value):
         raise ValidationError(_("%(value)s is not a domain name."), params={"value": value})
-
-
-class CustomerRelationshipChoices(models.TextChoices):
-    """How the partner sells to the customer (Partner Center's CSP models)."""
-
-    RESELLER = "reseller", _("Reseller (direct bill)")
-    INDIRECT_RESELLER = "indirect_reseller", _("Indirect reseller")
-    DIRECT = "direct", _("Direct (Microsoft bills)")
 
 
 class Tag(models.Model):
@@ -194,14 +193,6 @@ class Customer(models.Model):
         return (self.gdap_access_until - timezone.now()).days
 
 
-class ContactRoleChoices(models.TextChoices):
-    PRIMARY = "primary", _("Primary")
-    TECHNICAL = "technical", _("Technical")
-    BILLING = "billing", _("Billing")
-    SECURITY = "security", _("Security")
-    OTHER = "other", _("Other")
-
-
 class Contact(models.Model):
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("customer")
@@ -223,26 +214,6 @@ class Contact(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.get_role_display()})"
-
-
-class ServiceFamilyChoices(models.TextChoices):
-    MICROSOFT_365 = "microsoft_365", _("Microsoft 365")
-    AZURE = "azure", _("Azure")
-    DYNAMICS_365 = "dynamics_365", _("Dynamics 365")
-    POWER_PLATFORM = "power_platform", _("Power Platform")
-    WINDOWS = "windows", _("Windows")
-    OTHER = "other", _("Other")
-
-
-class SubscriptionStatusChoices(models.TextChoices):
-    """Partner Center subscription states."""
-
-    ACTIVE = "active", _("Active")
-    PENDING = "pending", _("Pending")
-    SUSPENDED = "suspended", _("Suspended")
-    EXPIRED = "expired", _("Expired")
-    DISABLED = "disabled", _("Disabled")
-    DELETED = "deleted", _("Deleted")
 
 
 class Subscription(models.Model):
@@ -405,14 +376,6 @@ class AccessAssignment(models.Model):
     @property
     def role_names(self):
         return [gdap.role_name(role) for role in self.roles]
-
-
-class CustomerImportStatusChoices(models.TextChoices):
-    PENDING = "pending", _("Waiting for a worker")
-    VALIDATING = "validating", _("Checking rows")
-    IMPORTING = "importing", _("Importing")
-    SUCCEEDED = "succeeded", _("Imported")
-    FAILED = "failed", _("Not imported")
 
 
 class CustomerImport(models.Model):

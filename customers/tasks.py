@@ -2,7 +2,7 @@ import contextlib
 
 from celery import shared_task
 
-from customers import imports, services, sync
+from customers import gdap_sync, imports, services
 
 
 @shared_task(name=imports.RUN_TASK)
@@ -16,14 +16,14 @@ def resume_customer_imports():
     imports.resume_stalled()
 
 
-@shared_task(name=sync.SYNC_TASK)
+@shared_task(name=gdap_sync.SYNC_TASK)
 def sync_gdap():
     """Beat, on the feeds queue: refresh GDAP relationships from Graph.
 
     Not configured is recorded on GdapSyncState and shown in the UI; there is nothing to retry.
     """
-    with contextlib.suppress(sync.NotConfigured):
-        sync.run()
+    with contextlib.suppress(gdap_sync.NotConfigured):
+        gdap_sync.run()
 
 
 @shared_task

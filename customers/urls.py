@@ -35,5 +35,5 @@ urlpatterns = [
         name="relationship_edit",
     ),
     path("expiring-access/", views.expiring_access, name="expiring_access"),
-    path("expiring-access/sync/", views.gdap_sync, name="gdap_sync"),
+    path("expiring-access/sync/", views.gdap_sync_now, name="gdap_sync"),
 ]

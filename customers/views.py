@@ -15,7 +15,7 @@ from accounts.permissions import capability_required
 from accounts.roles import Capability
 from core.exports import csv_response
 from core.redirects import safe_next_url
-from customers import gdap, imports, service_links, services, sync
+from customers import gdap, gdap_sync, imports, service_links, services
 from customers.filters import CUSTOMER_ORDERINGS, CustomerFilterSet
 from customers.forms import (
     ContactFormSet,
@@ -440,10 +440,10 @@ def import_template(request):
 
 @require_POST
 @capability_required(VIEW, write=MANAGE)
-def gdap_sync(request):
+def gdap_sync_now(request):
     """Ask a worker to read GDAP relationships from Microsoft now."""
     try:
-        sync.queue()
+        gdap_sync.queue()
     except Exception:  # the broker is down: say so; beat runs the sync when it is back
         messages.error(request, _("The background workers cannot be reached; try again later."))
     else:

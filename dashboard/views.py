@@ -15,7 +15,7 @@ from customers.views import expiry_counts
 from incidents.views import dashboard_summary as incidents_summary
 from integrations.models import WebhookSubscription
 from servicehealth.views import failing_sources
-from servicerequests.views import dashboard_summary as requests_summary
+from servicerequests.views.requests import dashboard_summary as requests_summary
 
 
 @capability_required(None)

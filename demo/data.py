@@ -6,10 +6,7 @@ from django.contrib.auth.models import Group
 
 from accounts.models import User
 from accounts.roles import Role
-from customers import demo as customers_demo
-from integrations import demo as integrations_demo
-from servicehealth import demo as servicehealth_demo
-from servicerequests import demo as servicerequests_demo
+from demo import customers, integrations, servicehealth, servicerequests
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - demo data only, refused in production
 
@@ -36,8 +33,8 @@ def load():
         user.groups.set([Group.objects.get(name=role.value)])
     summary = [f"Demo users: {created} created, {len(DEMO_USERS) - created} already there."]
     # Customers first: the other apps' demo records are for the demo customers.
-    summary.extend(customers_demo.load())
-    summary.extend(servicehealth_demo.load())
-    summary.extend(servicerequests_demo.load())
-    summary.extend(integrations_demo.load())
+    summary.extend(customers.load())
+    summary.extend(servicehealth.load())
+    summary.extend(servicerequests.load())
+    summary.extend(integrations.load())
     return summary

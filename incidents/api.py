@@ -13,12 +13,11 @@ from rest_framework.response import Response
 
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
-from core.incremental import ModifiedSinceFilter
 from core.openapi import EXAMPLE_API, examples
 from core.pagination import PortalCursorPagination
 from customers.models import Customer
 from incidents import services
-from incidents.filters import IncidentFilterSet
+from incidents.filters import IncidentApiFilterSet
 from incidents.models import Acknowledgement, AffectedCustomer, Incident, IncidentPost
 
 GROWING_NOTE = "Kept as Microsoft sent it: values Microsoft adds later appear as they are."
@@ -176,15 +175,6 @@ class IncidentPostSerializer(serializers.ModelSerializer):
         model = IncidentPost
         fields = ["posted_at", "post_type", "content_type", "content"]
         read_only_fields = fields
-
-
-class IncidentApiFilterSet(IncidentFilterSet):
-    """The incidents list's filters, plus incremental sync for PSA tools."""
-
-    modified_since = ModifiedSinceFilter()
-
-    class Meta(IncidentFilterSet.Meta):
-        fields = [*IncidentFilterSet.Meta.fields, "modified_since"]
 
 
 class IncidentCursorPagination(PortalCursorPagination):

@@ -1,10 +1,12 @@
-"""The incidents list's filters: state, classification, status, service, customer and search."""
+"""The incidents list's filters (state, classification, status, service, customer and search),
+one set for the page and the API, which adds incremental sync."""
 
 import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.filters import PortalFilterSet
+from core.incremental import ModifiedSinceFilter
 from incidents.models import AffectedCustomer, Incident
 
 
@@ -50,3 +52,13 @@ class IncidentFilterSet(PortalFilterSet):
         # A subquery, not a join: the list's affected-customer count must stay the full count.
         affected = AffectedCustomer.objects.filter(customer__tenant_id=value)
         return queryset.filter(pk__in=affected.values("incident_id"))
+
+
+class IncidentApiFilterSet(IncidentFilterSet):
+    """The list's filters, plus incremental sync for PSA tools. Not on the page: it is no sync,
+    and a cursor that holds back the latest changes would only hide them there."""
+
+    modified_since = ModifiedSinceFilter()
+
+    class Meta(IncidentFilterSet.Meta):
+        fields = [*IncidentFilterSet.Meta.fields, "modified_since"]

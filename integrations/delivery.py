@@ -1,17 +1,17 @@
-"""Sending webhook deliveries: claim with a lease, sign, POST, record, retry with backoff.
+"""Sending webhook deliveries through the outbox (``WebhookDelivery`` rows).
 
-The same outbox discipline as service-request deliveries (``servicerequests.delivery``): a worker
-claims a row with a conditional UPDATE, so two workers never send it at once, and a worker killed
-mid-send frees it when the lease runs out; the sweep hands it to another, which sends the same
-``webhook-id`` again. Each attempt is logged with its status, duration and the start of the
-response. 2xx is delivered; 410 Gone disables the subscription; anything else (4xx, 5xx, 429,
-redirects, timeouts) is retried on a schedule of growing waits, honouring ``Retry-After``. A
-subscription that has failed for ``WEBHOOK_DISABLE_AFTER_HOURS`` is disabled and admins are told.
+``core.outbox.Outbox`` runs the cycle, as for service-request deliveries: a worker claims a row
+under a lease (only while its subscription is active), signs and POSTs it, and logs the attempt
+with its status, duration and the start of the response. A worker killed mid-send frees the row
+when the lease runs out; the sweep hands it to another, which sends the same ``webhook-id``
+again. 2xx is delivered; 410 Gone is permanent and disables the subscription; a redirect or
+another 4xx is permanent too (``outbound.transport`` classifies); 408, 429, 5xx and timeouts are
+retried on a schedule of growing waits, honouring ``Retry-After``. A delivery that runs out of attempts is a dead letter (``failed``): the
+subscription's last error says so. A subscription that has failed for
+``WEBHOOK_DISABLE_AFTER_HOURS`` is disabled and admins are told.
 """
 
 import logging
-import random
-import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,24 +20,28 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import broker, outbox
+from core import outbox
 from integrations import notices
-from integrations.sending import SendFailed, body_bytes, send
 from integrations.models import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookDeliveryStateChoices,
     WebhookSubscription,
 )
+from integrations.sending import SendFailed, body_bytes, send
 
 logger = logging.getLogger(__name__)
 
-State = WebhookDeliveryStateChoices
-LEASE = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
 # The task that runs ``deliver`` (integrations.tasks); queued by name: tasks imports this module.
 DELIVER_TASK = "integrations.tasks.deliver"
+State = WebhookDeliveryStateChoices
+ATTEMPT_OUTCOMES = {
+    outbox.Outcome.SUCCESS: WebhookAttempt.Outcome.SUCCESS,
+    outbox.Outcome.RETRY: WebhookAttempt.Outcome.RETRY,
+    outbox.Outcome.DEAD_LETTER: WebhookAttempt.Outcome.FAILED,
+}
 # Waits before attempts 2, 3, …: a receiver that is down for a day still gets everything.
-RETRY_SCHEDULE = [
+RETRY_SCHEDULE = (
     timedelta(seconds=5),
     timedelta(minutes=1),
     timedelta(minutes=5),
@@ -46,138 +50,119 @@ RETRY_SCHEDULE = [
     timedelta(hours=5),
     timedelta(hours=10),
     timedelta(hours=10),
-]
-MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
-MAX_RETRY_AFTER = timedelta(hours=1)
+)
 
 
-# --- the outbox -----------------------------------------------------------------------------
-
-
-def next_wait(attempts, retry_after=None):
-    """How long to wait after ``attempts`` failed tries (Retry-After wins, within reason)."""
-    if retry_after is not None:
-        return timedelta(seconds=min(retry_after, MAX_RETRY_AFTER.total_seconds()))
-    base = RETRY_SCHEDULE[min(attempts, len(RETRY_SCHEDULE)) - 1]
-    jitter = random.uniform(0, base.total_seconds() / 10)  # noqa: S311 - spreading, not crypto
-    return base + timedelta(seconds=jitter)
-
-
-def claim(delivery_id, now=None):
-    """Take the delivery for this worker; None if it is not due, held, or its receiver is off."""
-    ours = WebhookDelivery.objects.filter(pk=delivery_id, subscription__is_active=True)
-    if not outbox.claim(ours, now or timezone.now(), LEASE):
-        return None
-    return WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
-
-
-def deliver(delivery_id):
-    """Claim, send, record. Returns the delivery's new state, or None if not claimed (or if
-    another worker took the row over while this one was sending)."""
-    delivery = claim(delivery_id)
-    if delivery is None:
-        return None
-    started = timezone.now()
-    clock = time.monotonic()
-    try:
-        status, excerpt = send(delivery.subscription, delivery.message_id, body_bytes(delivery))
-    except SendFailed as exc:
-        return _record_failure(delivery, exc, started, clock)
-    except Exception as exc:
-        # One bad row must not crash-loop the workers: log it and retry it later.
-        logger.exception("webhook delivery %s crashed", delivery.pk)
-        failure = SendFailed(f"Unexpected error: {type(exc).__name__}")
-        return _record_failure(delivery, failure, started, clock)
-    return _record_success(delivery, status, excerpt, started, clock)
-
-
-def _duration_ms(clock):
-    return int((time.monotonic() - clock) * 1000)
-
-
-def _log_attempt(delivery, started, clock, outcome, status_code=None, excerpt="", error=""):
-    WebhookAttempt.objects.create(
-        delivery=delivery,
-        number=WebhookAttempt.objects.filter(delivery=delivery).count() + 1,
-        started_at=started,
-        duration_ms=_duration_ms(clock),
-        status_code=status_code,
-        outcome=outcome,
-        response_excerpt=excerpt,
-        error=error[:2000],
+class WebhookOutbox(outbox.Outbox):
+    model = WebhookDelivery
+    task_name = DELIVER_TASK
+    lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    # The schedule plus up to a tenth as much again; Retry-After up to an hour.
+    retry = outbox.ScheduledRetry(
+        max_attempts=len(RETRY_SCHEDULE) + 1,
+        max_retry_after=timedelta(hours=1),
+        jitter=0.1,
+        schedule=RETRY_SCHEDULE,
     )
+    failure_types = (SendFailed,)
+    related = ("subscription",)
+    touched = ("modified_at",)
+    sweep_limit = 1000
 
+    def claimable(self):
+        # A disabled subscription's deliveries wait; they are neither sent nor lost.
+        return WebhookDelivery.objects.filter(subscription__is_active=True)
 
-@transaction.atomic
-def _record_success(delivery, status, excerpt, started, clock):
-    now = timezone.now()
-    held = outbox.still_held(delivery)
-    _log_attempt(delivery, started, clock, WebhookAttempt.Outcome.SUCCESS, status, excerpt)
-    if not held:
-        return None
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        state=State.DELIVERED,
-        lease_until=None,
-        delivered_at=now,
-        last_status_code=status,
-        last_error="",
-        modified_at=now,
-    )
-    # Only write the subscription when its health changes (or once a minute), not per delivery.
-    subscription = delivery.subscription
-    if (
-        subscription.consecutive_failures
-        or subscription.failing_since
-        or subscription.last_success_at is None
-        or now - subscription.last_success_at > timedelta(minutes=1)
-    ):
-        WebhookSubscription.objects.filter(pk=subscription.pk).update(
-            consecutive_failures=0, failing_since=None, last_success_at=now
+    def send(self, row):
+        return send(row.subscription, row.message_id, body_bytes(row))
+
+    def classify(self, exc):
+        return outbox.Failure(
+            str(exc),
+            permanent=exc.gone or exc.permanent,
+            retry_after=exc.retry_after,
+            status_code=exc.status_code,
+            cause=exc,
         )
-    return State.DELIVERED
 
+    def log_attempt(self, row, attempt):
+        failure = attempt.failure
+        if failure is None:
+            status_code, excerpt = attempt.result
+        else:
+            status_code = failure.status_code
+            excerpt = failure.cause.excerpt if failure.cause else ""
+        WebhookAttempt.objects.create(
+            delivery=row,
+            number=attempt.number,
+            started_at=attempt.started_at,
+            duration_ms=attempt.duration_ms,
+            status_code=status_code,
+            outcome=ATTEMPT_OUTCOMES[attempt.outcome],
+            response_excerpt=excerpt,
+            error=failure.message[: outbox.ERROR_LENGTH] if failure else "",
+        )
 
-@transaction.atomic
-def _record_failure(delivery, exc, started, clock):
-    now = timezone.now()
-    final = exc.gone or delivery.attempts >= MAX_ATTEMPTS
-    outcome = WebhookAttempt.Outcome.FAILED if final else WebhookAttempt.Outcome.RETRY
-    held = outbox.still_held(delivery)
-    _log_attempt(delivery, started, clock, outcome, exc.status_code, exc.excerpt, str(exc))
-    if not held:
-        return None
-    changes = {
-        "lease_until": None,
-        "last_status_code": exc.status_code,
-        "last_error": str(exc)[:2000],
-        "modified_at": now,
-    }
-    if final:
-        changes["state"] = State.FAILED
-    else:
-        changes["state"] = State.PENDING
-        changes["next_attempt_at"] = now + next_wait(delivery.attempts, exc.retry_after)
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(**changes)
+    def success_changes(self, row, result, now):
+        return {"state": State.DELIVERED, "delivered_at": now, "last_status_code": result[0]}
 
-    WebhookSubscription.objects.filter(pk=delivery.subscription_id).update(
-        consecutive_failures=F("consecutive_failures") + 1, last_error=str(exc)[:2000]
-    )
-    WebhookSubscription.objects.filter(
-        pk=delivery.subscription_id, failing_since__isnull=True
-    ).update(failing_since=now)
-    subscription = WebhookSubscription.objects.get(pk=delivery.subscription_id)
-    if exc.gone:
-        _disable(subscription, str(exc))
-    elif subscription.is_active and _failed_too_long(subscription, now):
-        _disable(
-            subscription,
-            _("Every delivery has failed since %(since)s (%(count)s attempts in a row).")
+    def failure_changes(self, row, failure, now):
+        return {"last_status_code": failure.status_code}
+
+    def delivered(self, row, result, now):
+        # Only write the subscription when its health changes (or once a minute), not per row.
+        subscription = row.subscription
+        if (
+            subscription.consecutive_failures
+            or subscription.failing_since
+            or subscription.last_success_at is None
+            or now - subscription.last_success_at > timedelta(minutes=1)
+        ):
+            WebhookSubscription.objects.filter(pk=subscription.pk).update(
+                consecutive_failures=0, failing_since=None, last_success_at=now
+            )
+
+    def failed(self, row, failure, now):
+        WebhookSubscription.objects.filter(pk=row.subscription_id).update(
+            consecutive_failures=F("consecutive_failures") + 1,
+            last_error=failure.message[: outbox.ERROR_LENGTH],
+        )
+        WebhookSubscription.objects.filter(
+            pk=row.subscription_id, failing_since__isnull=True
+        ).update(failing_since=now)
+        subscription = WebhookSubscription.objects.get(pk=row.subscription_id)
+        # A 410 disables it with its own reason (``dead_lettered``).
+        if subscription.is_active and not _gone(failure) and _failed_too_long(subscription, now):
+            _disable(
+                subscription,
+                _("Every delivery has failed since %(since)s (%(count)s attempts in a row).")
+                % {
+                    "since": subscription.failing_since.strftime("%Y-%m-%d %H:%M UTC"),
+                    "count": subscription.consecutive_failures,
+                },
+            )
+
+    def dead_lettered(self, row, failure, now):
+        if _gone(failure):
+            _disable(row.subscription, failure.message)
+            return
+        # Given up while the subscription stays on: its last error (on its page while it is
+        # failing) says which delivery, beside the delivery's own "failed" in the log.
+        WebhookSubscription.objects.filter(pk=row.subscription_id, is_active=True).update(
+            last_error=_(
+                "Gave up on delivery %(id)s (%(event)s) after %(count)s attempts: %(error)s"
+            )
             % {
-                "since": subscription.failing_since.strftime("%Y-%m-%d %H:%M UTC"),
-                "count": subscription.consecutive_failures,
-            },
+                "id": row.message_id,
+                "event": row.event_type,
+                "count": row.attempts,
+                "error": failure.message[:1000],
+            }
         )
-    return changes["state"]
+
+
+def _gone(failure):
+    return failure.cause is not None and failure.cause.gone
 
 
 def _failed_too_long(subscription, now):
@@ -198,22 +183,10 @@ def _disable(subscription, reason):
         transaction.on_commit(lambda: notices.subscription_disabled(subscription.pk))
 
 
-# --- waking workers -------------------------------------------------------------------------
-
-
-def queue(delivery_ids):
-    """Wake workers for these deliveries. Broker errors are logged: the sweep sends them anyway."""
-
-    def send():
-        for delivery_id in delivery_ids:
-            broker.send_task(DELIVER_TASK, delivery_id, retry=False)
-
-    return broker.publish(send, f"{len(delivery_ids)} webhook deliveries")
-
-
-def sweep(now=None):
-    """Beat, every 15 s: queue deliveries that are due, or whose worker died holding the lease."""
-    active = WebhookDelivery.objects.filter(subscription__is_active=True)
-    due = outbox.due(active, now or timezone.now(), limit=1000)
-    queue(due)
-    return due
+OUTBOX = WebhookOutbox()
+LEASE = OUTBOX.lease
+claim = OUTBOX.claim
+deliver = OUTBOX.deliver
+queue = OUTBOX.queue
+sweep = OUTBOX.sweep
+redeliver = OUTBOX.redeliver

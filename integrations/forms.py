@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.models import EventTypeChoices
-from core.urlguard import http_url_error
+from core.outbound import http_url_error
 from customers.models import Customer
 from integrations import services
 from integrations.models import (

@@ -4,8 +4,6 @@ Webhook secrets and receiver credentials are write-only: encrypted on the row, s
 generated, and never in an audit entry, a log line or an API response after that.
 """
 
-import base64
-import binascii
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,8 +14,8 @@ from django.utils.translation import gettext as _
 
 from core import audit, events
 from core.models import EventTypeChoices
-from core.urlguard import same_origin
 from customers.services import customer_updated_events
+from integrations.delivery import OUTBOX as webhook_outbox
 from integrations.delivery import queue
 from integrations.fanout import create_test_delivery
 from integrations.models import (
@@ -29,12 +27,13 @@ from integrations.models import (
     WebhookSubscription,
     new_webhook_secret,
 )
+from outbound import signing
+from outbound.urlguard import same_origin
 
 SUBSCRIPTION_FIELDS = ("name", "target_url", "event_types", "psa", "is_active", "auth_type")
 PSA_FIELDS = ("name", "kind", "default_company_id", "is_active")
 SECRET_SET = "set"  # noqa: S105 - a marker the audit log holds instead of a secret
 SECRET_CHANGED = "changed"  # noqa: S105 - a marker, not a secret
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 # The least a signing secret typed in may hold (decoded); generated ones hold 32 bytes.
 MIN_SECRET_BYTES = 24
 
@@ -68,12 +67,11 @@ def check_secret(secret):
     """Why a typed signing secret cannot be used, or None. Its strength is the decoded key's."""
     if not secret:
         return None
-    if not secret.startswith(SECRET_PREFIX):
+    if not secret.startswith(signing.SECRET_PREFIX):
         return _("A signing secret starts with whsec_ (Standard Webhooks format).")
     try:
-        # Decoded as standardwebhooks' Webhook decodes it to sign (missing padding allowed).
-        key = base64.b64decode(secret[len(SECRET_PREFIX) :] + "==")
-    except (binascii.Error, ValueError):
+        key = signing.signing_key(secret)
+    except signing.SignatureError:
         return _("The part after whsec_ must be base64.")
     if len(key) < MIN_SECRET_BYTES:
         return _(
@@ -107,7 +105,7 @@ def create_subscription(*, actor, data, customers=(), secret="", auth_secret="",
     after["secret"] = SECRET_SET
     audit.record(
         actor=actor,
-        action="webhook.create",
+        action="webhook.created",
         target=subscription,
         after=after,
         request=request,
@@ -157,7 +155,7 @@ def update_subscription(subscription, *, actor, data, customers=None, auth_secre
     if before != after:
         audit.record(
             actor=actor,
-            action="webhook.update",
+            action="webhook.updated",
             target=subscription,
             before=before,
             after=after,
@@ -205,7 +203,7 @@ def rotate_secret(subscription, *, actor, request=None):
     )
     audit.record(
         actor=actor,
-        action="webhook.rotate_secret",
+        action="webhook.secret_rotated",
         target=subscription,
         after={
             "secret": SECRET_CHANGED,
@@ -222,7 +220,7 @@ def send_test_event(subscription, *, actor, request=None):
     delivery = create_test_delivery(subscription)
     audit.record(
         actor=actor,
-        action="webhook.test",
+        action="webhook.tested",
         target=subscription,
         after={"delivery": delivery.message_id},
         request=request,
@@ -234,21 +232,14 @@ def send_test_event(subscription, *, actor, request=None):
 @transaction.atomic
 def redeliver(delivery, *, actor, request=None):
     """Send a delivery again, now, with the same ``webhook-id`` so the receiver can dedupe."""
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        state=WebhookDeliveryStateChoices.PENDING,
-        attempts=0,
-        next_attempt_at=timezone.now(),
-        lease_until=None,
-        modified_at=timezone.now(),
-    )
+    webhook_outbox.redeliver(WebhookDelivery.objects.filter(pk=delivery.pk))
     audit.record(
         actor=actor,
-        action="webhook.redeliver",
+        action="webhook.redelivered",
         target=delivery.subscription,
         after={"delivery": delivery.message_id, "previous_state": delivery.state},
         request=request,
     )
-    transaction.on_commit(lambda: queue([delivery.pk]))
     delivery.refresh_from_db()
     return delivery
 
@@ -273,7 +264,7 @@ def save_psa(psa, *, actor, data, request=None):
     if before != after:
         audit.record(
             actor=actor,
-            action="psa.create" if creating else "psa.update",
+            action="psa_connection.created" if creating else "psa_connection.updated",
             target=psa,
             before=before,
             after=after,
@@ -309,7 +300,7 @@ def set_company_ids(customer, *, actor, company_ids, request=None):
         return False
     audit.record(
         actor=actor,
-        action="customer.psa_companies",
+        action="customer.psa_companies_changed",
         target=customer,
         before=before,
         after=after,

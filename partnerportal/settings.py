@@ -311,6 +311,9 @@ GDAP_EXPIRY_WARNING_DAYS = env.int("GDAP_EXPIRY_WARNING_DAYS", 30, minimum=1)
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", 120, minimum=1)
 # How often open requests' status is read from Partner Center, in minutes.
 CHANNEL_STATUS_POLL_MINUTES = env.int("CHANNEL_STATUS_POLL_MINUTES", 5, minimum=1)
+# Deprecated, for this release only: webhook channels also send the old X-Portal-Signature
+# header beside the Standard Webhooks ones, and callbacks signed with it are still accepted.
+CHANNEL_LEGACY_SIGNATURE = env.bool("CHANNEL_LEGACY_SIGNATURE", default=True)
 # A webhook subscription whose deliveries have all failed for this long (and at least this many
 # times in a row) is disabled and Global admins are emailed. 410 Gone disables at once.
 WEBHOOK_DISABLE_AFTER_HOURS = env.int("WEBHOOK_DISABLE_AFTER_HOURS", 24, minimum=1)
@@ -436,9 +439,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "SubscriptionStatusEnum": "customers.models.SubscriptionStatusChoices.choices",
-        "CustomerRelationshipEnum": "customers.models.CustomerRelationshipChoices.choices",
-        "ServiceFamilyEnum": "customers.models.ServiceFamilyChoices.choices",
+        "SubscriptionStatusEnum": "customers.choices.SubscriptionStatusChoices.choices",
+        "CustomerRelationshipEnum": "customers.choices.CustomerRelationshipChoices.choices",
+        "ServiceFamilyEnum": "customers.choices.ServiceFamilyChoices.choices",
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
@@ -450,8 +453,8 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode415Enum": "drf_standardized_errors.openapi_serializers.ErrorCode415Enum.choices",
         "ErrorCode429Enum": "drf_standardized_errors.openapi_serializers.ErrorCode429Enum.choices",
         "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
-        "TimelineEntryKindEnum": "servicerequests.models.TimelineKindChoices.choices",
-        "ChannelKindEnum": "servicerequests.api.CHANNEL_KIND_CHOICES",
+        "TimelineEntryKindEnum": "servicerequests.choices.TimelineKindChoices.choices",
+        "ChannelKindEnum": "servicerequests.api.schema.CHANNEL_KIND_CHOICES",
     },
     # Clients send JSON: nested fields (contacts, primary_contact) have no form encoding.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
@@ -508,7 +511,6 @@ CELERY_TASK_QUEUES_NAMES = ("feeds", "escalations", "webhooks")
 CELERY_TASK_ROUTES = {
     "servicehealth.tasks.*": {"queue": "feeds"},
     "customers.tasks.*": {"queue": "feeds"},
-    "incidents.tasks.*": {"queue": "feeds"},
     "servicerequests.tasks.*": {"queue": "escalations"},
     "integrations.tasks.*": {"queue": "webhooks"},
 }

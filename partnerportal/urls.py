@@ -8,10 +8,10 @@ from accounts import views as account_views
 api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("customers.api_urls")),
-    path("", include("servicehealth.api_urls")),
+    path("", include("servicehealth.api.urls")),
     path("", include("incidents.api_urls")),
-    path("", include("servicerequests.api_urls")),
-    path("", include("integrations.api_urls")),
+    path("", include("servicerequests.api.urls")),
+    path("", include("integrations.api.urls")),
     path("service-requests/callbacks/", include("servicerequests.callback_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(

@@ -9,7 +9,8 @@ cannot read is counted and skipped, an enum value we do not know is kept as sent
 import hashlib
 from dataclasses import dataclass, field
 
-from core.graph import GraphClient, GraphConnection, GraphError, parse_datetime
+from core.outbound import graph_client
+from outbound.graph import GraphConnection, GraphError, parse_datetime
 
 HEALTH_OVERVIEWS = "/admin/serviceAnnouncement/healthOverviews"
 ISSUES = "/admin/serviceAnnouncement/issues"
@@ -55,7 +56,7 @@ def connection_for(source):
 
 def client_for(source, **kwargs):
     kwargs.setdefault("deadline_seconds", POLL_DEADLINE_SECONDS)
-    return GraphClient(connection_for(source), **kwargs)
+    return graph_client(connection_for(source), **kwargs)
 
 
 def _text(value, limit):

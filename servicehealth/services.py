@@ -10,13 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core import audit
-from core.urlguard import (
-    PlaceholderError,
-    UnsafeURL,
-    check_outbound_url,
-    fill_tenant_id,
-    same_origin,
-)
+from core.outbound import check_outbound_url
+from outbound.urlguard import PlaceholderError, UnsafeURL, fill_tenant_id, same_origin
 from servicehealth.models import FeedSource
 
 FEED_SOURCE_FIELDS = (

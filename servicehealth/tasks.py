@@ -5,8 +5,8 @@ from datetime import datetime
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from core.graph import GraphError
-from servicehealth import sync
+from outbound.graph import GraphError
+from servicehealth import polling
 
 logger = logging.getLogger(__name__)
 
@@ -19,18 +19,18 @@ RECORD_MAX_RETRIES = 30
 @shared_task
 def poll_due_sources():
     """Beat, every 30 s: queue a poll of every feed source that is due."""
-    sync.queue_due_sources()
+    polling.queue_due_sources()
 
 
-@shared_task(name=sync.POLL_TASK)
+@shared_task(name=polling.POLL_TASK)
 def poll_source(source_id):
     """Poll one feed source. Failures are recorded on the source (and shown); not retried here:
     the source's next_poll_at carries the backoff. A poll the database went away from is
     recorded by ``record_interrupted_poll`` once it is back."""
     try:
-        with contextlib.suppress(sync.PollSkipped, GraphError):
-            sync.poll(source_id)
-    except sync.PollInterrupted as exc:
+        with contextlib.suppress(polling.PollSkipped, GraphError):
+            polling.poll(source_id)
+    except polling.PollInterrupted as exc:
         logger.warning("%s Recording it in %s s.", exc, RECORD_RETRY_SECONDS)
         record_interrupted_poll.apply_async(
             (source_id, exc.claimed_at.isoformat()), countdown=RECORD_RETRY_SECONDS
@@ -42,6 +42,6 @@ def record_interrupted_poll(self, source_id, claimed_at):
     """Record a poll the database went away from as failed, and free its source, as soon as the
     database answers again."""
     try:
-        sync.record_interrupted(source_id, datetime.fromisoformat(claimed_at))
+        polling.record_interrupted(source_id, datetime.fromisoformat(claimed_at))
     except (OperationalError, InterfaceError) as exc:
         raise self.retry(exc=exc, countdown=RECORD_RETRY_SECONDS) from None

@@ -22,7 +22,7 @@ from incidents.status import (
     status_label,
     status_severity,
 )
-from servicehealth import services, sync
+from servicehealth import polling, services
 from servicehealth.forms import FeedSourceForm
 from servicehealth.models import FeedSource, Service, TenantServiceHealth
 
@@ -192,7 +192,7 @@ def feed_poll(request, pk):
         messages.error(request, _("%(name)s is switched off: enable it first.") % {"name": source})
         return redirect("servicehealth:feed_list")
     try:
-        sync.queue_poll(source.pk)
+        polling.queue_poll(source.pk)
     except Exception:  # the broker is down: say so; beat polls the source when it is back
         messages.error(request, _("The background workers cannot be reached; try again later."))
     else:

@@ -4,14 +4,11 @@ Secrets (a channel's access token or signing secret) are write-only: PasswordInp
 never rendered back, and an empty value keeps what is stored.
 """
 
-import django_filters
 from django import forms
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.roles import Role
-from core.filters import IntegerFilter, PortalFilterSet
 from customers.models import Customer
 from incidents.models import Incident
 from servicerequests import services
@@ -19,9 +16,7 @@ from servicerequests.models import (
     CategoryChoices,
     Channel,
     RoutingRule,
-    ServiceRequest,
     SeverityChoices,
-    StatusChoices,
     SupportTopic,
 )
 
@@ -32,6 +27,13 @@ def customer_choices():
     return Customer.objects.only("pk", "company_name", "tenant_id").order_by("company_name", "pk")
 
 
+def apply_errors(form, exc):
+    """A service's ``ValidationError`` on the form: errors on fields the form shows go next to
+    them, any other at the top."""
+    for field, errors in exc.update_error_dict({}).items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
 class CustomerChoiceField(forms.ModelChoiceField):
     """Customers by tenant id (the id staff see everywhere), labelled by name."""
 
@@ -40,69 +42,6 @@ class CustomerChoiceField(forms.ModelChoiceField):
 
     def label_from_instance(self, obj):
         return obj.company_name
-
-
-# --- the service-request list -----------------------------------------------------------------
-
-
-class ServiceRequestFilterSet(PortalFilterSet):
-    q = django_filters.CharFilter(method="filter_search", label=_("Search"))
-    status = django_filters.ChoiceFilter(choices=StatusChoices.choices, label=_("Status"))
-    severity = django_filters.ChoiceFilter(choices=SeverityChoices.choices, label=_("Severity"))
-    category = django_filters.ChoiceFilter(choices=CategoryChoices.choices, label=_("Category"))
-    customer = django_filters.UUIDFilter(
-        field_name="customer__tenant_id",
-        label=_("Customer"),
-        help_text=_("The customer's tenant id."),
-    )
-    channel = IntegerFilter(field_name="channel_id", label=_("Channel"))
-    mine = django_filters.BooleanFilter(method="filter_mine", label=_("Mine"))
-    breached = django_filters.BooleanFilter(method="filter_breached", label=_("Breached"))
-    attention = django_filters.BooleanFilter(method="filter_attention", label=_("Needs attention"))
-
-    class Meta:
-        model = ServiceRequest
-        fields = [
-            "q",
-            "status",
-            "severity",
-            "category",
-            "customer",
-            "channel",
-            "mine",
-            "breached",
-            "attention",
-        ]
-
-    def __init__(self, *args, user=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        # The page passes the user; DRF's filter backend passes the request.
-        self.user = user if user is not None else getattr(self.request, "user", None)
-
-    def filter_search(self, queryset, name, value):
-        value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(
-            Q(number__icontains=value)
-            | Q(title__icontains=value)
-            | Q(channel_reference__icontains=value)
-        )
-
-    def filter_mine(self, queryset, name, value):
-        if not value or self.user is None:
-            return queryset
-        return queryset.filter(Q(assignee=self.user) | Q(created_by=self.user))
-
-    def filter_breached(self, queryset, name, value):
-        if not value:
-            return queryset
-        return queryset.filter(pk__in=ServiceRequest.objects.breached().values("pk"))
-
-    def filter_attention(self, queryset, name, value):
-        if not value:
-            return queryset
-        return queryset.filter(pk__in=ServiceRequest.objects.needing_attention().values("pk"))
 
 
 # --- opening a service request ----------------------------------------------------------------

@@ -1,6 +1,5 @@
 import json
 import uuid
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -13,43 +12,14 @@ from django.utils.translation import gettext_lazy as _
 from accounts.roles import Capability
 from core import crypto
 from servicerequests.channels import CHANNEL_LABELS, CHANNELS, adapter_class
-
-
-class SeverityChoices(models.TextChoices):
-    """Partner Center's severities, with their first-response targets."""
-
-    CRITICAL = "critical", _("Critical (production down)")
-    MODERATE = "moderate", _("Moderate")
-    MINIMAL = "minimal", _("Minimal")
-
-
-RESPONSE_TARGETS = {
-    SeverityChoices.CRITICAL: timedelta(hours=2),
-    SeverityChoices.MODERATE: timedelta(hours=4),
-    SeverityChoices.MINIMAL: timedelta(hours=8),
-}
-
-
-class CategoryChoices(models.TextChoices):
-    COMMERCIAL = "commercial", _("Commercial (billing, subscriptions, licensing)")
-    TECHNICAL = "technical", _("Technical")
-
-
-class StatusChoices(models.TextChoices):
-    """Partner Center's statuses, plus our own two for delivery."""
-
-    PENDING_DELIVERY = "pending_delivery", _("Pending delivery")
-    OPEN = "open", _("Open")
-    ATTENTION_NEEDED = "attention_needed", _("Attention needed")
-    CLOSED = "closed", _("Closed")
-    DELIVERY_FAILED = "delivery_failed", _("Delivery failed")
-
-
-class TierChoices(models.TextChoices):
-    COMMERCIAL = "commercial", _("Commercial support")
-    PREMIER = "premier", _("Premier Support for Partners")
-    ADVANCED = "advanced", _("Advanced Support for Partners")
-    SIGNATURE_CLOUD = "signature_cloud", _("Signature Cloud Support")
+from servicerequests.choices import (
+    CategoryChoices,
+    DeliveryStateChoices,
+    SeverityChoices,
+    StatusChoices,
+    TierChoices,
+    TimelineKindChoices,
+)
 
 
 class SupportTopic(models.Model):
@@ -288,18 +258,6 @@ class ServiceRequest(models.Model):
         )
 
 
-class TimelineKindChoices(models.TextChoices):
-    CREATED = "created", _("Created")
-    ROUTED = "routed", _("Routed")
-    ATTEMPT = "attempt", _("Delivery attempt")
-    DELIVERED = "delivered", _("Delivered")
-    DELIVERY_FAILED = "delivery_failed", _("Delivery failed")
-    RETRIED = "retried", _("Retry requested")
-    STATUS_CHANGED = "status_changed", _("Status changed")
-    NOTE = "note", _("Note")
-    ASSIGNED = "assigned", _("Assigned")
-
-
 def render_message(template, params):
     """``template`` (an English msgid) in the active language. String parameters are translated
     too when the catalogue has them (status names); names and references come back unchanged."""
@@ -388,14 +346,6 @@ class TimelineEntry(models.Model):
         return render_message(stored["template"], stored["params"])
 
 
-class DeliveryStateChoices(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    SENDING = "sending", _("Sending")
-    DELIVERED = "delivered", _("Delivered")
-    FAILED = "failed", _("Failed")
-    MANUAL = "manual", _("Waiting for the agent to file it")
-
-
 class Delivery(models.Model):
     """The outbox row: written with the request, claimed by a worker under a lease, and sent
     with the same idempotency key on every attempt."""
@@ -478,21 +428,22 @@ class ServiceRequestNote(models.Model):
 
 
 class CallbackNonce(models.Model):
-    """Signatures of accepted webhook callbacks, so a replay within the window is refused."""
+    """The ``webhook-id`` of each accepted webhook callback, so a replay within the window is
+    refused (for the deprecated ``X-Portal-Signature``, the signature itself)."""
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
-    signature = models.CharField(max_length=128)
+    message_id = models.CharField(max_length=128)
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["channel", "signature"], name="servicerequests_nonce_unique"
+                fields=["channel", "message_id"], name="servicerequests_nonce_unique"
             )
         ]
 
     def __str__(self):
-        return f"{self.channel_id}:{self.signature[:12]}"
+        return f"{self.channel_id}:{self.message_id[:12]}"
 
 
 class ApiIdempotencyKey(models.Model):

@@ -1,8 +1,9 @@
 """A service request as the API shows it, also the payload of the events about it.
 
 Read-only, with no writes and no services: ``servicerequests.events`` builds event payloads from
-it, and the services record those events, so it sits below them; ``servicerequests.api`` adds the
-writes.
+it, and the services record those events, so it sits below them. The write serializers live in
+``servicerequests.api.serializers``, above the services; merged there, this would close the
+cycle events -> API -> services -> events.
 """
 
 from rest_framework import serializers

@@ -12,9 +12,9 @@ from django.utils.translation import gettext_noop
 from core import audit, events
 from core.models import EventTypeChoices
 from servicerequests import delivery, routing
+from servicerequests.choices import RESPONSE_TARGETS
 from servicerequests.events import record_status_event, request_event
 from servicerequests.models import (
-    RESPONSE_TARGETS,
     Delivery,
     DeliveryStateChoices,
     ServiceRequest,
@@ -260,10 +260,7 @@ def retry_delivery(service_request, *, actor, request=None):
     outbox = Delivery.objects.select_for_update().get(service_request=service_request)
     if outbox.state != DeliveryStateChoices.FAILED:
         return outbox
-    outbox.state = DeliveryStateChoices.PENDING
-    outbox.next_attempt_at = timezone.now()
-    outbox.attempts = 0
-    outbox.save(update_fields=["state", "next_attempt_at", "attempts"])
+    delivery.redeliver(Delivery.objects.filter(pk=outbox.pk))
     previous_status = _locked_status(service_request.pk)
     ServiceRequest.objects.filter(pk=service_request.pk).update(
         status=StatusChoices.PENDING_DELIVERY
@@ -282,5 +279,5 @@ def retry_delivery(service_request, *, actor, request=None):
         target=service_request,
         request=request,
     )
-    transaction.on_commit(lambda: delivery.queue(outbox.pk))
+    outbox.refresh_from_db()
     return outbox

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from servicerequests import delivery, idempotency, status
+from servicerequests import channel_updates, delivery, idempotency
 
 
 @shared_task(name=delivery.DELIVER_TASK)
@@ -18,6 +18,6 @@ def sweep_deliveries():
 @shared_task
 def poll_channel_statuses():
     """Beat: read open requests' status from Partner Center; forget old nonces and API keys."""
-    status.poll_partner_center_statuses()
-    status.purge_nonces()
+    channel_updates.poll_partner_center_statuses()
+    channel_updates.purge_nonces()
     idempotency.purge()

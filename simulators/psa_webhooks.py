@@ -1,15 +1,13 @@
 """A PSA's webhook endpoint for the portal's outbound events (Standard Webhooks), simulated.
 
-Like ``WebhookReceiver`` (scripted answers, latency, a record of every request), but it verifies
-``webhook-id`` / ``webhook-timestamp`` / ``webhook-signature`` with the ``standardwebhooks``
-library (any of ``secret``'s values may sign: rotation), drops repeats of a ``webhook-id``
+Like ``WebhookReceiver`` (scripted answers, latency, a record of every request, ``webhook-id`` /
+``webhook-timestamp`` / ``webhook-signature`` verified with the ``standardwebhooks`` library, any
+of ``secret``'s values signing: rotation), but it drops repeats of a ``webhook-id``
 (answered 200, nothing changed), and keeps one ticket per ``consolidation_key``, updated in place
 by later events, the way a PSA integration should.
 """
 
 import threading
-
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from simulators.webhook_receiver import WebhookReceiver
 
@@ -21,20 +19,6 @@ class PsaWebhookReceiver(WebhookReceiver):
         super().__init__(**kwargs)
         self.tickets_by_key = {}  # consolidation key -> {"events": [...], "company_id": ...}
         self._ticket_lock = threading.Lock()
-
-    def check_signature(self, headers, body):
-        wanted = {
-            name: headers.get(name) or ""
-            for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
-        }
-        for secret in self.secrets:
-            try:
-                Webhook(secret).verify(body, wanted)
-            except WebhookVerificationError as exc:
-                problem = str(exc)
-                continue
-            return None
-        return problem if self.secrets else None
 
     def _process(self, method, delivery, body):
         status, payload, headers = super()._process(method, delivery, body)

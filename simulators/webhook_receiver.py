@@ -7,10 +7,13 @@ key ``200`` with the same ticket id and ``"duplicate": true``. A POST without th
 a ticket each time (or, with ``require_idempotency_key=True``, is refused with 400).
 
 Signatures: constructed with ``secret`` (or a list of secrets, for rotation), the receiver
-requires ``X-Portal-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">``
-(several ``v1=`` may be given; one matching is enough) with ``t`` within ``tolerance`` seconds of
-now; a missing, malformed, stale or wrong signature is answered 401 and creates no ticket.
-``sign(secret, body)`` makes such a header.
+verifies Standard Webhooks (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``) with the
+``standardwebhooks`` library, keying each secret as the portal does: a ``whsec_`` secret as the
+library decodes it, any other string by its UTF-8 bytes (``webhook(secret)``). A missing,
+malformed, stale (over five minutes) or wrong signature is answered 401 and creates no ticket.
+``standard_headers(secret, body)`` makes such headers. ``legacy=True`` stands for a receiver not
+yet moved: it checks only the deprecated ``X-Portal-Signature: t=<unix seconds>,v1=<hex
+HMAC-SHA256 of "<t>.<raw body>">`` (several ``v1=`` may be given), made by ``sign(secret, body)``.
 
 Scripting: ``respond_next(status, headers, body, delay, times)`` decides the next answers in
 order: an error status (500/502/503, 429 with ``Retry-After``, 400/404/410, ...) is answered
@@ -26,26 +29,53 @@ import json
 import random
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from simulators.partner_center import Headers, request_headers
 
-SIGNATURE_HEADER = "X-Portal-Signature"
+STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+LEGACY_HEADER = "X-Portal-Signature"
+LEGACY_TOLERANCE = 300
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 CONTENT_TYPE = "application/json"
 
 
+def webhook(secret):
+    """The library's ``Webhook`` for ``secret``: a ``whsec_`` string as the library decodes it,
+    another string by its UTF-8 bytes, bytes as they are."""
+    if isinstance(secret, str) and not secret.startswith("whsec_"):
+        secret = secret.encode()
+    return Webhook(secret)
+
+
+def standard_headers(secret, body, message_id=None, timestamp=None):
+    """Standard Webhooks headers for ``body`` (bytes or str) signed now (or at ``timestamp``,
+    unix seconds) under ``message_id`` (a fresh one if None)."""
+    message_id = message_id or f"msg_{uuid.uuid4().hex}"
+    at = datetime.fromtimestamp(int(time.time() if timestamp is None else timestamp), tz=UTC)
+    text = body.decode() if isinstance(body, bytes) else body
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": webhook(secret).sign(message_id, at, text),
+    }
+
+
 def signature(secret, timestamp, body):
-    """Hex HMAC-SHA256 of ``"<timestamp>.<raw body>"``."""
+    """Deprecated scheme: hex HMAC-SHA256 of ``"<timestamp>.<raw body>"``."""
     key = secret.encode() if isinstance(secret, str) else secret
     body = body.encode() if isinstance(body, str) else body
     return hmac.new(key, f"{int(timestamp)}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 def sign(secret, body, timestamp=None):
-    """The ``X-Portal-Signature`` value for ``body`` (bytes or str) signed now (or at
+    """The deprecated ``X-Portal-Signature`` value for ``body`` (bytes or str) signed now (or at
     ``timestamp``, unix seconds)."""
     timestamp = int(time.time() if timestamp is None else timestamp)
     return f"t={timestamp},v1={signature(secret, timestamp, body)}"
@@ -115,21 +145,22 @@ class WebhookReceiver:
         self,
         *,
         secret=None,
-        tolerance=300,
+        legacy=False,
         latency=None,
         require_idempotency_key=False,
         seed=None,
     ):
         """``secret``: str/bytes, or a list of them (any one may sign); None: no signature
-        checks. ``tolerance``: seconds a signature's ``t`` may be off. ``latency``: ``(min_s,
-        max_s)`` random delay added to every answer. ``seed``: reproducible latencies."""
+        checks. ``legacy``: check the deprecated X-Portal-Signature instead of Standard Webhooks.
+        ``latency``: ``(min_s, max_s)`` random delay added to every answer. ``seed``:
+        reproducible latencies."""
         if secret is None:
             self.secrets = []
         elif isinstance(secret, str | bytes):
             self.secrets = [secret]
         else:
             self.secrets = list(secret)
-        self.tolerance = tolerance
+        self.legacy = legacy
         self.latency = latency
         self.require_idempotency_key = require_idempotency_key
         self.deliveries = []  # Delivery, in arrival order
@@ -282,14 +313,32 @@ class WebhookReceiver:
 
     def check_signature(self, headers, body):
         """None if the signature is good, else why not."""
-        value = headers.get(SIGNATURE_HEADER)
+        if self.legacy:
+            return self.check_legacy_signature(headers, body)
+        wanted = {name: headers.get(name) or "" for name in STANDARD_HEADERS}
+        if not all(wanted.values()):
+            return "webhook-id, webhook-timestamp and webhook-signature are required."
+        problem = "No secret to check with."
+        for secret in self.secrets:
+            try:
+                webhook(secret).verify(body, wanted, json_parse=False)
+            except WebhookVerificationError as error:
+                problem = str(error)
+                continue
+            except ValueError as error:  # garbage the library lets through: bad base64, not UTF-8
+                return f"Malformed signature headers ({type(error).__name__})."
+            return None
+        return problem
+
+    def check_legacy_signature(self, headers, body):
+        value = headers.get(LEGACY_HEADER)
         if not value:
-            return f"{SIGNATURE_HEADER} is missing."
+            return f"{LEGACY_HEADER} is missing."
         try:
             timestamp, candidates = parse_signature(value)
         except ValueError as error:
-            return f"{SIGNATURE_HEADER} is malformed: {error}."
-        if abs(time.time() - timestamp) > self.tolerance:
+            return f"{LEGACY_HEADER} is malformed: {error}."
+        if abs(time.time() - timestamp) > LEGACY_TOLERANCE:
             return "The signature's timestamp is outside the tolerance."
         for secret in self.secrets:
             expected = signature(secret, timestamp, body)

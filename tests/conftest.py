@@ -179,7 +179,7 @@ def graph_simulator():
     Yields ``(simulator, connection)``; tests add relationships to
     ``simulator.partner.relationships`` and script faults with ``simulator.fail_next``.
     """
-    from core.graph import GraphConnection, clear_token_cache
+    from outbound.graph import GraphConnection, clear_token_cache
     from simulators.graph import GraphSimulator, PartnerTenant
     from simulators.http import SimulatorServer
 
@@ -214,10 +214,11 @@ def service_health_simulator(db):
     """
     import uuid
 
-    from core.graph import clear_token_cache
+    from outbound.graph import clear_token_cache
     from servicehealth.models import FeedSource
     from simulators.http import SimulatorServer
-    from simulators.service_health import SERVICES, ServiceHealthSimulator
+    from simulators.service_health.model import SERVICES
+    from simulators.service_health.server import ServiceHealthSimulator
 
     simulator = ServiceHealthSimulator(page_size=5)
     for service_id, spec in SERVICES.items():
@@ -250,7 +251,7 @@ def service_health_simulator(db):
 def partner_center_simulator():
     """The Partner Center service-request simulator on a free loopback port."""
     from simulators.http import SimulatorServer
-    from simulators.partner_center import PartnerCenterSimulator
+    from simulators.partner_center.server import PartnerCenterSimulator
 
     simulator = PartnerCenterSimulator(token="pc-test-token")
     server = SimulatorServer(simulator).start()

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SKIPPED_FOLDERS = {"migrations", "tests", "bench", ".venv", "__pycache__"}
 # Bottom to top. An app may import its own layer and the ones below, never one above.
 LAYERS = [
+    ["outbound"],
     ["core"],
     ["accounts"],
     ["customers"],
@@ -33,6 +34,9 @@ CONFIGURATION = "partnerportal"
 # They stand in for Microsoft and the PSA tools in tests and demos: sharing the portal's code
 # would let one bug on both sides go unseen.
 STANDALONE = ["simulators"]
+# What the portal sends out, at the very bottom: no Django and no other portal package, so its
+# settings are passed in and it can be read (and tested) without either.
+FRAMEWORK_FREE = ["outbound"]
 FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
@@ -406,6 +410,51 @@ def test_no_cycle_between_apps(portal):
 
 def test_imports_point_down_the_layers(portal):
     found = upward_imports(portal)
+    assert found == [], "\n".join(found)
+
+
+def framework_or_portal_imports(root, packages):
+    """Imports of django, or of another project package, by the modules of ``packages``."""
+    modules = find_modules(root)
+    project = {top(module) for module in modules}
+    found = []
+    for module, path in modules.items():
+        if top(module) not in packages:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node, _in_function in _statements(tree):
+            names = _imported_names(module, path.name == "__init__.py", node)
+            if isinstance(node, ast.ImportFrom):
+                names = names[:1]  # the module: what it names comes from there
+            found.extend(
+                f"{module} -> {name} at line {node.lineno}"
+                for name in names
+                if top(name) == "django" or (top(name) in project and top(name) != top(module))
+            )
+    return sorted(found)
+
+
+def test_the_framework_free_check_finds_django_and_portal_imports(tmp_path):
+    write_tree(
+        tmp_path,
+        {
+            "low/__init__.py": "import requests\n",
+            "low/a.py": "from django.conf import settings\n",
+            "low/b.py": "def f():\n    import app.models  # why\n",
+            "low/c.py": "from . import a\n",
+            "app/__init__.py": "import django\n",
+            "app/models.py": "",
+        },
+    )
+    assert framework_or_portal_imports(tmp_path, ["low"]) == [
+        "low.a -> django.conf at line 1",
+        "low.b -> app.models at line 2",
+    ]
+
+
+def test_outbound_imports_neither_django_nor_the_portal():
+    assert "outbound.transport" in find_modules(ROOT)
+    found = framework_or_portal_imports(ROOT, FRAMEWORK_FREE)
     assert found == [], "\n".join(found)
 
 

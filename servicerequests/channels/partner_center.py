@@ -6,7 +6,7 @@ versions" archive and needs app + user credentials: the channel holds a bearer t
 that way (credentials ``{"access_token": ...}``).
 """
 
-from core.graph import parse_datetime
+from outbound.graph import parse_datetime
 from servicerequests.channels.base import ChannelError, HttpChannel, SendResult
 
 # Partner Center's statuses (the .NET SDK enum order: none, open, closed, attention_needed).

@@ -1,4 +1,8 @@
-from servicerequests.channels.base import HttpChannel, SendResult, sign
+from django.conf import settings
+from django.utils import timezone
+
+from outbound import signing
+from servicerequests.channels.base import ChannelError, HttpChannel, SendResult
 
 
 def payload(service_request):
@@ -22,13 +26,28 @@ def payload(service_request):
 
 
 class WebhookChannel(HttpChannel):
-    """JSON over HTTPS to the channel's endpoint, signed with its secret, with an idempotency key."""
+    """JSON over HTTPS to the channel's endpoint, signed with its secret (Standard Webhooks, and
+    the deprecated ``X-Portal-Signature`` too while ``CHANNEL_LEGACY_SIGNATURE`` is on), with an
+    idempotency key."""
+
+    message_id = ""
 
     def extra_headers(self, body):
         secret = self.channel.credentials.get("signing_secret", "")
-        return {"X-Portal-Signature": sign(secret, body)} if secret else {}
+        if not secret:
+            return {}
+        now = timezone.now()
+        try:
+            headers = signing.sign_headers([secret], self.message_id, body, now)
+        except signing.SignatureError as exc:
+            raise ChannelError(f"The channel cannot sign: {exc}.", permanent=True) from None
+        if settings.CHANNEL_LEGACY_SIGNATURE:
+            headers[signing.LEGACY_HEADER] = signing.legacy_sign(secret, body, now)
+        return headers
 
     def send(self, delivery):
+        # The webhook-id names the delivery, like the Idempotency-Key: the same on every retry.
+        self.message_id = f"msg_{delivery.idempotency_key}"
         response = self.request(
             "POST",
             self.channel.endpoint,

@@ -6,11 +6,11 @@ from unittest import mock
 import pytest
 
 from core import broker, events
+from customers import gdap_sync as gdap_sync
 from customers import imports
-from customers import sync as gdap_sync
 from integrations import delivery as webhook_delivery
 from partnerportal.celery import app
-from servicehealth import sync as feed_sync
+from servicehealth import polling as feed_sync
 from servicerequests import delivery as request_delivery
 
 QUEUE_OF = {

@@ -12,9 +12,11 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from core.urlguard import UnsafeURL, check_outbound_url, http_url_error
-from integrations import delivery, sending
+from core.outbound import check_outbound_url, http_url_error
+from integrations import sending
 from integrations.models import WebhookSubscription
+from outbound import urlguard
+from outbound.urlguard import UnsafeURL
 from tests.waiting import wait_until
 
 
@@ -196,8 +198,6 @@ def rebinding_dns(monkeypatch):
 
     A stub: tests cannot run a DNS server the system resolver would ask.
     """
-    from core import urlguard
-
     answers = []
 
     def resolve(host, port, *args, **kwargs):

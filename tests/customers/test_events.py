@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.models import Event, EventTypeChoices
-from customers import gdap, services, sync, tasks
+from customers import gdap, gdap_sync, services, tasks
 from customers.models import Customer, DelegatedAdminRelationship
 from tests.customers.factories import CustomerFactory, RelationshipFactory
 from tests.customers.test_gdap_sync import add, client
@@ -159,12 +159,12 @@ def test_a_sync_records_one_update_per_customer_and_a_re_sync_none(db, graph_sim
     for n in range(3):
         add(simulator, customers[0], n, ends_in_days=100 + n)
     add(simulator, customers[1], 9, status="approvalPending")  # grants no access yet
-    sync.run(client(graph))
+    gdap_sync.run(client(graph))
     [event] = events_of(UPDATED)
     assert event.tenant_id == customers[0].tenant_id
     assert event.summary.endswith(": gdap_state, gdap_access_until")
     assert event.payload["gdap_access_until"] is not None
-    sync.run(client(graph))
+    gdap_sync.run(client(graph))
     assert len(events_of(UPDATED)) == 1
 
 

@@ -7,10 +7,11 @@ from django.core.management import call_command
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
-from core.graph import GraphClient, GraphError
 from core.models import AuditEntry
-from customers import sync
+from core.outbound import graph_client
+from customers import gdap_sync
 from customers.models import AccessAssignment, DelegatedAdminRelationship, GdapSyncState
+from outbound.graph import GraphError
 from simulators.graph import assignment_json, relationship_json
 from tests.customers.factories import CustomerFactory
 from tests.waiting import wait_until
@@ -20,7 +21,7 @@ GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 
 
 def client(connection):
-    return GraphClient(connection, sleep=lambda seconds: None)
+    return graph_client(connection, sleep=lambda seconds: None)
 
 
 def add(simulator, customer, n, status="active", ends_in_days=200, roles=(SERVICE_SUPPORT,)):
@@ -56,7 +57,7 @@ def test_a_sync_creates_relationships_and_assignments(db, graph_simulator):
     customer = CustomerFactory()
     ms_id = add(simulator, customer, 1, ends_in_days=5, roles=(SERVICE_SUPPORT, GLOBAL_ADMIN))
     add(simulator, customer, 2, status="approvalPending")
-    summary = sync.run(client(connection))
+    summary = gdap_sync.run(client(connection))
     assert (summary.created, summary.updated, summary.unchanged) == (2, 0, 0)
     relationship = DelegatedAdminRelationship.objects.get(microsoft_id=ms_id)
     assert relationship.customer == customer
@@ -78,11 +79,11 @@ def test_a_re_sync_that_learns_nothing_writes_nothing(db, graph_simulator):
     customer = CustomerFactory()
     for n in range(4):
         add(simulator, customer, n)
-    sync.run(client(connection))
+    gdap_sync.run(client(connection))
     modified = customer.__class__.objects.get(pk=customer.pk).modified_at
     audit_count = AuditEntry.objects.count()
     with CaptureQueriesContext(db_connection) as queries:
-        summary = sync.run(client(connection))
+        summary = gdap_sync.run(client(connection))
     assert summary.unchanged == 4
     writes = [q["sql"] for q in queries if q["sql"].startswith(("INSERT", "DELETE"))]
     writes += [
@@ -99,10 +100,10 @@ def test_status_changes_in_graph_reach_the_customer(db, graph_simulator):
     simulator, connection = graph_simulator
     customer = CustomerFactory()
     add(simulator, customer, 1)
-    sync.run(client(connection))
+    gdap_sync.run(client(connection))
     simulator.partner.relationships[0]["status"] = "terminated"
     simulator.partner.assignments[simulator.partner.relationships[0]["id"]] = []
-    summary = sync.run(client(connection))
+    summary = gdap_sync.run(client(connection))
     assert summary.updated == 1
     assert summary.assignments_changed == 1
     customer.refresh_from_db()
@@ -116,7 +117,7 @@ def test_unknown_statuses_are_kept_and_unknown_tenants_reported(db, graph_simula
     add(simulator, customer, 1, status="suspendedByMicrosoft")
     stranger = CustomerFactory.build()
     add(simulator, stranger, 2)
-    summary = sync.run(client(connection))
+    summary = gdap_sync.run(client(connection))
     assert DelegatedAdminRelationship.objects.get().status == "suspendedByMicrosoft"
     assert summary.unknown_tenants == [str(stranger.tenant_id)]
 
@@ -137,7 +138,7 @@ def test_a_failed_read_changes_no_data_and_is_recorded(path, status, body, db, g
     # The failure hits a later request (page 2, or an assignments call): nothing is written.
     simulator.fail_next(path, status, body=body, times=4)
     with pytest.raises(GraphError):
-        sync.run(GraphClient(connection, sleep=lambda s: None, max_attempts=2))
+        gdap_sync.run(graph_client(connection, sleep=lambda s: None, max_attempts=2))
     assert not DelegatedAdminRelationship.objects.exists()
     state = GdapSyncState.get()
     assert state.last_outcome == "failed"
@@ -150,7 +151,7 @@ def test_a_refusal_needs_an_admin(db, graph_simulator):
     simulator, connection = graph_simulator
     simulator.fail_next("/v1.0/", 403, times=2)
     with pytest.raises(GraphError):
-        sync.run(client(connection))
+        gdap_sync.run(client(connection))
     state = GdapSyncState.get()
     assert state.needs_attention is True
     assert "consent" in state.last_error
@@ -158,14 +159,14 @@ def test_a_refusal_needs_an_admin(db, graph_simulator):
 
 def test_a_second_run_while_one_holds_the_lease_is_skipped(db, graph_simulator):
     _simulator, connection = graph_simulator
-    assert sync.claim() is True
-    assert sync.run(client(connection)) is None
+    assert gdap_sync.claim() is True
+    assert gdap_sync.run(client(connection)) is None
 
 
 def test_not_configured_is_shown_not_crashed(db, settings):
     settings.GRAPH_CLIENT_SECRET = ""
-    with pytest.raises(sync.NotConfigured):
-        sync.run()
+    with pytest.raises(gdap_sync.NotConfigured):
+        gdap_sync.run()
     assert GdapSyncState.get().last_outcome == "not_configured"
 
 
@@ -213,9 +214,9 @@ def test_the_beat_task_syncs_through_a_real_worker(graph_simulator, settings, re
 def test_assignment_changes_are_audited(db, graph_simulator):
     simulator, connection = graph_simulator
     relationship_id = add(simulator, CustomerFactory(), 1)
-    sync.run(client(connection))
+    gdap_sync.run(client(connection))
     simulator.partner.assignments[relationship_id] = []
-    sync.run(client(connection))
+    gdap_sync.run(client(connection))
     actions = list(
         AuditEntry.objects.filter(action__startswith="gdap.access_assignment").values_list(
             "action", flat=True

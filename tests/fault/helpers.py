@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -423,6 +424,24 @@ def deliver_only_to(webhook_receiver):
     return target
 
 
+def kill_repeatedly(worker, times, interval=(0.8, 2.0)):
+    """SIGKILL ``worker``'s process group ``times`` times, at random ``interval`` seconds apart,
+    restarting it each time: deliveries in flight are cut between claim and record."""
+    for _ in range(times):
+        time.sleep(random.uniform(*interval))
+        worker.kill()
+        worker.start()
+
+
+def with_redis_restarted_empty(private_broker, write):
+    """Kill Redis, run ``write()`` (it commits while nothing can be queued), start Redis again
+    empty: every message published before is gone too. Returns what ``write`` returned."""
+    private_broker.kill()
+    written = write()
+    private_broker.start()
+    return written
+
+
 def wait_for(condition, timeout, sweep, sweep_every=1.0):
     """Whether ``condition()`` held within ``timeout`` seconds, running ``sweep()`` meanwhile.
 
@@ -436,3 +455,79 @@ def wait_for(condition, timeout, sweep, sweep_every=1.0):
         return False
 
     return poll_until(holds_else_sweep, timeout=timeout, interval=sweep_every)
+
+
+# --- both outboxes ------------------------------------------------------------------------------
+# Each service request opened goes out through both outboxes: its escalation (a ``Delivery`` to
+# the channel) and, through a subscription to ``servicerequest.created``, a webhook (a
+# ``WebhookDelivery`` to the PSA receiver, which drops repeats of a ``webhook-id``). The fault
+# tests count both.
+
+BOTH_QUEUES = "escalations,webhooks"
+
+
+def subscribe_to_opened_requests(psa_receiver, actor):
+    """A webhook subscription that sends every opened service request to ``psa_receiver``."""
+    from core.models import EventTypeChoices
+    from integrations import services
+    from tests.integrations.helpers import SECRET
+
+    subscription, _secret = services.create_subscription(
+        actor=actor,
+        data={
+            "name": "PSA for the fault test",
+            "target_url": f"{psa_receiver.base_url}/psa",
+            "event_types": [EventTypeChoices.SERVICE_REQUEST_CREATED],
+        },
+        secret=SECRET,
+    )
+    return subscription
+
+
+def sweep_both():
+    """What beat does every 15 s for both outboxes (and the fan-out of events it missed)."""
+    from integrations import tasks
+    from servicerequests import delivery
+
+    delivery.sweep()
+    tasks.sweep_webhook_deliveries()
+
+
+def delivered_counts():
+    """``(escalations, webhooks)`` delivered so far."""
+    from integrations.models import WebhookDelivery
+    from servicerequests.models import Delivery
+
+    return (
+        Delivery.objects.filter(state="delivered").count(),
+        WebhookDelivery.objects.filter(state="delivered").count(),
+    )
+
+
+def webhook_summary(psa_receiver):
+    """The webhook outbox's figures for a fault test's JSON line: rows by state, what the PSA
+    received (raw) and what it kept (one ticket per ``webhook-id``)."""
+    from django.db.models import Count
+
+    from integrations.models import WebhookDelivery
+
+    raw, distinct = len(psa_receiver.deliveries), len(psa_receiver.tickets)
+    return {
+        "webhook_states": dict(
+            WebhookDelivery.objects.values_list("state").annotate(n=Count("pk")).order_by()
+        ),
+        "webhook_raw_duplicates": raw - distinct,
+        "webhook_distinct_effects": distinct,
+    }
+
+
+def assert_webhooks_once(psa_receiver, expected):
+    """Every opened request reached the PSA as one validly signed webhook, none in flight."""
+    from integrations.models import WebhookDelivery
+
+    states = list(WebhookDelivery.objects.values_list("state", flat=True))
+    assert states == ["delivered"] * expected, webhook_summary(psa_receiver)
+    ids = set(WebhookDelivery.objects.values_list("message_id", flat=True))
+    assert {d.headers.get("webhook-id") for d in psa_receiver.verified} == ids
+    assert len(psa_receiver.tickets) == expected
+    assert len(psa_receiver.verified) == len(psa_receiver.deliveries)

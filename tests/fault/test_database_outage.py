@@ -10,7 +10,8 @@ plays instead of beat (beat keeps its schedule in a file: it never touches the d
 A client thread keeps listing incidents and opening service requests through the API the whole
 time. During the cut every answer must be a 503 with the generic body (never a 500, a traceback
 or the driver's message); afterwards, with the same gunicorn and worker processes, answers are
-200/201 again, every 201 is delivered to the channel exactly once in effect, the interrupted poll
+200/201 again, every 201 is delivered to the channel exactly once in effect, and as a webhook to
+a PSA receiver exactly once in effect (both outboxes), the interrupted poll
 wrote nothing and the source shows it failed, and the next poll gives exactly the clean result.
 Latency is printed, not asserted.
 """
@@ -30,19 +31,24 @@ from django.utils import timezone
 from accounts.roles import Role
 from core.models import Event
 from incidents.models import AffectedCustomer, Incident, IncidentPost
-from servicehealth import sync
+from servicehealth import polling
 from servicehealth.models import FeedSource, TenantServiceHealth
 from servicehealth.tasks import poll_source
-from servicerequests import delivery
 from servicerequests.models import Delivery, ServiceRequest
 from tests.customers.factories import CustomerFactory
 from tests.fault.helpers import (
+    BOTH_QUEUES,
     LEASE_SECONDS,
     Gunicorn,
     PostgresProxy,
     Worker,
+    assert_webhooks_once,
     deliver_only_to,
+    delivered_counts,
+    subscribe_to_opened_requests,
+    sweep_both,
     wait_for,
+    webhook_summary,
 )
 from tests.servicerequests.helpers import topic
 
@@ -124,12 +130,19 @@ class ApiLoad(threading.Thread):
 
 
 def test_a_database_outage_answers_503_loses_nothing_and_shows_the_interrupted_poll(
-    private_broker, webhook_receiver, service_health_simulator, api_token_for, cast, tmp_path
+    private_broker,
+    webhook_receiver,
+    psa_receiver,
+    service_health_simulator,
+    api_token_for,
+    cast,
+    tmp_path,
 ):
     # ``cast`` re-applies the role matrix: an earlier transactional test flushed the roles, and
     # a token of a role with no permissions gets 404 everywhere.
     simulator, add_source = service_health_simulator
     deliver_only_to(webhook_receiver)
+    subscribe_to_opened_requests(psa_receiver, cast["global_admin"])
     customer = CustomerFactory()
     source = add_source(customer)
     simulator.add_issue(
@@ -164,7 +177,7 @@ def test_a_database_outage_answers_503_loses_nothing_and_shows_the_interrupted_p
     worker = Worker(
         private_broker.url,
         tmp_path,
-        queue="feeds,escalations",
+        queue=f"feeds,{BOTH_QUEUES}",
         database=proxy.url(),
         env={"REDIS_URL": private_broker.url},
     )
@@ -198,7 +211,7 @@ def test_a_database_outage_answers_503_loses_nothing_and_shows_the_interrupted_p
 
         # The worker records the interrupted poll as soon as the database answers again.
         failure_shown = wait_for(
-            lambda: FeedSource.objects.get(pk=source.pk).last_error == sync.INTERRUPTED,
+            lambda: FeedSource.objects.get(pk=source.pk).last_error == polling.INTERRUPTED,
             timeout=60,
             sweep=lambda: None,
             sweep_every=0.5,
@@ -221,14 +234,13 @@ def test_a_database_outage_answers_503_loses_nothing_and_shows_the_interrupted_p
         load.join(timeout=30)
 
         accepted = {a.title for a in load.answers if a.method == "POST" and a.status == 201}
+
+        def all_escalated_and_sent_as_webhooks():
+            opened = ServiceRequest.objects.count()
+            return opened >= len(accepted) and delivered_counts() == (opened, opened)
+
         all_delivered = wait_for(
-            lambda: (
-                Delivery.objects.filter(state="delivered").count()
-                == ServiceRequest.objects.count()
-                >= len(accepted)
-            ),
-            timeout=LEASE_SECONDS + 60,
-            sweep=delivery.sweep,
+            all_escalated_and_sent_as_webhooks, timeout=LEASE_SECONDS + 60, sweep=sweep_both
         )
 
         # The next poll, by the same worker, gives exactly the clean result.
@@ -270,6 +282,7 @@ def test_a_database_outage_answers_503_loses_nothing_and_shows_the_interrupted_p
                 "delivered": Delivery.objects.filter(state="delivered").count(),
                 "raw_duplicates": raw - len(tickets),
                 "distinct_effects": len(tickets),
+                **webhook_summary(psa_receiver),
                 "answers_during_outage": len(during),
                 "statuses_during_outage": _statuses(during),
                 "p50_ms_during_outage": round(statistics.median(seconds) * 1000, 1),
@@ -301,6 +314,7 @@ def test_a_database_outage_answers_503_loses_nothing_and_shows_the_interrupted_p
     )
     assert accepted <= set(ticket_titles)
     assert len(tickets) == len(set(ticket_titles)) == ServiceRequest.objects.count()
+    assert_webhooks_once(psa_receiver, ServiceRequest.objects.count())
     # The interrupted poll wrote nothing and was shown as failed.
     assert failure_shown, (interrupted.last_error, worker.log_path.read_text()[-3000:])
     assert written == dict.fromkeys(written, 0)

@@ -5,11 +5,12 @@ its own schedule file, as two hosts would have: beat keeps its state in a file, 
 each other) and two workers on the feeds and escalations queues. The test does not play beat: the
 two beats are the system under test. Three customers' feed sources on the service-health
 simulator are due (poll interval 300 s, so each must be polled exactly once) and 20 service
-requests go to the webhook receiver. Every source must be read once (the simulator's request log
-per tenant), every incident, link and event written once, every request delivered once.
+requests go through both outboxes: escalated to the webhook receiver, and sent as webhooks to a
+PSA receiver. Every source must be read once (the simulator's request log per tenant), every
+incident, link and event written once, every request delivered once by each outbox.
 
 Then two polls of one source are queued at once while its feed answers slowly: one polls, the
-other finds the lease taken and is skipped (``sync.PollSkipped``, which the task suppresses). The
+other finds the lease taken and is skipped (``polling.PollSkipped``, which the task suppresses). The
 workers' own counters (``inspect().stats()`` and ``active()``) show both ran; the simulator shows
 one poll's worth of reads. Prints a one-line JSON summary.
 """
@@ -25,13 +26,23 @@ from django.utils import timezone
 from core.models import Event
 from incidents.models import AffectedCustomer, Incident
 from partnerportal.celery import app
-from servicehealth import sync
+from servicehealth import polling
 from servicehealth.models import FeedSource
 from servicehealth.tasks import poll_source
 from servicerequests import services
 from servicerequests.models import Delivery
 from tests.customers.factories import CustomerFactory
-from tests.fault.helpers import Beat, Worker, deliver_only_to, wait_for
+from tests.fault.helpers import (
+    BOTH_QUEUES,
+    Beat,
+    Worker,
+    assert_webhooks_once,
+    deliver_only_to,
+    delivered_counts,
+    subscribe_to_opened_requests,
+    wait_for,
+    webhook_summary,
+)
 from tests.servicerequests.helpers import topic
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
@@ -68,10 +79,11 @@ def worker_counts(workers):
 
 
 def test_two_beats_and_two_workers_do_everything_once_and_a_doubled_poll_is_skipped(
-    private_broker, webhook_receiver, service_health_simulator, tmp_path
+    private_broker, webhook_receiver, psa_receiver, service_health_simulator, cast, tmp_path
 ):
     simulator, add_source = service_health_simulator
     deliver_only_to(webhook_receiver)
+    subscribe_to_opened_requests(psa_receiver, cast["global_admin"])
     customers = [CustomerFactory() for _ in range(SOURCES)]
     sources = []
     for n, customer in enumerate(customers):
@@ -89,7 +101,9 @@ def test_two_beats_and_two_workers_do_everything_once_and_a_doubled_poll_is_skip
     env = {"REDIS_URL": private_broker.url}
     beats = [Beat(private_broker.url, tmp_path, name=f"beat{n}", env=env) for n in (1, 2)]
     workers = [
-        Worker(private_broker.url, tmp_path, queue="feeds,escalations", env=env, name=f"worker{n}")
+        Worker(
+            private_broker.url, tmp_path, queue=f"feeds,{BOTH_QUEUES}", env=env, name=f"worker{n}"
+        )
         for n in (1, 2)
     ]
     processes = beats + workers
@@ -118,7 +132,7 @@ def test_two_beats_and_two_workers_do_everything_once_and_a_doubled_poll_is_skip
             # tick (so both took part), and every tick they sent has run.
             if FeedSource.objects.filter(last_success_at__isnull=True).exists():
                 return False
-            if Delivery.objects.filter(state="delivered").count() < len(opened):
+            if min(delivered_counts()) < len(opened):
                 return False
             ticks = [beat.sent("poll-due-feed-sources") for beat in beats]
             if min(ticks) == 0:
@@ -134,6 +148,7 @@ def test_two_beats_and_two_workers_do_everything_once_and_a_doubled_poll_is_skip
         reads = {source.pk: graph_reads(simulator, source.tenant_id) for source in sources}
         ticks = [beat.sent("poll-due-feed-sources") for beat in beats]
         sweeps = [beat.sent("sweep-deliveries") for beat in beats]
+        webhook_sweeps = [beat.sent("sweep-webhook-deliveries") for beat in beats]
 
         # Two polls of one tenant at once. The source is due and queued, as a scheduler leaves
         # it (``queued_until``: the beats do not queue it a third time).
@@ -141,7 +156,7 @@ def test_two_beats_and_two_workers_do_everything_once_and_a_doubled_poll_is_skip
         before = FeedSource.objects.get(pk=doubled.pk)
         now = timezone.now()
         FeedSource.objects.filter(pk=doubled.pk).update(
-            next_poll_at=now, queued_until=now + sync.QUEUE_TIMEOUT
+            next_poll_at=now, queued_until=now + polling.QUEUE_TIMEOUT
         )
         events_before = Event.objects.filter(type__startswith="incident.").count()
         simulator.fail_next(
@@ -201,6 +216,8 @@ def test_two_beats_and_two_workers_do_everything_once_and_a_doubled_poll_is_skip
                 "delivered": states.get("delivered", 0),
                 "distinct_effects": distinct,
                 "raw_duplicates": raw - distinct,
+                "beat_webhook_sweeps": webhook_sweeps,
+                **webhook_summary(psa_receiver),
                 "doubled_polls_queued": 2,
                 "doubled_polls_read": doubled_reads[f"{ANNOUNCEMENT}/issues"],
                 "doubled_skipped_while_held": overlapped,
@@ -217,7 +234,12 @@ def test_two_beats_and_two_workers_do_everything_once_and_a_doubled_poll_is_skip
         logs,
     )
     # Both beats sent the feed tick and the delivery sweep, and both workers answered.
-    assert min(ticks) >= 1 and min(sweeps) >= 1 and replies == 2, (ticks, sweeps, replies)
+    assert min(ticks) >= 1 and min(sweeps) >= 1 and min(webhook_sweeps) >= 1, (
+        ticks,
+        sweeps,
+        webhook_sweeps,
+    )
+    assert replies == 2
     # Each source was queued once and read once: one poll's worth of reads per tenant, and the
     # tenants' data are alike, so each made the same reads.
     assert polls_before == SOURCES, started
@@ -236,6 +258,8 @@ def test_two_beats_and_two_workers_do_everything_once_and_a_doubled_poll_is_skip
     # Delivered once each: 20 tickets, no raw re-sends.
     assert states == {"delivered": REQUESTS}, states
     assert distinct == REQUESTS and raw == REQUESTS, (distinct, raw)
+    assert_webhooks_once(psa_receiver, REQUESTS)
+    assert len(psa_receiver.deliveries) == REQUESTS  # no raw re-sends either
     # The doubled poll: both tasks ran, one read the feed (one poll's worth) while the other
     # found the lease taken and did nothing.
     assert overlapped and doubled_done, logs

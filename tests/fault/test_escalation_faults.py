@@ -36,7 +36,9 @@ from tests.fault.helpers import (
     Worker,
     database_url,
     deliver_only_to,
+    kill_repeatedly,
     wait_for,
+    with_redis_restarted_empty,
 )
 from tests.servicerequests.helpers import channel, topic
 
@@ -73,15 +75,12 @@ def test_no_request_is_lost_or_delivered_twice_when_workers_die_and_redis_restar
         worker.start()
         # Part 1: 60 requests while the worker is SIGKILLed five times mid-delivery.
         first = open_requests(60, target, customers)
-        for _ in range(5):
-            time.sleep(random.uniform(0.8, 2.0))
-            worker.kill()
-            worker.start()
+        kill_repeatedly(worker, 5)
         # Part 2: Redis dies (and comes back empty) while 10 more requests are opened.
-        private_broker.kill()
-        second = open_requests(10, target, customers)
+        second = with_redis_restarted_empty(
+            private_broker, lambda: open_requests(10, target, customers)
+        )
         assert Delivery.objects.filter(service_request__in=second).count() == 10  # committed
-        private_broker.start()
         expected = len(first) + len(second)
         all_delivered = wait_for(
             lambda: Delivery.objects.filter(state="delivered").count() == expected,

@@ -1,6 +1,8 @@
 """R3: Redis (broker and cache) dies while the portal is in use, then comes back empty.
 
-During the outage every service request opened through the API is still accepted (201, no 5xx:
+Each request goes out through both outboxes: its escalation to the webhook receiver, and a
+``servicerequest.created`` webhook to a PSA receiver. During the outage every service request
+opened through the API is still accepted (201, no 5xx:
 the row is the record, publishing is skipped), `/healthz` says the broker is down, and sign-in is
 refused cleanly (503, its rate limits cannot be checked), never with a 500. Afterwards, with the same worker process (never restarted),
 everything is delivered. Latency is printed, not asserted (timing thresholds flake on shared
@@ -17,10 +19,20 @@ from django.test import Client
 
 from core import broker
 from core.cache import FailOpenRedisCache
-from servicerequests import delivery
 from servicerequests.models import Delivery
 from tests.customers.factories import CustomerFactory
-from tests.fault.helpers import LEASE_SECONDS, Worker, deliver_only_to, wait_for
+from tests.fault.helpers import (
+    BOTH_QUEUES,
+    LEASE_SECONDS,
+    Worker,
+    assert_webhooks_once,
+    deliver_only_to,
+    delivered_counts,
+    subscribe_to_opened_requests,
+    sweep_both,
+    wait_for,
+    webhook_summary,
+)
 from tests.servicerequests.helpers import topic
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
@@ -70,14 +82,15 @@ def open_through_the_api(client, token, customer, n):
 
 
 def wait_until_delivered(expected):
+    """Both outboxes: every request escalated and sent as a webhook."""
     return wait_for(
-        lambda: Delivery.objects.filter(state="delivered").count() == expected,
+        lambda: delivered_counts() == (expected, expected),
         timeout=LEASE_SECONDS + 90,
-        sweep=delivery.sweep,
+        sweep=sweep_both,
     )
 
 
-def summary(answers, expected, webhook_receiver, **extra):
+def summary(answers, expected, webhook_receiver, psa_receiver, **extra):
     """The one-line JSON the fault tests print; latency is reported, never asserted."""
     seconds = sorted(s for _response, s in answers)
     return json.dumps(
@@ -85,6 +98,7 @@ def summary(answers, expected, webhook_receiver, **extra):
             "sent": expected,
             "delivered": Delivery.objects.filter(state="delivered").count(),
             "distinct_effects": len(webhook_receiver.tickets),
+            **webhook_summary(psa_receiver),
             "p50_ms": round(statistics.median(seconds) * 1000, 1),
             "p95_ms": round(seconds[int(len(seconds) * 0.95) - 1] * 1000, 1),
             **extra,
@@ -94,13 +108,14 @@ def summary(answers, expected, webhook_receiver, **extra):
 
 
 def test_a_redis_outage_loses_nothing_and_answers_cleanly(
-    redis_everywhere, webhook_receiver, api_token_for, cast, password, tmp_path
+    redis_everywhere, webhook_receiver, psa_receiver, api_token_for, cast, password, tmp_path
 ):
     deliver_only_to(webhook_receiver)
+    subscribe_to_opened_requests(psa_receiver, cast["global_admin"])
     customer = CustomerFactory()
     token = api_token_for("helpdesk_agent")
     api = Client()
-    worker = Worker(redis_everywhere.url, tmp_path)
+    worker = Worker(redis_everywhere.url, tmp_path, queue=BOTH_QUEUES)
     try:
         worker.start()
         response, _seconds = open_through_the_api(api, token, customer, 0)
@@ -131,9 +146,12 @@ def test_a_redis_outage_loses_nothing_and_answers_cleanly(
         all_delivered = wait_until_delivered(expected)
     finally:
         worker.stop()
-    print(summary(answers, expected, webhook_receiver, login_status=login.status_code))
+    print(
+        summary(answers, expected, webhook_receiver, psa_receiver, login_status=login.status_code)
+    )
     assert all_delivered, worker.log_path.read_text()[-3000:]
     assert len(webhook_receiver.tickets) == expected
+    assert_webhooks_once(psa_receiver, expected)
     assert Client().get("/healthz").json()["checks"]["broker"]["ok"] is True
 
 
@@ -141,16 +159,17 @@ PAUSE_SECONDS = 20
 
 
 def test_a_hung_redis_costs_one_timeout_not_one_per_request(
-    redis_everywhere, webhook_receiver, api_token_for, cast, password, tmp_path
+    redis_everywhere, webhook_receiver, psa_receiver, api_token_for, cast, password, tmp_path
 ):
     """Redis SIGSTOPped: connections hang instead of being refused. Each call waits out its
     socket timeout (2 s here), so after the first failure the API stops asking Redis (throttle
     cache and broker alike) for a while; afterwards the same worker delivers everything."""
     deliver_only_to(webhook_receiver)
+    subscribe_to_opened_requests(psa_receiver, cast["global_admin"])
     customer = CustomerFactory()
     token = api_token_for("helpdesk_agent")
     api = Client()
-    worker = Worker(redis_everywhere.url, tmp_path)
+    worker = Worker(redis_everywhere.url, tmp_path, queue=BOTH_QUEUES)
     try:
         worker.start()
         response, _seconds = open_through_the_api(api, token, customer, 0)
@@ -185,6 +204,7 @@ def test_a_hung_redis_costs_one_timeout_not_one_per_request(
             answers,
             expected,
             webhook_receiver,
+            psa_receiver,
             requests_over_1s=len(slow),
             login_status=login.status_code,
         )
@@ -193,3 +213,4 @@ def test_a_hung_redis_costs_one_timeout_not_one_per_request(
     assert len(slow) <= 1
     assert all_delivered, worker.log_path.read_text()[-3000:]
     assert len(webhook_receiver.tickets) == expected
+    assert_webhooks_once(psa_receiver, expected)

@@ -19,7 +19,13 @@ from core.models import EventTypeChoices
 from integrations import services, tasks
 from integrations.models import WebhookDelivery
 from tests.customers.factories import CustomerFactory
-from tests.fault.helpers import LEASE_SECONDS, Worker, wait_for
+from tests.fault.helpers import (
+    LEASE_SECONDS,
+    Worker,
+    kill_repeatedly,
+    wait_for,
+    with_redis_restarted_empty,
+)
 from tests.integrations.helpers import SECRET
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
@@ -67,14 +73,9 @@ def test_no_webhook_is_lost_or_applied_twice_when_workers_die_and_redis_restarts
         worker.start()
         # Part 1: 30 events (60 deliveries) while the worker is SIGKILLed five times.
         record_events(0, 30, customers)
-        for _ in range(5):
-            time.sleep(random.uniform(0.8, 2.0))
-            worker.kill()
-            worker.start()
+        kill_repeatedly(worker, 5)
         # Part 2: Redis dies (and comes back empty) while 10 more events are recorded.
-        private_broker.kill()
-        record_events(30, 10, customers)
-        private_broker.start()
+        with_redis_restarted_empty(private_broker, lambda: record_events(30, 10, customers))
         expected = 40 * SUBSCRIPTIONS
         all_delivered = wait_for(
             lambda: WebhookDelivery.objects.filter(state="delivered").count() == expected,

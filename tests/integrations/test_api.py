@@ -61,7 +61,7 @@ def test_creating_a_subscription_returns_its_secret_once(admin_api):
     stored = WebhookSubscription.objects.get(pk=created["id"])
     assert stored.secret == created["signing_secret"]
     assert created["signing_secret"] not in stored.secret_encrypted
-    entry = AuditEntry.objects.get(action="webhook.create")
+    entry = AuditEntry.objects.get(action="webhook.created")
     assert created["signing_secret"] not in str(entry.after)
 
 

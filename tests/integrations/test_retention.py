@@ -211,7 +211,7 @@ def test_old_finished_imports_lose_their_file_but_keep_their_page(client_for, se
 
 
 def test_the_audit_log_and_service_request_history_are_never_purged(subscription, cast):
-    entry = AuditEntry.objects.create(action="webhook.redeliver", target_type="x", target_id="1")
+    entry = AuditEntry.objects.create(action="webhook.redelivered", target_type="x", target_id="1")
     # Backdated with SQL: the app itself cannot rewrite an audit entry.
     with connection.cursor() as cursor:
         cursor.execute(

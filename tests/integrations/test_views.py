@@ -185,7 +185,7 @@ def test_the_signing_secret_is_shown_once_and_signs(signed_in, receiver):
     test = create_test_delivery(subscription)
     assert delivery.deliver(test.pk) == "delivered"
     assert receiver.deliveries[-1].signature_valid is True
-    assert AuditEntry.objects.filter(action="webhook.create").count() == 1
+    assert AuditEntry.objects.filter(action="webhook.created").count() == 1
 
 
 def test_a_signing_secret_can_be_given(signed_in):
@@ -240,7 +240,7 @@ def test_editing_keeps_a_stored_password_when_left_empty(signed_in, admin):
     assert subscription.auth_secret == AUTH_CANARY
     assert subscription.event_types == ["feed.failing"]
     assert subscription.secret == SECRET  # the edit form never touches the signing secret
-    entry = AuditEntry.objects.filter(action="webhook.update").latest("pk")
+    entry = AuditEntry.objects.filter(action="webhook.updated").latest("pk")
     assert entry.after["name"] == "Renamed"
     for page_url in (detail_url(subscription), edit_url):
         assert AUTH_CANARY not in signed_in.get(page_url).content.decode()
@@ -309,7 +309,7 @@ def test_disable_and_enable(signed_in, admin):
     signed_in.post(toggle)
     subscription.refresh_from_db()
     assert subscription.is_active is True and subscription.disabled_at is None
-    assert AuditEntry.objects.filter(action="webhook.update").count() == 2
+    assert AuditEntry.objects.filter(action="webhook.updated").count() == 2
 
 
 def test_redeliver_resets_a_failed_delivery_to_pending(signed_in, admin, receiver):
@@ -327,7 +327,7 @@ def test_redeliver_resets_a_failed_delivery_to_pending(signed_in, admin, receive
     assert response["Location"] == delivery_url(test)
     test.refresh_from_db()
     assert (test.state, test.attempts) == ("pending", 0)
-    assert AuditEntry.objects.filter(action="webhook.redeliver").count() == 1
+    assert AuditEntry.objects.filter(action="webhook.redelivered").count() == 1
     assert delivery.deliver(test.pk) == "delivered"
     assert {d.headers.get("webhook-id") for d in receiver.deliveries} == {test.message_id}
 
@@ -339,7 +339,7 @@ def test_a_delivery_being_sent_is_not_reset(signed_in, admin):
     signed_in.post(reverse("integrations:delivery_redeliver", args=[subscription.pk, test.pk]))
     test.refresh_from_db()
     assert (test.state, test.attempts) == ("sending", 1)
-    assert not AuditEntry.objects.filter(action="webhook.redeliver").exists()
+    assert not AuditEntry.objects.filter(action="webhook.redelivered").exists()
 
 
 def test_the_delivery_page_escapes_the_body_and_hides_signatures(signed_in, admin, receiver):
@@ -460,7 +460,7 @@ def test_psa_connections_are_created_and_edited_with_an_audit(signed_in):
     )
     psa.refresh_from_db()
     assert psa.default_company_id == "19000" and psa.is_active is False
-    update = AuditEntry.objects.get(action="psa.update")
+    update = AuditEntry.objects.get(action="psa_connection.updated")
     assert update.before["default_company_id"] == "Catchall"
     assert update.after["default_company_id"] == "19000"
     duplicate = signed_in.post(
@@ -494,13 +494,13 @@ def test_company_ids_are_saved_cleared_and_audited(signed_in, admin):
     assert response["Location"] == customer.get_absolute_url()
     mapped = dict(customer.psa_companies.values_list("psa__name", "company_id"))
     assert mapped == {"ConnectWise": "19283", "Old PSA": "kept"}
-    entry = AuditEntry.objects.get(action="customer.psa_companies")
+    entry = AuditEntry.objects.get(action="customer.psa_companies_changed")
     assert entry.after[str(connectwise.pk)] == "19283"
 
     signed_in.post(url, {f"psa_{connectwise.pk}": "", f"psa_{autotask.pk}": "A-7"})
     mapped = dict(customer.psa_companies.values_list("psa__name", "company_id"))
     assert mapped == {"Autotask": "A-7", "Old PSA": "kept"}
-    assert AuditEntry.objects.filter(action="customer.psa_companies").count() == 2
+    assert AuditEntry.objects.filter(action="customer.psa_companies_changed").count() == 2
 
 
 def test_the_customer_page_shows_each_psa_company_or_the_default(client_for, admin):

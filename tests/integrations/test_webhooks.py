@@ -275,7 +275,9 @@ def test_a_worker_whose_lease_ran_out_mid_send_leaves_the_outcome_to_the_next(ad
             worker.subscription, worker.message_id, sending.body_bytes(worker)
         )
         outcomes.append(
-            delivery._record_success(worker, status, excerpt, timezone.now(), time.monotonic())
+            delivery.OUTBOX.record_success(
+                worker, (status, excerpt), timezone.now(), time.monotonic()
+            )
         )
         if worker is slow:
             outbox.refresh_from_db()
@@ -329,8 +331,39 @@ def test_a_redirect_is_not_followed(admin, receiver):
         deliver_all()
         assert elsewhere.deliveries == []
     outbox = WebhookDelivery.objects.get()
-    assert outbox.state == "pending"
+    # A redirect is as final as a 4xx: sending again would be redirected again.
+    assert outbox.state == "failed"
     assert "redirect" in outbox.last_error
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 422])
+def test_a_4xx_answer_is_final_after_one_attempt(admin, receiver, status):
+    customer = CustomerFactory()
+    subscription = subscribe(admin, receiver.base_url)
+    record_and_fan_out(incident_event(customer))
+    receiver.respond_next(status, times=2)
+    outbox = WebhookDelivery.objects.get()
+    assert delivery.deliver(outbox.pk) == "failed"
+    outbox.refresh_from_db()
+    assert f"refused the request ({status})" in outbox.last_error
+    assert list(outbox.attempt_log.values_list("outcome", flat=True)) == ["failed"]
+    assert [d.status for d in receiver.deliveries] == [status]
+    # Not a 410: the subscription stays on.
+    subscription.refresh_from_db()
+    assert subscription.is_active is True
+
+
+@pytest.mark.parametrize("status", [408, 429])
+def test_a_408_or_429_answer_is_retried(admin, receiver, status):
+    customer = CustomerFactory()
+    subscribe(admin, receiver.base_url)
+    record_and_fan_out(incident_event(customer))
+    receiver.respond_next(status)
+    outbox = WebhookDelivery.objects.get()
+    assert delivery.deliver(outbox.pk) == "pending"
+    WebhookDelivery.objects.filter(pk=outbox.pk).update(next_attempt_at=timezone.now())
+    assert delivery.deliver(outbox.pk) == "delivered"
+    assert [d.status for d in receiver.deliveries] == [status, 201]
 
 
 def test_410_gone_disables_the_subscription_and_tells_the_admins(admin, receiver):

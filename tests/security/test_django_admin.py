@@ -311,7 +311,7 @@ def test_other_bulk_actions_are_audited(admin_on, cast, global_admin_client):
     assert response.status_code == 302
     address.refresh_from_db()
     assert address.verified
-    (entry,) = audit_entries("django_admin.action")
+    (entry,) = audit_entries("django_admin.action_run")
     assert_audited(entry, cast["global_admin"], address)
     assert entry.after == {"action": "make_verified"}
 

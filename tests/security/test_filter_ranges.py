@@ -16,7 +16,7 @@ from core.filters import INT64_MAX, INT64_MIN, IntegerFilter, PortalFilterSet
 from core.incremental import ModifiedSinceFilter
 from customers.filters import CustomerFilterSet
 from incidents.filters import IncidentFilterSet
-from servicerequests.forms import ServiceRequestFilterSet
+from servicerequests.filters import ServiceRequestFilterSet
 from servicerequests.models import Channel
 from tests.servicerequests.factories import ServiceRequestFactory
 

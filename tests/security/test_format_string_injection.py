@@ -12,11 +12,11 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from core.graph import GraphConnection, GraphError
 from core.models import AuditEntry
-from core.urlguard import PlaceholderError, fill_tenant_id
-from customers import sync as gdap_sync
-from servicehealth import sync as feed_sync
+from customers import gdap_sync as gdap_sync
+from outbound.graph import GraphConnection, GraphError
+from outbound.urlguard import PlaceholderError, fill_tenant_id
+from servicehealth import polling as feed_sync
 from servicehealth.models import FeedSource
 from tests.servicehealth.factories import FeedSourceFactory
 

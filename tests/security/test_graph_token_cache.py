@@ -7,8 +7,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from core import graph
-from core.graph import GraphClient, GraphConnection
+from core.outbound import graph_client
+from outbound import graph
+from outbound.graph import GraphConnection
 from simulators.http import SimulatorServer
 
 TENANT_ID = "11111111-2222-3333-4444-555555555555"
@@ -49,7 +50,7 @@ def token_endpoint(db):
 
 
 def client(endpoint, secret):
-    return GraphClient(
+    return graph_client(
         GraphConnection(
             base_url=f"{endpoint.url}/v1.0",
             token_url=endpoint.url + "/{tenant_id}/oauth2/v2.0/token",

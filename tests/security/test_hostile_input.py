@@ -6,6 +6,9 @@ Latin-1. A header sent twice reaches the application joined with a comma (also c
 socket, below). Requests that a view would accept are not the point here: each case is a refusal.
 """
 
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import time
@@ -17,7 +20,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from servicerequests.channels.base import sign
+from simulators.webhook_receiver import sign
 from tests.factories import UserFactory
 from tests.servicerequests.helpers import channel
 from tests.test_access_matrix import PUBLIC, URL_ACCESS
@@ -67,26 +70,53 @@ def callback_url(db):
     return reverse("api-v1:servicerequests-callbacks:channel", kwargs={"channel_id": target.pk})
 
 
-def post_callback(url, body, signature):
+def post_callback(url, body, headers):
     client = Client(raise_request_exception=False)
-    headers = {} if signature is None else {"HTTP_X_PORTAL_SIGNATURE": signature}
-    return client.post(url, body, content_type="application/json", **headers)
+    return client.post(url, body, content_type="application/json", headers=headers)
+
+
+def standard(secret, body, message_id="msg_hostile", timestamp=None):
+    """Standard Webhooks headers computed over the raw bytes, so even a body that is not UTF-8
+    is correctly signed."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest())
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": f"v1,{digest.decode()}",
+    }
 
 
 def signatures(body):
+    """Hostile signature headers by kind. Timestamps are fresh, so the signature is compared."""
     now = int(time.time())
+    good = standard(SECRET, body, timestamp=now)
+    twice = f"{good['webhook-signature']}, {standard('another-secret', body)['webhook-signature']}"
     return {
-        **{f"header_{name}": value for name, value in HOSTILE_TEXT.items()},
-        "missing": None,
-        # Fresh timestamps, so the signature itself is compared.
-        "non_ascii_signature": f"t={now},v1={NON_ASCII * 4}",
-        "huge_signature": f"t={now},v1={HUGE}",
-        "empty_signature": f"t={now},v1=",
-        "sent_twice": f"{sign(SECRET, body, now)}, {sign('another-secret', body, now)}",
-        "timestamp_of_400_digits": f"t={'9' * 400},v1={'0' * 64}",
-        "negative_huge_timestamp": f"t=-{'9' * 400},v1={'0' * 64}",
-        "timestamp_not_a_number": f"t={NON_ASCII},v1={'0' * 64}",
-        "wrong_secret": sign("not-the-secret", body, now),
+        **{f"header_{name}": dict.fromkeys(good, value) for name, value in HOSTILE_TEXT.items()},
+        "missing": {},
+        "non_ascii_id": {**good, "webhook-id": NON_ASCII},
+        "huge_id": {**good, "webhook-id": HUGE},
+        "non_ascii_signature": {**good, "webhook-signature": "v1," + NON_ASCII * 4},
+        "huge_signature": {**good, "webhook-signature": "v1," + HUGE},
+        "empty_signature": {**good, "webhook-signature": "v1,"},
+        "no_comma_signature": {**good, "webhook-signature": "v1"},
+        "sent_twice": {**good, "webhook-signature": twice},
+        "timestamp_of_400_digits": {**good, "webhook-timestamp": "9" * 400},
+        "negative_huge_timestamp": {**good, "webhook-timestamp": "-" + "9" * 400},
+        "timestamp_not_a_number": {**good, "webhook-timestamp": NON_ASCII},
+        "float_timestamp": {**good, "webhook-timestamp": f"{now}.5e0"},
+        "wrong_secret": standard("not-the-secret", body, timestamp=now),
+        # The deprecated header, accepted while CHANNEL_LEGACY_SIGNATURE is on.
+        "legacy_non_ascii": {"X-Portal-Signature": f"t={now},v1={NON_ASCII * 4}"},
+        "legacy_huge": {"X-Portal-Signature": f"t={now},v1={HUGE}"},
+        "legacy_sent_twice": {
+            "X-Portal-Signature": f"{sign(SECRET, body, now)}, {sign('another', body, now)}"
+        },
+        "legacy_timestamp_of_400_digits": {"X-Portal-Signature": f"t={'9' * 400},v1={'0' * 64}"},
+        "legacy_timestamp_not_a_number": {"X-Portal-Signature": f"t={NON_ASCII},v1={'0' * 64}"},
+        "legacy_wrong_secret": {"X-Portal-Signature": sign("not-the-secret", body, now)},
     }
 
 
@@ -94,16 +124,18 @@ def signatures(body):
 @pytest.mark.parametrize("signature_kind", sorted(signatures(b"")))
 def test_the_callback_refuses_hostile_input(callback_url, body_kind, signature_kind):
     body = HOSTILE_BODIES[body_kind]
-    signature = signatures(body)[signature_kind]
-    response = post_callback(callback_url, body, signature)
+    response = post_callback(callback_url, body, signatures(body)[signature_kind])
     assert response.status_code == 401, response.content[:300]
 
 
+@pytest.mark.parametrize("legacy", [False, True])
 @pytest.mark.parametrize("body_kind", sorted(HOSTILE_BODIES))
-def test_a_correctly_signed_hostile_body_is_refused(callback_url, body_kind):
+def test_a_correctly_signed_hostile_body_is_refused(callback_url, body_kind, legacy):
     body = HOSTILE_BODIES[body_kind]
-    response = post_callback(callback_url, body, sign(SECRET, body))
-    # Bodies over 64 KB are refused unread; the others name no request of this channel.
+    headers = {"X-Portal-Signature": sign(SECRET, body)} if legacy else standard(SECRET, body)
+    response = post_callback(callback_url, body, headers)
+    # Bodies over 64 KB are refused unread; the others name no request of this channel (and a
+    # body that is not UTF-8 cannot be checked by Standard Webhooks).
     assert response.status_code == 401, response.content[:300]
 
 
@@ -254,7 +286,10 @@ def test_headers_sent_twice_over_http_are_refused(live_server, transactional_db)
     target = channel("webhook", name="twice", credentials={"signing_secret": SECRET})
     body = json.dumps({"number": "SR-1", "status": "closed"}).encode()
     callback = reverse("api-v1:servicerequests-callbacks:channel", kwargs={"channel_id": target.pk})
+    signed, other = standard(SECRET, body), standard("another-secret", body)
     twice = [
+        *signed.items(),
+        ("webhook-signature", other["webhook-signature"]),
         ("X-Portal-Signature", sign(SECRET, body)),
         ("X-Portal-Signature", sign("another-secret", body)),
         ("Content-Type", "application/json"),

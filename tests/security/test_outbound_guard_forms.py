@@ -9,7 +9,8 @@ import socket
 
 import pytest
 
-from core.urlguard import UnsafeURL, check_outbound_url
+from core.outbound import check_outbound_url
+from outbound.urlguard import UnsafeURL
 
 PUBLIC = "93.184.216.34"
 

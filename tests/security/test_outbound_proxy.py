@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from core.urlguard import guarded_session, thread_session
+from core.outbound import transport, url_guard
 
 PROXY_VARIABLES = [
     "HTTP_PROXY",
@@ -98,7 +98,7 @@ def proxy_environment(monkeypatch, listeners):
 def test_proxy_variables_in_the_environment_are_ignored(settings, proxy_environment, listeners):
     settings.OUTBOUND_PROXY = ""
     target = listeners()
-    with guarded_session() as session:
+    with url_guard().session() as session:
         response = session.get(f"{target.url}/hook", timeout=5)
     assert response.status_code == 200
     assert proxy_environment.connections == 0
@@ -111,7 +111,7 @@ def test_the_per_thread_session_ignores_them_too(settings, proxy_environment, li
 
     def send():
         # A thread of its own: a fresh session, as a worker thread gets.
-        results.append(thread_session().get(f"{target.url}/hook", timeout=5).status_code)
+        results.append(transport().session().get(f"{target.url}/hook", timeout=5).status_code)
 
     results = []
     worker = threading.Thread(target=send)
@@ -127,7 +127,7 @@ def test_outbound_proxy_sends_connections_through_the_proxy(settings, monkeypatc
         monkeypatch.delenv(name, raising=False)
     proxy, target = listeners(), listeners()
     settings.OUTBOUND_PROXY = proxy.url
-    with guarded_session() as session:
+    with url_guard().session() as session:
         response = session.get(f"{target.url}/hook", timeout=5)
     assert response.status_code == 200
     assert target.connections == 0

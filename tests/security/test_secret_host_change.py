@@ -15,9 +15,9 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from core.models import AuditEntry
-from core.urlguard import same_origin
 from integrations import services as integration_services
 from integrations.models import WebhookSubscription
+from outbound.urlguard import same_origin
 from servicehealth.models import FeedSource
 from servicerequests.models import Channel
 from tests.integrations.helpers import SECRET as SIGNING_SECRET
@@ -313,7 +313,7 @@ def test_webhook_page_needs_the_password_or_token_again_when_the_url_moves_host(
     hook.refresh_from_db()
     assert (hook.target_url, hook.auth_secret) == (f"{ELSEWHERE}/hook", NEW_SECRET)
     assert hook.secret == SIGNING_SECRET  # only signatures leave: the signing secret stays
-    entry = AuditEntry.objects.filter(action="webhook.update").order_by("-pk").first()
+    entry = AuditEntry.objects.filter(action="webhook.updated").order_by("-pk").first()
     assert entry.after["auth_secret"] == "changed"
 
 
@@ -340,7 +340,7 @@ def test_webhook_api_needs_the_password_or_token_again_when_the_url_moves_host(a
     hook.refresh_from_db()
     assert (hook.target_url, hook.auth_secret) == (f"{ELSEWHERE}/hook", NEW_SECRET)
     assert hook.secret == SIGNING_SECRET
-    entry = AuditEntry.objects.filter(action="webhook.update").order_by("-pk").first()
+    entry = AuditEntry.objects.filter(action="webhook.updated").order_by("-pk").first()
     assert entry.after["auth_secret"] == "changed"
     assert CANARY not in json.dumps([entry.before, entry.after])
 

@@ -371,7 +371,7 @@ def test_a_service_error_quoting_the_secret_is_masked():
     from django.core.exceptions import ValidationError
     from rest_framework import serializers
 
-    from servicehealth.api import _through_service
+    from servicehealth.api.serializers import _through_service
 
     def fails():
         raise ValidationError({"client_id": ValidationError(f"{CANARY} is wrong", code="bad")})

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from core.models import Event
 from incidents.models import AffectedCustomer, Incident, IncidentPost
-from servicehealth import sync, tasks
+from servicehealth import polling, tasks
 from servicehealth.models import FeedSource, TenantServiceHealth
 from tests.customers.factories import CustomerFactory
 from tests.servicehealth.test_polling import exchange_incident, poll
@@ -46,7 +46,7 @@ def database_goes_away(after=None, refusals=None):
 
 def held_lease(source, claimed_at):
     FeedSource.objects.filter(pk=source.pk).update(
-        lease_until=claimed_at + sync.LEASE, last_polled_at=claimed_at
+        lease_until=claimed_at + polling.LEASE, last_polled_at=claimed_at
     )
 
 
@@ -59,7 +59,7 @@ def test_a_poll_the_database_drops_mid_write_writes_nothing_and_shows_as_failed(
     exchange_incident(simulator, [customer.tenant_id])
     with (
         database_goes_away(after='INSERT INTO "incidents_incident"') as outage,
-        pytest.raises(sync.PollInterrupted) as raised,
+        pytest.raises(polling.PollInterrupted) as raised,
     ):
         poll(source)
     assert outage["refused"] > 0  # the incident was inserted, then the database went away
@@ -78,11 +78,11 @@ def test_a_poll_the_database_drops_mid_write_writes_nothing_and_shows_as_failed(
     result = tasks.record_interrupted_poll.apply((source.pk, raised.value.claimed_at.isoformat()))
     assert result.successful()
     source.refresh_from_db()
-    assert source.last_error == sync.INTERRUPTED
+    assert source.last_error == polling.INTERRUPTED
     assert source.lease_until is None and source.consecutive_failures == 1
     assert Event.objects.filter(type="feed.failing").count() == 1
     page = client_for("global_admin").get(reverse("servicehealth:feed_list"))
-    assert sync.INTERRUPTED in page.content.decode()
+    assert polling.INTERRUPTED in page.content.decode()
 
     # The next poll gives exactly the clean result.
     summary = poll(source)
@@ -127,7 +127,7 @@ def test_recording_an_interrupted_poll_retries_until_the_database_answers(
     assert outage["refused"] == 2
     assert result.successful()
     source.refresh_from_db()
-    assert source.last_error == sync.INTERRUPTED and source.lease_until is None
+    assert source.last_error == polling.INTERRUPTED and source.lease_until is None
 
 
 def test_an_outcome_already_recorded_is_left_alone(service_health_simulator):
@@ -137,10 +137,10 @@ def test_an_outcome_already_recorded_is_left_alone(service_health_simulator):
     held_lease(source, claimed_at)
     # A newer poll holds the lease now: the old poll's record is not this one's failure.
     held_lease(source, timezone.now())
-    assert sync.record_interrupted(source.pk, claimed_at) is False
+    assert polling.record_interrupted(source.pk, claimed_at) is False
     # The poll's success committed after all (its commit's answer was what got lost).
     FeedSource.objects.filter(pk=source.pk).update(lease_until=None, last_polled_at=claimed_at)
-    assert sync.record_interrupted(source.pk, claimed_at) is False
+    assert polling.record_interrupted(source.pk, claimed_at) is False
     source.refresh_from_db()
     assert source.last_error == "" and source.consecutive_failures == 0
 
@@ -151,14 +151,14 @@ def test_a_lease_that_ran_out_without_an_outcome_is_recorded_before_the_next_pol
     _simulator, add_source = service_health_simulator
     source, running = add_source(CustomerFactory()), add_source(CustomerFactory())
     now = timezone.now()
-    held_lease(source, now - sync.LEASE - timedelta(seconds=1))  # its worker died, say
+    held_lease(source, now - polling.LEASE - timedelta(seconds=1))  # its worker died, say
     held_lease(running, now - timedelta(seconds=5))
-    claimed = sync.claim(source.pk, now=now)
-    assert claimed is not None and claimed.lease_until == now + sync.LEASE
-    assert claimed.last_error == sync.INTERRUPTED and claimed.consecutive_failures == 1
-    assert sync.claim(running.pk, now=now) is None  # a poll still in its lease is not touched
+    claimed = polling.claim(source.pk, now=now)
+    assert claimed is not None and claimed.lease_until == now + polling.LEASE
+    assert claimed.last_error == polling.INTERRUPTED and claimed.consecutive_failures == 1
+    assert polling.claim(running.pk, now=now) is None  # a poll still in its lease is not touched
     running.refresh_from_db()
     assert running.last_error == "" and running.consecutive_failures == 0
     # Recorded once: the new lease is running.
-    assert sync.record_interrupted(source.pk, now=now) is False
+    assert polling.record_interrupted(source.pk, now=now) is False
     assert FeedSource.objects.get(pk=source.pk).consecutive_failures == 1

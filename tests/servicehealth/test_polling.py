@@ -9,10 +9,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from core.graph import GraphError
 from core.models import Event
 from incidents.models import AffectedCustomer, Incident, IncidentPost
-from servicehealth import feeds, sync
+from outbound.graph import GraphError
+from servicehealth import feeds, polling
 from servicehealth.models import FeedSource, TenantServiceHealth, TenantServiceHealthChange
 from tests.customers.factories import CustomerFactory
 from tests.waiting import wait_until
@@ -40,7 +40,7 @@ def exchange_incident(simulator, tenants, issue_id="EX100001", resolve_at=None, 
 
 def poll(source, **client_kwargs):
     client_kwargs.setdefault("sleep", lambda seconds: None)
-    return sync.poll(
+    return polling.poll(
         source.pk, client=feeds.client_for(FeedSource.objects.get(pk=source.pk), **client_kwargs)
     )
 
@@ -249,12 +249,12 @@ def test_queries_per_poll_do_not_grow_with_incidents(service_health_simulator):
 def test_two_pollers_of_one_source_poll_it_once(service_health_simulator):
     _simulator, add_source = service_health_simulator
     source = add_source(CustomerFactory())
-    assert sync.claim(source.pk) is not None
-    with pytest.raises(sync.PollSkipped):
+    assert polling.claim(source.pk) is not None
+    with pytest.raises(polling.PollSkipped):
         poll(source)
     # A worker that died holding the lease: after it runs out, the source is polled again.
-    later = timezone.now() + sync.LEASE + timedelta(seconds=1)
-    assert sync.claim(source.pk, now=later) is not None
+    later = timezone.now() + polling.LEASE + timedelta(seconds=1)
+    assert polling.claim(source.pk, now=later) is not None
 
 
 def test_the_scheduler_queues_due_sources_once(service_health_simulator, monkeypatch):
@@ -266,11 +266,11 @@ def test_the_scheduler_queues_due_sources_once(service_health_simulator, monkeyp
     queued = []
     # The broker, not the HTTP.
     monkeypatch.setattr(broker, "send_task", lambda *args: queued.append(args))
-    assert sync.queue_due_sources() == [due.pk]
-    assert sync.queue_due_sources() == []  # a second scheduler finds it already queued
+    assert polling.queue_due_sources() == [due.pk]
+    assert polling.queue_due_sources() == []  # a second scheduler finds it already queued
     assert queued == [("servicehealth.tasks.poll_source", due.pk)]
-    soon = timezone.now() + sync.QUEUE_TIMEOUT + timedelta(seconds=1)
-    assert sync.queue_due_sources(now=soon) == [due.pk]  # the message was lost: queued again
+    soon = timezone.now() + polling.QUEUE_TIMEOUT + timedelta(seconds=1)
+    assert polling.queue_due_sources(now=soon) == [due.pk]  # the message was lost: queued again
 
 
 def test_poll_feeds_prints_what_changed(service_health_simulator, capsys):
@@ -299,7 +299,7 @@ def test_a_real_worker_polls_and_incidents_appear_through_the_api(
     with start_worker(
         app, pool="solo", perform_ping_check=False, queues=["feeds"], loglevel="WARNING"
     ):
-        assert sync.queue_due_sources() == [source.pk]
+        assert polling.queue_due_sources() == [source.pk]
         wait_until(
             Incident.objects.exists,
             timeout=20,
@@ -326,11 +326,11 @@ def test_a_run_of_failures_is_dated_from_its_first_failure(service_health_simula
 
     simulator, add_source = service_health_simulator
     source = add_source(CustomerFactory())
-    sync.record_failure(source, "Graph answered 500", now=timezone.now() - timedelta(hours=3))
+    polling.record_failure(source, "Graph answered 500", now=timezone.now() - timedelta(hours=3))
     source.refresh_from_db()
     first = source.failing_since
     assert first is not None
-    sync.record_failure(source, "Graph answered 500 again")
+    polling.record_failure(source, "Graph answered 500 again")
     source.refresh_from_db()
     assert (source.consecutive_failures, source.failing_since) == (2, first)
     page = client_for("global_admin").get(reverse("servicehealth:feed_list")).content.decode()

@@ -6,8 +6,8 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
+from servicerequests.choices import RESPONSE_TARGETS
 from servicerequests.models import (
-    RESPONSE_TARGETS,
     Channel,
     Delivery,
     DeliveryStateChoices,

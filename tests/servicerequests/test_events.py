@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.models import Event, EventTypeChoices
-from servicerequests import delivery, services, status
+from servicerequests import channel_updates, delivery, services
 from servicerequests.models import Channel, Delivery, ServiceRequest, StatusChoices
 from tests.customers.factories import CustomerFactory
 from tests.servicerequests.helpers import channel, topic
@@ -202,10 +202,14 @@ def test_a_channel_update_records_only_a_new_status(open_request):
     service_request = open_request()
     ServiceRequest.objects.filter(pk=service_request.pk).update(status=StatusChoices.OPEN)
     service_request.refresh_from_db()
-    status.apply_channel_update(service_request, "open", [{"text": "Looking into it."}])
+    channel_updates.apply_channel_update(service_request, "open", [{"text": "Looking into it."}])
     assert status_events() == []  # a note alone changes no status
-    status.apply_channel_update(service_request, "attention_needed", source="Partner Center")
+    channel_updates.apply_channel_update(
+        service_request, "attention_needed", source="Partner Center"
+    )
     service_request.refresh_from_db()
-    status.apply_channel_update(service_request, "attention_needed", source="Partner Center")
+    channel_updates.apply_channel_update(
+        service_request, "attention_needed", source="Partner Center"
+    )
     [event] = status_events()
     assert event.summary == f"{service_request.number}: Open → Attention needed"

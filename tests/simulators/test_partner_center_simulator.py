@@ -11,13 +11,8 @@ import pytest
 import requests
 
 from simulators.http import SimulatorServer
-from simulators.partner_center import (
-    DEFAULT_TOKEN,
-    NEVER,
-    SUPPORT_TOPICS,
-    PartnerCenterSimulator,
-    ScheduleStep,
-)
+from simulators.partner_center.model import DEFAULT_TOKEN, NEVER, SUPPORT_TOPICS, ScheduleStep
+from simulators.partner_center.server import PartnerCenterSimulator
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "partner-center"
 AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}

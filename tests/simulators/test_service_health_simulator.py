@@ -9,15 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from core.graph import parse_datetime
+from outbound.graph import parse_datetime
 from simulators.http import SimulatorServer
-from simulators.service_health import (
-    SERVICE_HEALTH_STATUSES,
-    IssueStep,
-    ServiceHealthSimulator,
-    bulk,
-    demo,
-)
+from simulators.service_health.model import SERVICE_HEALTH_STATUSES, IssueStep
+from simulators.service_health.scenarios import bulk, demo
+from simulators.service_health.server import ServiceHealthSimulator
 
 PARTNER = "7b0c1f4e-2a5d-4c8b-9e3f-1d6a8b4c2e90"
 CONTOSO = "11111111-1111-4111-8111-111111111111"
@@ -644,7 +640,8 @@ def test_requests_are_logged_with_method_path_query_and_headers(serve):
 
 
 def test_the_portal_graph_client_reads_two_tenants_through_throttling(serve):
-    from core.graph import GraphClient, GraphConnection, clear_token_cache
+    from core.outbound import graph_client
+    from outbound.graph import GraphConnection, clear_token_cache
 
     simulator = paging_scenario(9)
     url = serve(simulator)
@@ -660,7 +657,7 @@ def test_the_portal_graph_client_reads_two_tenants_through_throttling(serve):
                 client_secret=SECRET,
             )
             simulator.fail_next("/v1.0/", 429, {"Retry-After": "2.5"}, tenant_id=tenant_id)
-            client = GraphClient(connection, sleep=waits.append)
+            client = graph_client(connection, sleep=waits.append)
             items = client.get_collection("/admin/serviceAnnouncement/issues", {"$top": "2"})
             seen[tenant_id] = [item["id"] for item in items]
         assert waits == [2.5, 2.5]

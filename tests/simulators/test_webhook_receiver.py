@@ -1,17 +1,27 @@
 """The webhook receiver over real HTTP on loopback: signatures, idempotent tickets, scripted
 answers, latency, concurrency. No database."""
 
+import base64
 import json
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 import requests
+from standardwebhooks.webhooks import Webhook
 
 from simulators.http import SimulatorServer
-from simulators.webhook_receiver import WebhookReceiver, parse_signature, sign, signature
+from simulators.webhook_receiver import (
+    WebhookReceiver,
+    parse_signature,
+    sign,
+    signature,
+    standard_headers,
+)
 
-SECRET = "whsec-test-secret"
+SECRET = "whsec-test-secret"  # not whsec_: keyed by its UTF-8 bytes
+WHSEC = "whsec_" + base64.b64encode(b"a standard webhooks secret!!").decode()
 PAYLOAD = {"event": "incident.escalated", "incident": {"id": 42, "title": "Mail delayed"}}
 
 
@@ -38,12 +48,27 @@ def post(url, payload=PAYLOAD, *, key=None, secret=None, headers=None, timeout=5
     if key is not None:
         sent["Idempotency-Key"] = key
     if secret is not None:
-        sent["X-Portal-Signature"] = sign(secret, body)
+        sent.update(standard_headers(secret, body))
     sent.update(headers or {})
     return requests.post(f"{url}/hooks/tickets", data=body, headers=sent, timeout=timeout)
 
 
 # --- signatures ---------------------------------------------------------------------------------
+
+
+def test_standard_headers_follow_the_library():
+    headers = standard_headers(WHSEC, b'{"a":1}', message_id="msg_1", timestamp=1_700_000_000)
+    assert headers == {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": "1700000000",
+        "webhook-signature": Webhook(WHSEC).sign(
+            "msg_1", datetime.fromtimestamp(1_700_000_000, tz=UTC), '{"a":1}'
+        ),
+    }
+    plain = standard_headers(SECRET, b"{}", message_id="msg_1", timestamp=1_700_000_000)
+    assert plain["webhook-signature"] == Webhook(SECRET.encode()).sign(
+        "msg_1", datetime.fromtimestamp(1_700_000_000, tz=UTC), "{}"
+    )
 
 
 def test_sign_and_parse():
@@ -58,45 +83,56 @@ def test_sign_and_parse():
         parse_signature("t=soon,v1=abc")
 
 
-def test_a_good_signature_is_accepted(serve):
-    receiver = WebhookReceiver(secret=SECRET)
+@pytest.mark.parametrize("secret", [SECRET, WHSEC])
+def test_a_good_signature_is_accepted(serve, secret):
+    receiver = WebhookReceiver(secret=secret)
     url = serve(receiver)
-    response = post(url, key="k1", secret=SECRET)
+    response = post(url, key="k1", secret=secret)
     assert response.status_code == 201, response.text
     [delivery] = receiver.deliveries
     assert delivery.signature_valid is True
     assert delivery.json == PAYLOAD
-    assert delivery.headers["x-portal-signature"].startswith("t=")
+    assert delivery.headers["webhook-signature"].startswith("v1,")
     assert delivery.path == "/hooks/tickets"
     assert delivery.status == 201
     assert receiver.ticket_for("k1").payload == PAYLOAD
 
 
+def bad_headers(kind, body):
+    """Headers of one kind of bad signature for ``body``."""
+    good = standard_headers(SECRET, body)
+    return {
+        "missing": {},
+        "no_id": {**good, "webhook-id": ""},
+        "garbage": {**good, "webhook-signature": "garbage"},
+        "not_base64": {**good, "webhook-signature": "v1,!!!"},
+        "timestamp_not_a_number": {**good, "webhook-timestamp": "soon"},
+        "wrong-secret": standard_headers("not-the-secret", body),
+        "stale": standard_headers(SECRET, body, timestamp=time.time() - 3600),
+        "other-body": standard_headers(SECRET, b'{"event": "something else"}'),
+        "legacy_only": {"X-Portal-Signature": sign(SECRET, body)},
+    }[kind]
+
+
 @pytest.mark.parametrize(
-    "header",
+    "kind",
     [
-        None,
+        "missing",
+        "no_id",
         "garbage",
-        "t=123",
-        "t=now,v1=00",
-        "v1=" + "0" * 64,
+        "not_base64",
+        "timestamp_not_a_number",
         "wrong-secret",
         "stale",
         "other-body",
+        "legacy_only",
     ],
 )
-def test_a_bad_or_missing_signature_is_refused(serve, header):
+def test_a_bad_or_missing_signature_is_refused(serve, kind):
     receiver = WebhookReceiver(secret=SECRET)
     url = serve(receiver)
     body = json.dumps(PAYLOAD).encode()
-    if header == "wrong-secret":
-        header = sign("not-the-secret", body)
-    elif header == "stale":
-        header = sign(SECRET, body, timestamp=time.time() - 3600)
-    elif header == "other-body":
-        header = sign(SECRET, b'{"event": "something else"}')
-    headers = {"X-Portal-Signature": header} if header is not None else {}
-    response = post(url, key="k1", headers=headers)
+    response = post(url, key="k1", headers=bad_headers(kind, body))
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_signature"
     [delivery] = receiver.deliveries  # recorded ...
@@ -113,12 +149,28 @@ def test_secret_rotation(serve):
     assert post(url, key="c", secret="retired").status_code == 401
 
 
-def test_tolerance_is_configurable(serve):
-    receiver = WebhookReceiver(secret=SECRET, tolerance=10_000)
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("good", 201),
+        ("wrong-secret", 401),
+        ("stale", 401),
+        ("malformed", 401),
+        ("standard_only", 401),
+    ],
+)
+def test_a_legacy_receiver_checks_only_x_portal_signature(serve, header, expected):
+    receiver = WebhookReceiver(secret=SECRET, legacy=True)
     url = serve(receiver)
     body = json.dumps(PAYLOAD).encode()
-    old = sign(SECRET, body, timestamp=time.time() - 3600)
-    assert post(url, key="k", headers={"X-Portal-Signature": old}).status_code == 201
+    headers = {
+        "good": {"X-Portal-Signature": sign(SECRET, body)},
+        "wrong-secret": {"X-Portal-Signature": sign("not-the-secret", body)},
+        "stale": {"X-Portal-Signature": sign(SECRET, body, timestamp=time.time() - 3600)},
+        "malformed": {"X-Portal-Signature": "t=now,v1=00"},
+        "standard_only": standard_headers(SECRET, body),
+    }[header]
+    assert post(url, key="k", headers=headers).status_code == expected
 
 
 # --- tickets ------------------------------------------------------------------------------------

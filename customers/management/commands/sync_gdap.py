@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from core.graph import GraphError
-from customers import sync
+from customers import gdap_sync
+from outbound.graph import GraphError
 
 
 class Command(BaseCommand):
@@ -9,8 +9,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            summary = sync.run()
-        except sync.NotConfigured as exc:
+            summary = gdap_sync.run()
+        except gdap_sync.NotConfigured as exc:
             raise CommandError(str(exc)) from None
         except GraphError as exc:
             raise CommandError(f"GDAP sync failed: {exc}") from None

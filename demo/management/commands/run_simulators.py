@@ -8,15 +8,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from customers.models import DelegatedAdminRelationship
-from integrations.demo import PSA_WEBHOOK_SECRET
-from servicehealth.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PARTNER_TENANT
+from demo.integrations import PSA_WEBHOOK_SECRET
+from demo.servicehealth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PARTNER_TENANT
+from demo.servicerequests import PARTNER_CENTER_TOKEN, WEBHOOK_SECRET
 from servicehealth.models import FeedSource
-from servicerequests.demo import PARTNER_CENTER_TOKEN, WEBHOOK_SECRET
-from simulators import service_health
 from simulators.graph import GraphSimulator, PartnerTenant, assignment_json, relationship_json
 from simulators.http import SimulatorServer
-from simulators.partner_center import PartnerCenterSimulator
+from simulators.partner_center.server import PartnerCenterSimulator
 from simulators.psa_webhooks import PsaWebhookReceiver
+from simulators.service_health import scenarios as service_health_scenarios
 from simulators.webhook_receiver import WebhookReceiver
 
 
@@ -84,7 +84,7 @@ class Command(BaseCommand):
         tenants = [
             str(t) for t in FeedSource.objects.order_by("pk").values_list("tenant_id", flat=True)
         ]
-        health = service_health.demo(
+        health = service_health_scenarios.demo(
             tenants or [DEMO_PARTNER_TENANT], secret=DEMO_CLIENT_SECRET, client_id=DEMO_CLIENT_ID
         )
         health_server = SimulatorServer(health, port=port + 1)

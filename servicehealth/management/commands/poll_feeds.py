@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from core.graph import GraphError
-from servicehealth import sync
+from outbound.graph import GraphError
+from servicehealth import polling
 from servicehealth.models import FeedSource
 
 
@@ -20,8 +20,8 @@ class Command(BaseCommand):
         failures = 0
         for feed_source in sources.order_by("name"):
             try:
-                summary = sync.poll(feed_source.pk)
-            except sync.PollSkipped as exc:
+                summary = polling.poll(feed_source.pk)
+            except polling.PollSkipped as exc:
                 self.stdout.write(f"{feed_source.name}: skipped ({exc})")
                 continue
             except GraphError as exc:

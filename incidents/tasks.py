@@ -1,1 +1,0 @@
-# No Celery tasks of its own: incidents are written by servicehealth's feed polls.

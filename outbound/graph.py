@@ -1,0 +1,374 @@
+"""A small Microsoft Graph client: OAuth2 client credentials, paging, retries, defensive limits.
+
+Shared by everything that reads Graph (GDAP relationships, service health). One
+``GraphConnection`` says where and as whom; the base and token URLs are data, so the same code
+talks to Microsoft and to the bundled simulator. HTTP goes through ``outbound.transport``, whose
+classification this client follows, within a total deadline:
+- retryable failures (connection errors, timeouts, 408, 429, 5xx) are tried again, after
+  ``Retry-After`` when Graph sends one and with exponential backoff otherwise;
+- 401 and 403 are permanent: the app lacks consent or a role, and retrying cannot help (a 401
+  first fetches a new token once, in case the cached one was revoked);
+- a body that is not the JSON Graph documents (truncated, HTML, wrong shape, too large) is an error;
+- ``@odata.nextLink`` must stay on the base URL's host, and a link seen twice stops the walk;
+- at most ``requests_per_minute`` requests per tenant and minute, counted across every worker in
+  a shared counter: past that a call fails with ``retry_after`` set to the next minute, before
+  Graph throttles the tenant for everyone (feeds, GDAP sync).
+Act on Graph's ``error.code``, never its message.
+"""
+
+import hashlib
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from outbound.transport import TransportError, read_at_most
+from outbound.urlguard import PlaceholderError, fill_tenant_id, same_origin
+
+logger = logging.getLogger(__name__)
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+# Refresh a token this long before Microsoft says it expires.
+TOKEN_SAFETY_MARGIN = 120
+MAX_BODY_BYTES = 20 * 1024 * 1024
+# Enough of an error answer to read Graph's error code from it.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+MAX_PAGES = 1000
+
+
+@dataclass(frozen=True)
+class GraphConnection:
+    base_url: str
+    token_url: str
+    tenant_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+
+    def __post_init__(self):
+        # A token URL with another placeholder is refused when the connection is built.
+        self.resolved_token_url  # noqa: B018
+
+    @property
+    def resolved_token_url(self):
+        try:
+            return fill_tenant_id(self.token_url, self.tenant_id)
+        except PlaceholderError:
+            raise GraphError(
+                "The only placeholder a token URL may hold is {tenant_id}.", permanent=True
+            ) from None
+
+    @property
+    def token_cache_key(self):
+        """Whose token it is: a new client secret must fetch a new one. A digest of the secret,
+        so the secret itself is kept nowhere but here."""
+        digest = hashlib.sha256(self.client_secret.encode()).hexdigest()
+        return (self.resolved_token_url, self.client_id, digest)
+
+
+class GraphError(Exception):
+    """A Graph call failed. ``permanent`` means retrying will not help (needs an admin)."""
+
+    def __init__(self, message, *, status=None, code="", permanent=False, retry_after=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class GraphAuthError(GraphError):
+    """401/403 or a refused token: missing consent, a missing role, or a wrong secret."""
+
+    def __init__(self, message, **kwargs):
+        kwargs.setdefault("permanent", True)
+        super().__init__(message, **kwargs)
+
+
+# Tokens stay in this process: a shared cache would hold live bearer tokens at rest.
+_token_cache = {}
+_token_lock = threading.Lock()
+
+
+def clear_token_cache():
+    with _token_lock:
+        _token_cache.clear()
+
+
+def _error_code(excerpt, key="error"):
+    """Graph's ``error.code`` (or the token endpoint's ``error``) from an error body."""
+    try:
+        payload = json.loads(excerpt)
+    except ValueError:
+        return ""
+    if not isinstance(payload, dict):
+        return ""
+    error = payload.get(key)
+    if isinstance(error, dict):
+        return str(error.get("code", ""))
+    return str(error or "")
+
+
+def _graph_error(exc, subject):
+    """A transport failure Graph's classification does not single out, as a GraphError."""
+    return GraphError(
+        exc.describe(subject),
+        status=exc.status_code,
+        permanent=not exc.retryable,
+        retry_after=exc.retry_after,
+    )
+
+
+class GraphClient:
+    """``transport``: an ``outbound.transport.Transport``. ``request_counter``: shared counts
+    with ``add(key, value, timeout)`` and ``incr(key)`` (Django's cache has both), or None to
+    count nothing; ``requests_per_minute`` is the budget it counts against."""
+
+    def __init__(
+        self,
+        connection,
+        *,
+        transport,
+        request_counter=None,
+        requests_per_minute=None,
+        timeout=(5, 30),
+        max_attempts=4,
+        deadline_seconds=240,
+        max_wait_seconds=60,
+        sleep=time.sleep,
+        clock=time.time,
+    ):
+        self.connection = connection
+        self.transport = transport
+        self.request_counter = request_counter
+        self.requests_per_minute = requests_per_minute
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.deadline = time.monotonic() + deadline_seconds
+        self.max_wait_seconds = max_wait_seconds
+        self.sleep = sleep
+        self.clock = clock  # wall time: the request budget's minutes
+        self.requests_made = 0
+        transport.guard.check(connection.base_url)
+
+    # --- the tenant's request budget -------------------------------------------------------
+    def _spend_request(self):
+        """Count one request against the tenant's minute; refuse it past the budget."""
+        if self.request_counter is None or not self.requests_per_minute:
+            return
+        now = self.clock()
+        key = f"graph-requests:{self.connection.tenant_id}:{int(now // 60)}"
+        try:
+            self.request_counter.add(key, 0, timeout=120)
+            spent = self.request_counter.incr(key)
+        except Exception:  # the counter is down: Graph's own throttling still applies
+            logger.warning("Graph request budget unavailable; not counted", exc_info=True)
+            return
+        if spent > self.requests_per_minute:
+            wait = 60 - now % 60
+            raise GraphError(
+                f"This tenant's Graph request budget ({self.requests_per_minute} a "
+                f"minute) is spent; trying again in {wait:.0f} s.",
+                retry_after=wait,
+            )
+
+    def _request(self, method, url, **kwargs):
+        """One attempt through the transport, spent from the budget and counted."""
+        self._spend_request()
+        try:
+            response = self.transport.request(
+                method, url, timeout=self.timeout, excerpt_bytes=MAX_ERROR_BODY_BYTES, **kwargs
+            )
+        except TransportError as exc:
+            if exc.status_code is not None:
+                self.requests_made += 1
+            raise
+        self.requests_made += 1
+        return response
+
+    # --- token -----------------------------------------------------------------------------
+    def _token(self):
+        key = self.connection.token_cache_key
+        with _token_lock:
+            cached = _token_cache.get(key)
+            if cached and cached[1] > time.monotonic():
+                return cached[0]
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.connection.client_id,
+            "client_secret": self.connection.client_secret,
+            "scope": GRAPH_SCOPE,
+        }
+        try:
+            response = self._request(
+                "POST",
+                self.connection.resolved_token_url,
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Accept": "application/json",
+                },
+                body=urlencode(form).encode(),
+            )
+        except TransportError as exc:
+            status = exc.status_code
+            if status is not None and 400 <= status < 500 and not exc.retryable:
+                code = _error_code(exc.excerpt)
+                raise GraphAuthError(
+                    f"The token endpoint refused the app ({status} {code}): check "
+                    "the client id, secret and tenant.",
+                    status=status,
+                    code=code,
+                ) from None
+            raise _graph_error(exc, "The token endpoint") from None
+        payload = self._json(response, allow_error=True)
+        if (
+            response.status_code != 200
+            or not isinstance(payload, dict)
+            or "access_token" not in payload
+        ):
+            raise GraphError(
+                f"Token endpoint answered {response.status_code}", status=response.status_code
+            )
+        lifetime = float(payload.get("expires_in", 3600))
+        expires = time.monotonic() + max(0.0, lifetime - TOKEN_SAFETY_MARGIN)
+        with _token_lock:
+            _token_cache[key] = (payload["access_token"], expires)
+        return payload["access_token"]
+
+    def _forget_token(self):
+        key = self.connection.token_cache_key
+        with _token_lock:
+            _token_cache.pop(key, None)
+
+    # --- requests --------------------------------------------------------------------------
+    def _json(self, response, allow_error=False):
+        try:
+            body, more = read_at_most(response, MAX_BODY_BYTES)
+        except TransportError as exc:
+            raise _graph_error(exc, "Graph") from None
+        if more:
+            raise GraphError(f"Response larger than {MAX_BODY_BYTES} bytes; refused.")
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            if allow_error:
+                return None
+            content_type = response.headers.get("Content-Type", "?")
+            raise GraphError(
+                f"Response is not JSON (status {response.status_code}, {content_type}, "
+                f"{len(body)} bytes)",
+                status=response.status_code,
+            ) from None
+
+    def _backoff(self, attempt, retry_after=None):
+        jitter = random.random()  # noqa: S311 - spreading retries, not cryptography
+        wait = retry_after if retry_after is not None else min(30.0, 2**attempt + jitter)
+        if wait > self.max_wait_seconds:
+            raise GraphError(
+                f"Graph asks to wait {wait:.0f} s; trying again later.", retry_after=wait
+            )
+        if time.monotonic() + wait > self.deadline:
+            raise GraphError("Deadline reached while retrying.", retry_after=wait)
+        self.sleep(wait)
+
+    def get_json(self, url, params=None):
+        """GET one URL (absolute, or a path under the base URL) and return its JSON object."""
+        if not url.startswith(("http://", "https://")):
+            url = self.connection.base_url.rstrip("/") + "/" + url.lstrip("/")
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            if time.monotonic() > self.deadline:
+                raise GraphError("Deadline reached.")
+            headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json"}
+            try:
+                response = self._request("GET", url, params=params, headers=headers)
+            except TransportError as exc:
+                status = exc.status_code
+                if status == 401 and not refreshed:
+                    # The cached token may have been revoked early: fetch a new one once.
+                    self._forget_token()
+                    refreshed = True
+                    attempt -= 1
+                    continue
+                self._raise_unless_retryable(exc)
+                if attempt >= self.max_attempts:
+                    if status is None:
+                        raise _graph_error(exc, "Graph") from None
+                    code = _error_code(exc.excerpt)
+                    raise GraphError(
+                        f"Graph answered {status} {code} {attempt} times.",
+                        status=status,
+                        code=code,
+                        retry_after=exc.retry_after,
+                    ) from None
+                self._backoff(attempt, exc.retry_after)
+                continue
+            payload = self._json(response)
+            if not isinstance(payload, dict):
+                raise GraphError("Response JSON is not an object.", status=response.status_code)
+            return payload
+
+    def _raise_unless_retryable(self, exc):
+        status = exc.status_code
+        if status in (401, 403):
+            code = _error_code(exc.excerpt)
+            raise GraphAuthError(
+                f"Graph refused access ({status} {code}): grant the app the required "
+                "permission and admin consent in this tenant.",
+                status=status,
+                code=code,
+            ) from None
+        if exc.retryable:
+            return
+        if status is None or 300 <= status < 400:
+            raise _graph_error(exc, "Graph") from None
+        code = _error_code(exc.excerpt)
+        raise GraphError(
+            f"Graph answered {status} {code}", status=status, code=code, permanent=True
+        ) from None
+
+    def get_collection(self, path, params=None):
+        """All items of a collection, following ``@odata.nextLink`` until it is absent."""
+        seen = set()
+        url, page_params = path, params
+        for _page in range(MAX_PAGES):
+            payload = self.get_json(url, page_params)
+            items = payload.get("value")
+            if not isinstance(items, list):
+                raise GraphError("Collection response without a 'value' list.")
+            yield from items
+            next_link = payload.get("@odata.nextLink")
+            if not next_link:
+                return
+            if not isinstance(next_link, str) or not same_origin(
+                next_link, self.connection.base_url
+            ):
+                raise GraphError("@odata.nextLink points to another host; not followed.")
+            if next_link in seen:
+                raise GraphError("@odata.nextLink repeats a page; stopped.")
+            # The transport checks the link against the URL guard before following it.
+            seen.add(next_link)
+            url, page_params = next_link, None
+        raise GraphError(f"More than {MAX_PAGES} pages; stopped.")
+
+
+def parse_datetime(value):
+    """Graph's ISO 8601 timestamps (7 fractional digits, Z); None when absent or malformed."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    if "." in text:
+        head, _dot, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6]}{zone}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

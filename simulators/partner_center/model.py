@@ -1,0 +1,235 @@
+"""The simulator's data: Partner Center's vocabularies and support topics, service requests,
+notes and their schedules, faults, the documented error body and Partner Center's time format."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+SEVERITIES = ("unknown", "critical", "moderate", "minimal")  # .NET enum order: 0..3
+STATUSES = ("none", "open", "closed", "attention_needed")  # .NET enum order: 0..3
+SEVERITY_NUMBERS = {name: number for number, name in enumerate(SEVERITIES)}
+STATUS_NUMBERS = {name: number for number, name in enumerate(STATUSES)}
+CREATE_SEVERITIES = ("critical", "moderate", "minimal")
+
+NEVER = "0001-01-01T00:00:00"  # how Partner Center writes a date that was never set
+MICROSOFT_SUPPORT = "Microsoft Support"
+DEFAULT_TOKEN = "partner-center-sim-token"  # noqa: S105 - the simulator's own demo credential
+
+# The organization and primary contact of the documentation's samples.
+DEFAULT_ORGANIZATION = {
+    "id": "3b33e682-00c3-41ee-9dd2-a548adf56438",
+    "name": "TEST_TEST_BugBash1",
+    "phoneNumber": "2398391056",
+}
+DEFAULT_PRIMARY_CONTACT = {
+    "contactId": "bb4ebcf5-d84c-4b35-8469-f4cfa4ac909e",
+    "lastName": "Account",
+    "email": "admin@testtestbugbash1.onmicrosoft.com",
+    "phoneNumber": "2066017143",
+}
+
+# (id, name, description, productId). The documentation shows the first two of 14 (ids 32444667
+# and 32444671, product 15960 as in the "get service request" sample); the rest are plausible.
+SUPPORT_TOPICS = (
+    (
+        32444667,
+        "Partner Center Issues",
+        "Office 365 questions from the CSP (Cloud Solution Provider) partners using Partner Center",
+        "15960",
+    ),
+    (
+        32444668,
+        "Billing",
+        "Questions about invoices, reconciliation files, charges and payments",
+        "15961",
+    ),
+    (
+        32444669,
+        "Subscription management",
+        "Issues with purchasing, upgrading, suspending or cancelling customer subscriptions",
+        "15962",
+    ),
+    (
+        32444670,
+        "Licensing",
+        "Issues with assigning licenses, license counts and license availability",
+        "15963",
+    ),
+    (
+        32444671,
+        "Cannot manage my profile",
+        "Issues that are related to errors or problems with managing a profile",
+        "15960",
+    ),
+    (
+        32444672,
+        "Azure technical issue",
+        "Technical problems with Azure services in customer subscriptions",
+        "15964",
+    ),
+    (
+        32444673,
+        "Microsoft 365 technical issue",
+        "Technical problems with Microsoft 365 services for customers",
+        "15965",
+    ),
+    (
+        32444674,
+        "Exchange Online",
+        "Issues with mail flow, mailboxes and Exchange Online administration",
+        "15966",
+    ),
+    (
+        32444675,
+        "SharePoint Online",
+        "Issues with SharePoint Online sites, OneDrive and file sharing",
+        "15967",
+    ),
+    (
+        32444676,
+        "Teams",
+        "Issues with Microsoft Teams chat, meetings, calling and administration",
+        "15968",
+    ),
+    (
+        32444677,
+        "Identity and access (Entra)",
+        "Issues with sign-in, multifactor authentication, Conditional Access and Microsoft "
+        "Entra ID",
+        "15969",
+    ),
+    (
+        32444678,
+        "Intune",
+        "Issues with device enrollment, compliance policies and app management in Microsoft Intune",
+        "15970",
+    ),
+    (
+        32444679,
+        "Security and compliance",
+        "Issues with Microsoft Defender, Microsoft Purview and security alerts",
+        "15971",
+    ),
+    (
+        32444680,
+        "Dynamics 365",
+        "Technical problems with Dynamics 365 apps for customers",
+        "15972",
+    ),
+)
+TOPICS = {str(topic_id): (name, desc, product) for topic_id, name, desc, product in SUPPORT_TOPICS}
+
+ASK_FOR_DETAILS = (
+    "Hello, this is Microsoft Support. To continue the investigation we need more information: "
+    "please reply with the affected user accounts or resources, the exact time the problem was "
+    "last seen (with time zone), the full text of any error message and the steps to reproduce it."
+)
+CLOSING_NOTE = (
+    "This service request has been resolved and is now closed. If the problem comes back, "
+    "please open a new service request and quote this one's number."
+)
+
+
+@dataclass(frozen=True)
+class ScheduleStep:
+    """``after`` seconds after creation the request moves to ``status``; ``note`` (if any) is
+    added by ``by``."""
+
+    after: float
+    status: str
+    note: str | None = None
+    by: str = MICROSOFT_SUPPORT
+
+
+DEFAULT_SCHEDULE = (
+    ScheduleStep(600, "attention_needed", ASK_FOR_DETAILS),
+    ScheduleStep(1800, "closed", CLOSING_NOTE),
+)
+
+
+@dataclass
+class Note:
+    created_by_name: str
+    created: datetime
+    text: str
+
+
+@dataclass
+class SimulatedServiceRequest:
+    id: str
+    title: str
+    description: str
+    severity: str
+    support_topic_id: str
+    status: str
+    created: datetime
+    modified: datetime
+    organization: dict
+    primary_contact: dict | None
+    country_code: str | None
+    locale: str = "en-US"
+    closed: datetime | None = None
+    notes: list = field(default_factory=list)  # Note
+    customer_tenant_id: str | None = None
+    schedule: list = field(default_factory=list)  # ScheduleStep, by ``after``
+    applied: int = 0  # how many schedule steps have happened (or been dropped)
+    idempotency_keys: list = field(default_factory=list)
+    create_response: bytes = b""  # the 201 body, served again to a replay
+
+
+@dataclass
+class Fault:
+    status: int
+    headers: dict = field(default_factory=dict)
+    body: bytes | None = None
+    delay: float = 0.0
+    method: str | None = None
+    after: bool = False
+
+
+class HttpError(Exception):
+    def __init__(self, status, description, code=None, data=None, headers=None):
+        super().__init__(status)
+        self.status = status
+        self.payload = error_body(status, description, code=code, data=data)
+        self.headers = headers or {}
+
+
+# Partner Center's own codes in the documentation's error examples: 2000 for an invalid input
+# ("Account Id has to be set."), 3000 for something not found. Other errors carry the HTTP status.
+_ERROR_CODES = {400: 2000, 404: 3000}
+
+
+def error_body(status, description, code=None, data=None):
+    """Partner Center's documented error schema."""
+    return {
+        "code": code if code is not None else _ERROR_CODES.get(status, status),
+        "description": description,
+        "data": list(data or []),
+        "source": "PartnerFD",
+    }
+
+
+# --- time ------------------------------------------------------------------------------------
+
+
+def to_ms(value):
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def pc_time(value, zulu=True):
+    """Partner Center's timestamps: ``"2016-12-22T20:31:17.24Z"`` (milliseconds, trailing zeros
+    dropped); ``zulu=False`` leaves out the Z as note dates do; None is ``0001-01-01T00:00:00``."""
+    if value is None:
+        return NEVER
+    value = value.astimezone(UTC)
+    fraction = f"{value.microsecond // 1000:03d}".rstrip("0")
+    text = value.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "")
+    return text + ("Z" if zulu else "")
+
+
+def schedule_steps(steps):
+    result = [s if isinstance(s, ScheduleStep) else ScheduleStep(*s) for s in steps]
+    for step in result:
+        if step.status not in STATUSES:
+            raise ValueError(f"Unknown status {step.status!r} in a schedule.")
+    return sorted(result, key=lambda step: step.after)
