@@ -48,23 +48,13 @@ class AuditedModelAdmin(admin.ModelAdmin):
     # Django's change messages name the fields that changed, never their values: no password
     # hash or secret reaches the audit log this way.
     def log_addition(self, request, obj, message):
-        audit.record(
-            actor=request.user,
-            action="django_admin.added",
-            target=obj,
-            after={"changes": message},
-            request=request,
-        )
+        after = {"changes": message}
+        audit.record_change(request.user, "django_admin.added", obj, None, after, request)
         return super().log_addition(request, obj, message)
 
     def log_change(self, request, obj, message):
-        audit.record(
-            actor=request.user,
-            action="django_admin.changed",
-            target=obj,
-            after={"changes": message},
-            request=request,
-        )
+        after = {"changes": message}
+        audit.record_change(request.user, "django_admin.changed", obj, None, after, request)
         return super().log_change(request, obj, message)
 
     def log_deletions(self, request, queryset):

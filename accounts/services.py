@@ -113,13 +113,7 @@ def invite_staff(request, *, email, full_name, roles, language=""):
     _check_may_manage(actor, (), roles)
     user = User.objects.create_user(email=email, full_name=full_name, language=language)
     _set_roles(user, roles)
-    audit.record(
-        actor=actor,
-        action="staff.invited",
-        target=user,
-        after=staff_snapshot(user),
-        request=request,
-    )
+    audit.record_change(actor, "staff.invited", user, None, staff_snapshot(user), request)
     # The email leaves only when the invitation is committed.
     transaction.on_commit(lambda: send_invitation(request, user, actor))
     return user
@@ -147,11 +141,14 @@ def update_staff(request, user, *, full_name, roles):
     user.save(update_fields=["full_name"])
     _set_roles(user, roles)
     after = staff_snapshot(user)
-    if after != before:
-        action = "staff.roles_changed" if before["roles"] != after["roles"] else "staff.updated"
-        audit.record(
-            actor=actor, action=action, target=user, before=before, after=after, request=request
-        )
+    audit.record_change(
+        actor,
+        "staff.roles_changed" if before["roles"] != after["roles"] else "staff.updated",
+        user,
+        before,
+        after,
+        request,
+    )
     return user
 
 
@@ -243,15 +240,7 @@ def update_profile(request, form):
     before = {"full_name": form.initial["full_name"], "language": form.initial["language"]}
     user = form.save()
     after = {"full_name": user.full_name, "language": user.language}
-    if before != after:
-        audit.record(
-            actor=user,
-            action="staff.profile_updated",
-            target=user,
-            before=before,
-            after=after,
-            request=request,
-        )
+    audit.record_change(user, "staff.profile_updated", user, before, after, request)
     return user
 
 
@@ -294,12 +283,8 @@ def create_api_client(*, name, role, scopes, rate_limit="", actor=None, request=
         created_by=actor if actor is not None and actor.is_authenticated else None,
     )
     _instance, token = AuthToken.objects.create(user=user, expiry=None)
-    audit.record(
-        actor=actor,
-        action="api_client.created",
-        target=client,
-        after=api_client_snapshot(client),
-        request=request,
+    audit.record_change(
+        actor, "api_client.created", client, None, api_client_snapshot(client), request
     )
     return client, token
 
@@ -320,15 +305,7 @@ def update_api_client(request, client, *, scopes, rate_limit=""):
     client.rate_limit = rate_limit
     client.save(update_fields=["scopes", "rate_limit"])
     after = api_client_snapshot(client)
-    if after != before:
-        audit.record(
-            actor=request.user,
-            action="api_client.updated",
-            target=client,
-            before=before,
-            after=after,
-            request=request,
-        )
+    audit.record_change(request.user, "api_client.updated", client, before, after, request)
     return client
 
 

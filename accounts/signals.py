@@ -67,21 +67,11 @@ for _signal, _action in _PASSWORD_EVENTS.items():
 
 @receiver(mfa_signals.authenticator_added)
 def audit_authenticator_added(request, user, authenticator, **kwargs):
-    audit.record(
-        actor=user,
-        action="staff.mfa_added",
-        target=user,
-        after={"authenticator": authenticator.type},
-        request=request,
-    )
+    added = {"authenticator": authenticator.type}
+    audit.record_change(user, "staff.mfa_added", user, None, added, request)
 
 
 @receiver(mfa_signals.authenticator_removed)
 def audit_authenticator_removed(request, user, authenticator, **kwargs):
-    audit.record(
-        actor=user,
-        action="staff.mfa_removed",
-        target=user,
-        before={"authenticator": authenticator.type},
-        request=request,
-    )
+    removed = {"authenticator": authenticator.type}
+    audit.record_change(user, "staff.mfa_removed", user, removed, None, request)

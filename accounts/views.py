@@ -157,22 +157,32 @@ def staff_edit(request, pk):
     )
 
 
+def _staff_action(request, member, action, done_message, refusals=(ValidationError,)):
+    """Run ``action()``; back on the member's page, say that it is done or why it was refused."""
+    try:
+        action()
+    except refusals as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, done_message)
+    return redirect("accounts:staff_edit", pk=member.pk)
+
+
 @require_POST
 @capability_required(Capability.MANAGE_STAFF)
 def staff_set_active(request, pk, active):
     member = _get_staff_member(pk)
-    try:
-        services.set_staff_active(request, member, active=active)
-    except (PermissionDenied, ValidationError) as exc:
-        messages.error(request, _error_text(exc))
+    if active:
+        done = _("%(name)s can sign in again.") % {"name": member}
     else:
-        if active:
-            messages.success(request, _("%(name)s can sign in again.") % {"name": member})
-        else:
-            messages.success(
-                request, _("%(name)s is deactivated and signed out.") % {"name": member}
-            )
-    return redirect("accounts:staff_edit", pk=member.pk)
+        done = _("%(name)s is deactivated and signed out.") % {"name": member}
+    return _staff_action(
+        request,
+        member,
+        lambda: services.set_staff_active(request, member, active=active),
+        done,
+        refusals=(PermissionDenied, ValidationError),
+    )
 
 
 @require_POST
@@ -182,35 +192,19 @@ def staff_mfa_reset(request, pk):
     if not services.is_global_admin(request.user):
         raise Http404
     member = _get_staff_member(pk)
-    try:
-        services.reset_mfa(request, member)
-    except ValidationError as exc:
-        messages.error(request, _error_text(exc))
-    else:
-        messages.success(
-            request,
-            _(
-                "Two-factor authentication of %(name)s is reset and they are signed out. "
-                "They have been told by email."
-            )
-            % {"name": member},
-        )
-    return redirect("accounts:staff_edit", pk=member.pk)
+    done = _(
+        "Two-factor authentication of %(name)s is reset and they are signed out. "
+        "They have been told by email."
+    ) % {"name": member}
+    return _staff_action(request, member, lambda: services.reset_mfa(request, member), done)
 
 
 @require_POST
 @capability_required(Capability.MANAGE_STAFF)
 def staff_resend_invitation(request, pk):
     member = _get_staff_member(pk)
-    try:
-        services.resend_invitation(request, member)
-    except ValidationError as exc:
-        messages.error(request, _error_text(exc))
-    else:
-        messages.success(
-            request, _("Invitation sent again to %(email)s.") % {"email": member.email}
-        )
-    return redirect("accounts:staff_edit", pk=member.pk)
+    done = _("Invitation sent again to %(email)s.") % {"email": member.email}
+    return _staff_action(request, member, lambda: services.resend_invitation(request, member), done)
 
 
 def accept_invitation(request, uidb64, token):

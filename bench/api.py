@@ -30,7 +30,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,8 +40,9 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import ROOT, free_port, start_services, start_worker
 
 # wrk prints its own summary in a form that is hard to parse; this prints one JSON line instead.
 WRK_SCRIPT = """
@@ -91,36 +91,6 @@ def wsgi_application():
 
 
 # --- processes -----------------------------------------------------------------------------------
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_services():
-    """Private PostgreSQL and Redis through scripts/services.sh; returns (stop, postmaster pid file)."""
-    env = {
-        **os.environ,
-        "SVC_DIR": tempfile.mkdtemp(prefix="portal-bench-svc-"),
-        "SVC_PG_PORT": str(free_port()),
-        "SVC_REDIS_PORT": str(free_port()),
-        "SVC_DB_NAME": "bench",
-    }
-
-    def stop():
-        subprocess.run(["bash", "scripts/services.sh", "clean"], cwd=ROOT, env=env, check=False)
-
-    try:
-        subprocess.run(["bash", "scripts/services.sh", "start"], cwd=ROOT, env=env, check=True)
-    except BaseException:
-        stop()
-        raise
-    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{env['SVC_PG_PORT']}/bench"
-    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{env['SVC_REDIS_PORT']}/0"
-    os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
-    return stop, Path(env["SVC_DIR"]) / "pg" / "data" / "postmaster.pid"
 
 
 def ensure_wrk():
@@ -717,22 +687,9 @@ def fanout(args, processes):
         )
         for n in range(50)
     ]
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "partnerportal",
-            "worker",
-            "-Q",
-            "webhooks",
-            "--concurrency",
-            str(args.fanout_concurrency),
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
+    worker = start_worker(
+        "webhooks",
+        args.fanout_concurrency,
         env={**os.environ},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

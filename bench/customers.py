@@ -8,22 +8,17 @@ cost per request: views, queries, serialisation, templates. Usage:
 """
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="portal-bench-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partnerportal.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import django
+from bench.harness import setup_django, timed
 
-django.setup()
+setup_django()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -37,16 +32,6 @@ def minimal(request):
 
 
 urlpatterns = [path("bench/minimal/", minimal), path("", include("partnerportal.urls"))]
-
-
-def timed(client, url, requests):
-    durations = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        response = client.get(url)
-        durations.append(time.perf_counter() - started)
-        assert response.status_code == 200, (url, response.status_code)
-    return statistics.median(durations)
 
 
 def count_queries(client, url):
@@ -148,7 +133,8 @@ def main():
     results = []
     for label, url in targets:
         timed(client, url, 5)  # warm up
-        results.append((label, timed(client, url, args.requests), count_queries(client, url)))
+        median = statistics.median(timed(client, url, args.requests))
+        results.append((label, median, count_queries(client, url)))
     base = results[0][1]
     print(f"{'target':<34} {'median ms':>10} {'x baseline':>11} {'queries':>8}")
     for label, median, queries in results:

@@ -9,7 +9,6 @@ on loopback with scripts/services.sh (as `make test` does) and stops them afterw
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -17,31 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_services():
-    """Private PostgreSQL and Redis through scripts/services.sh; returns a stop function."""
-    env = {
-        **os.environ,
-        "SVC_DIR": tempfile.mkdtemp(prefix="portal-bench-svc-"),
-        "SVC_PG_PORT": str(free_port()),
-        "SVC_REDIS_PORT": str(free_port()),
-        "SVC_DB_NAME": "bench",
-    }
-    subprocess.run(["bash", "scripts/services.sh", "start"], cwd=ROOT, env=env, check=True)
-    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{env['SVC_PG_PORT']}/bench"
-    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{env['SVC_REDIS_PORT']}/0"
-    return lambda: subprocess.run(
-        ["bash", "scripts/services.sh", "clean"], cwd=ROOT, env=env, check=False
-    )
+from bench.harness import start_services, start_worker
 
 
 def percentile(values, fraction):
@@ -59,7 +36,7 @@ def main():
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get(
         "REDIS_URL"
     ):
-        stop_services = start_services()
+        stop_services, _postmaster_pid_file = start_services()
     os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="portal-bench-"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partnerportal.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -97,7 +74,6 @@ def run(args, workers):
 
     receiver = WebhookReceiver(secret="bench-secret")
     server = SimulatorServer(receiver).start()
-    receiver.base_url = server.url
     Channel.objects.update(enabled=False)
     channel = Channel(
         name=f"Bench webhook {time.time()}",
@@ -123,22 +99,9 @@ def run(args, workers):
     )
 
     env = {**os.environ}
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "partnerportal",
-            "worker",
-            "-Q",
-            "escalations",
-            "--concurrency",
-            str(args.concurrency),
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
+    worker = start_worker(
+        "escalations",
+        args.concurrency,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

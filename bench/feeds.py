@@ -10,21 +10,16 @@ Usage:
 """
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="portal-bench-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partnerportal.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import django
+from bench.harness import setup_django
 
-django.setup()
+setup_django()
 
 from django.db import connection, transaction  # noqa: E402
 
@@ -38,13 +33,13 @@ class QueryCounter:
         return execute(sql, *rest)
 
 
-def poll_all(sources, sync, feeds):
+def poll_all(sources, polling, feeds):
     durations, queries = [], []
     for source in sources:
         counter = QueryCounter()
         started = time.perf_counter()
         with connection.execute_wrapper(counter):
-            sync.poll(source.pk, client=feeds.client_for(source, sleep=lambda s: None))
+            polling.poll(source.pk, client=feeds.client_for(source, sleep=lambda s: None))
         durations.append(time.perf_counter() - started)
         queries.append(counter.count)
     return durations, queries
@@ -62,14 +57,13 @@ def main():
     call_command("migrate", verbosity=0)
     from customers.models import Customer
     from incidents.models import AffectedCustomer, Incident, IncidentPost
-    from servicehealth import feeds, sync
+    from servicehealth import feeds, polling
     from servicehealth.models import FeedSource
     from simulators.http import SimulatorServer
     from simulators.service_health import scenarios
 
     simulator = scenarios.bulk(args.tenants, args.incidents, args.posts)
     with SimulatorServer(simulator) as server:
-        simulator.base_url = server.url
         tenants = sorted(simulator.tenants)
         customers = Customer.objects.bulk_create(
             Customer(
@@ -95,14 +89,14 @@ def main():
         FeedSource.objects.bulk_create(sources)
         sources = list(FeedSource.objects.select_related("customer").order_by("pk"))
 
-        first, first_queries = poll_all(sources, sync, feeds)
+        first, first_queries = poll_all(sources, polling, feeds)
         counts = {
             "incidents": Incident.objects.count(),
             "posts": IncidentPost.objects.count(),
             "links": AffectedCustomer.objects.count(),
         }
         FeedSource.objects.update(lease_until=None)
-        again, again_queries = poll_all(sources, sync, feeds)
+        again, again_queries = poll_all(sources, polling, feeds)
         assert Incident.objects.count() == counts["incidents"]
         assert IncidentPost.objects.count() == counts["posts"]
 

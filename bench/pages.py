@@ -7,34 +7,18 @@ so the figure is the portal's own cost per request: views, queries, templates. U
 """
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="portal-bench-"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partnerportal.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import django
+from bench.harness import setup_django, timed
 
-django.setup()
+setup_django()
 
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
-
-
-def timed(client, path, requests):
-    durations = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        response = client.get(path)
-        durations.append(time.perf_counter() - started)
-        assert response.status_code == 200, (path, response.status_code)
-    return durations
 
 
 def main():

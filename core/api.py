@@ -28,6 +28,14 @@ def through_service(function, *args, adjust_errors=None, **kwargs):
         raise serializers.ValidationError({"non_field_errors": [CONFLICT]}) from None
 
 
+def sync_list_description(ordered):
+    """A synced list endpoint's OpenAPI description; ``ordered`` says what it lists, in what order."""
+    return (
+        f"{ordered}, oldest first, with cursor pagination. For incremental sync, pass "
+        "`modified_since` and follow `next`: each change is returned once."
+    )
+
+
 class ExceptionHandler(StandardizedExceptionHandler):
     """drf-standardized-errors' handler, except that an unreachable database or Redis goes on to
     Django, where ServiceUnavailableMiddleware answers 503 with ``Retry-After``: the handler would

@@ -26,42 +26,50 @@ def client_ip(request):
     return client_address(request)
 
 
-def record(*, actor, action, target, before=None, after=None, request=None):
-    """Append one entry. ``target`` is a model instance; ``before``/``after`` are plain dicts."""
+def _entry(actor, action, target, before, after, request, request_id):
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
-    return AuditEntry.objects.create(
+    return AuditEntry(
         actor=actor if is_user else None,
         actor_email=actor.email if is_user else "",
-        action=check_action(action),
+        action=action,
         target_type=target._meta.label_lower,
         target_id=str(target.pk),
         target_repr=str(target)[:255],
         before=before,
         after=after,
         ip_address=client_ip(request),
-        request_id=current_request_id() or "",
+        request_id=request_id,
     )
+
+
+def record(*, actor, action, target, before=None, after=None, request=None):
+    """Append one entry. ``target`` is a model instance; ``before``/``after`` are plain dicts."""
+    entry = _entry(
+        actor, check_action(action), target, before, after, request, current_request_id() or ""
+    )
+    entry.save(force_insert=True)
+    return entry
+
+
+def record_change(actor, action, target, before, after, request=None):
+    """Append an update's entry when ``before`` and ``after`` differ; return whether it did.
+
+    Positional, so the usual "snapshot, change, save, snapshot, record" reads as one line: who,
+    what, on which object, from, to.
+    """
+    if before == after:
+        return False
+    record(actor=actor, action=action, target=target, before=before, after=after, request=request)
+    return True
 
 
 def record_many(*, actor, action, entries, request=None):
     """Append one entry per ``(target, before, after)`` in a single statement (bulk imports)."""
-    is_user = actor is not None and getattr(actor, "is_authenticated", False)
-    request_id = current_request_id() or ""
     check_action(action)
+    request_id = current_request_id() or ""
     return AuditEntry.objects.bulk_create(
         [
-            AuditEntry(
-                actor=actor if is_user else None,
-                actor_email=actor.email if is_user else "",
-                action=action,
-                target_type=target._meta.label_lower,
-                target_id=str(target.pk),
-                target_repr=str(target)[:255],
-                before=before,
-                after=after,
-                ip_address=client_ip(request),
-                request_id=request_id,
-            )
+            _entry(actor, action, target, before, after, request, request_id)
             for target, before, after in entries
         ],
         batch_size=500,

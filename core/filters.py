@@ -13,6 +13,7 @@ import django_filters
 from django import forms
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
+from django.db.models import Q
 from django_filters.fields import IsoDateTimeField, ModelChoiceField, ModelMultipleChoiceField
 from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from drf_spectacular.utils import extend_schema_field
@@ -99,6 +100,17 @@ class ModelChoiceFilter(django_filters.ModelChoiceFilter):
 
 class ModelMultipleChoiceFilter(django_filters.ModelMultipleChoiceFilter):
     field_class = RangeCheckedModelMultipleChoiceField
+
+
+def search_fields(queryset, text, fields):
+    """The rows where any of ``fields`` contains ``text``, case-insensitively; blank text: all."""
+    text = text.strip()
+    if not text:
+        return queryset
+    condition = Q()
+    for name in fields:
+        condition |= Q(**{f"{name}__icontains": text})
+    return queryset.filter(condition)
 
 
 # django-filter's own classes, refused in a PortalFilterSet, with what to use instead.

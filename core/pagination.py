@@ -1,9 +1,19 @@
 import json
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import Paginator
 from django.db.models import Q
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
+
+
+def page_of(request, items, per_page):
+    """A page's list: the page of ``items`` its query string asks for, and that query string
+    without ``page`` (the filters, which the page links carry on)."""
+    page = Paginator(items, per_page).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return page, query.urlencode()
 
 
 class PortalCursorPagination(CursorPagination):

@@ -52,3 +52,12 @@ class CustomerFilterSet(PortalFilterSet):
 
     def filter_gdap_state(self, queryset, name, value):
         return queryset.with_gdap_state(value)
+
+
+def filtered_customer(filterset, user):
+    """The customer a list is narrowed to by its ``customer`` filter (a tenant id), if the user
+    may see it; else None."""
+    if not filterset.is_valid() or not filterset.form.cleaned_data.get("customer"):
+        return None
+    tenant_id = filterset.form.cleaned_data["customer"]
+    return Customer.objects.visible_to(user).filter(tenant_id=tenant_id).first()

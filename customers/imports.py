@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from core import broker
 from customers import services
 from customers.models import (
+    CUSTOMER_COLUMNS,
     ContactRoleChoices,
     Customer,
     CustomerImport,
@@ -34,13 +35,7 @@ RUN_TASK = "customers.tasks.run_customer_import"
 
 Status = CustomerImportStatusChoices
 COLUMNS = [
-    "tenant_id",
-    "company_name",
-    "default_domain",
-    "other_domains",
-    "country",
-    "relationship",
-    "tags",
+    *CUSTOMER_COLUMNS,
     "notes",
     "contact_name",
     "contact_email",

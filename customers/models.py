@@ -70,6 +70,18 @@ class CustomerQuerySet(models.QuerySet):
         return self.filter(search_text__contains=text)
 
 
+# A customer's own columns, in the order the CSV import, the CSV export and the API give them.
+CUSTOMER_COLUMNS = (
+    "tenant_id",
+    "company_name",
+    "default_domain",
+    "other_domains",
+    "country",
+    "relationship",
+    "tags",
+)
+
+
 class Customer(models.Model):
     """A customer tenant the partner supports."""
 

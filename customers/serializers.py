@@ -15,6 +15,7 @@ from core.openapi import EXAMPLE_API, examples
 from customers import gdap
 from customers.gdap import GdapStateChoices
 from customers.models import (
+    CUSTOMER_COLUMNS,
     AccessAssignment,
     Contact,
     Customer,
@@ -162,13 +163,7 @@ class CustomerSerializer(serializers.ModelSerializer):
         model = Customer
         fields = [
             "url",
-            "tenant_id",
-            "company_name",
-            "default_domain",
-            "other_domains",
-            "country",
-            "relationship",
-            "tags",
+            *CUSTOMER_COLUMNS,
             "notes",
             "contacts",
             "gdap_state",

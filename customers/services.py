@@ -161,12 +161,8 @@ def create_customer(*, actor, request=None, tags=(), contacts=(), **fields):
     customer.save()
     _set_tags(customer, tags)
     _set_contacts(customer, contacts)
-    audit.record(
-        actor=actor,
-        action="customer.created",
-        target=customer,
-        after=customer_snapshot(customer),
-        request=request,
+    audit.record_change(
+        actor, "customer.created", customer, None, customer_snapshot(customer), request
     )
     return customer
 
@@ -205,15 +201,7 @@ def update_customer(customer, *, actor, request=None, tags=None, contacts=None, 
         _set_contacts(customer, contacts)
     after = customer_snapshot(customer)
     changed = [key for key, value in after.items() if before.get(key) != value]
-    if changed:
-        audit.record(
-            actor=actor,
-            action="customer.updated",
-            target=customer,
-            before=before,
-            after=after,
-            request=request,
-        )
+    if audit.record_change(actor, "customer.updated", customer, before, after, request):
         events.record(customer_updated_events({customer.pk: changed}))
     return customer
 
@@ -235,13 +223,14 @@ def save_subscription(subscription, *, actor, request=None, **fields):
     subscription.full_clean()
     subscription.save()
     _touch(subscription.customer)
-    audit.record(
-        actor=actor,
-        action="subscription.created" if is_new else "subscription.updated",
-        target=subscription,
-        before=before,
-        after=_snapshot(subscription, SUBSCRIPTION_FIELDS),
-        request=request,
+    after = _snapshot(subscription, SUBSCRIPTION_FIELDS)
+    audit.record_change(
+        actor,
+        "subscription.created" if is_new else "subscription.updated",
+        subscription,
+        before,
+        after,
+        request,
     )
     return subscription
 
@@ -267,14 +256,9 @@ def save_relationship(relationship, *, actor, request=None, customer_changes=Non
     # Only the fields edited here: a stale copy must not undo the expiry warning's mark.
     relationship.save(update_fields=None if is_new else [*RELATIONSHIP_FIELDS, "modified_at"])
     refresh_gdap_summary(relationship.customer, customer_changes=customer_changes)
-    audit.record(
-        actor=actor,
-        action="gdap.relationship_created" if is_new else "gdap.relationship_updated",
-        target=relationship,
-        before=before,
-        after=_snapshot(relationship, RELATIONSHIP_FIELDS),
-        request=request,
-    )
+    action = "gdap.relationship_created" if is_new else "gdap.relationship_updated"
+    after = _snapshot(relationship, RELATIONSHIP_FIELDS)
+    audit.record_change(actor, action, relationship, before, after, request)
     return relationship
 
 

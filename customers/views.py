@@ -1,4 +1,6 @@
+from collections.abc import Callable
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -26,6 +28,7 @@ from customers.forms import (
     contacts_from,
 )
 from customers.models import (
+    CUSTOMER_COLUMNS,
     AccessAssignment,
     Customer,
     CustomerImport,
@@ -83,13 +86,7 @@ def customer_list(request):
 
 
 CSV_COLUMNS = [
-    "tenant_id",
-    "company_name",
-    "default_domain",
-    "other_domains",
-    "country",
-    "relationship",
-    "tags",
+    *CUSTOMER_COLUMNS,
     "gdap_state",
     "gdap_access_until",
     "notes",
@@ -238,41 +235,23 @@ def _save_customer(request, form, contact_formset, customer=None):
         return None
 
 
-@capability_required(VIEW, write=MANAGE, form_page=True)
-def customer_create(request):
-    form = CustomerForm(request.POST if request.method == "POST" else None)
-    contact_formset = ContactFormSet(
-        request.POST if request.method == "POST" else None, prefix="contacts"
+def _customer_form_page(request, customer, saved_message):
+    """Add (``customer`` None) or edit a customer with its contacts."""
+    data = request.POST if request.method == "POST" else None
+    form = CustomerForm(data, instance=customer)
+    initial_contacts = (
+        [
+            {"name": c.name, "email": c.email, "phone": c.phone, "role": c.role}
+            for c in customer.contacts.all()
+        ]
+        if customer
+        else None
     )
-    if request.method == "POST" and form.is_valid() and contact_formset.is_valid():
-        customer = _save_customer(request, form, contact_formset)
-        if customer is not None:
-            messages.success(request, _("%(name)s is added.") % {"name": customer})
-            return redirect(customer)
-    return render(
-        request,
-        "customers/customer_form.html",
-        {"form": form, "contact_formset": contact_formset, "customer": None},
-    )
-
-
-@capability_required(VIEW, write=MANAGE, form_page=True)
-def customer_edit(request, tenant_id):
-    customer = _get_customer(request, tenant_id)
-    form = CustomerForm(request.POST if request.method == "POST" else None, instance=customer)
-    initial_contacts = [
-        {"name": c.name, "email": c.email, "phone": c.phone, "role": c.role}
-        for c in customer.contacts.all()
-    ]
-    contact_formset = ContactFormSet(
-        request.POST if request.method == "POST" else None,
-        prefix="contacts",
-        initial=initial_contacts,
-    )
+    contact_formset = ContactFormSet(data, prefix="contacts", initial=initial_contacts)
     if request.method == "POST" and form.is_valid() and contact_formset.is_valid():
         saved = _save_customer(request, form, contact_formset, customer)
         if saved is not None:
-            messages.success(request, _("%(name)s is saved.") % {"name": saved})
+            messages.success(request, saved_message % {"name": saved})
             return redirect(saved)
     return render(
         request,
@@ -282,51 +261,67 @@ def customer_edit(request, tenant_id):
 
 
 @capability_required(VIEW, write=MANAGE, form_page=True)
-def subscription_edit(request, tenant_id, pk=None):
+def customer_create(request):
+    return _customer_form_page(request, None, _("%(name)s is added."))
+
+
+@capability_required(VIEW, write=MANAGE, form_page=True)
+def customer_edit(request, tenant_id):
     customer = _get_customer(request, tenant_id)
-    subscription = (
-        get_object_or_404(Subscription, customer=customer, pk=pk)
-        if pk
-        else Subscription(customer=customer)
+    return _customer_form_page(request, customer, _("%(name)s is saved."))
+
+
+class _CustomerRows(NamedTuple):
+    """Rows a customer's page lists in a tab and edits on a page of their own."""
+
+    model: type
+    form_class: type
+    save: Callable  # the service function that saves and audits a row
+    name: str  # in the template's file name and context
+    tab: str  # the customer page's tab that lists them
+
+
+_SUBSCRIPTIONS = _CustomerRows(
+    Subscription, SubscriptionForm, services.save_subscription, "subscription", "subscriptions"
+)
+_RELATIONSHIPS = _CustomerRows(
+    DelegatedAdminRelationship,
+    RelationshipForm,
+    services.save_relationship,
+    "relationship",
+    "access",
+)
+
+
+def _customer_row_edit(request, tenant_id, pk, rows, saved_message):
+    """Add (``pk`` None) or edit one of a customer's ``rows``."""
+    customer = _get_customer(request, tenant_id)
+    model = rows.model
+    instance = (
+        get_object_or_404(model, customer=customer, pk=pk) if pk else model(customer=customer)
     )
-    form = SubscriptionForm(
-        request.POST if request.method == "POST" else None, instance=subscription
-    )
+    form = rows.form_class(request.POST if request.method == "POST" else None, instance=instance)
     if request.method == "POST" and form.is_valid():
-        services.save_subscription(
-            subscription, actor=request.user, request=request, **form.cleaned_data
-        )
-        messages.success(request, _("The subscription is saved."))
-        return redirect(f"{customer.get_absolute_url()}?tab=subscriptions")
+        rows.save(instance, actor=request.user, request=request, **form.cleaned_data)
+        messages.success(request, saved_message)
+        return redirect(f"{customer.get_absolute_url()}?tab={rows.tab}")
     return render(
         request,
-        "customers/subscription_form.html",
-        {"form": form, "customer": customer, "subscription": subscription},
+        f"customers/{rows.name}_form.html",
+        {"form": form, "customer": customer, rows.name: instance},
     )
 
 
 @capability_required(VIEW, write=MANAGE, form_page=True)
+def subscription_edit(request, tenant_id, pk=None):
+    saved_message = _("The subscription is saved.")
+    return _customer_row_edit(request, tenant_id, pk, _SUBSCRIPTIONS, saved_message)
+
+
+@capability_required(VIEW, write=MANAGE, form_page=True)
 def relationship_edit(request, tenant_id, pk=None):
-    customer = _get_customer(request, tenant_id)
-    relationship = (
-        get_object_or_404(DelegatedAdminRelationship, customer=customer, pk=pk)
-        if pk
-        else DelegatedAdminRelationship(customer=customer)
-    )
-    form = RelationshipForm(
-        request.POST if request.method == "POST" else None, instance=relationship
-    )
-    if request.method == "POST" and form.is_valid():
-        services.save_relationship(
-            relationship, actor=request.user, request=request, **form.cleaned_data
-        )
-        messages.success(request, _("The relationship is saved."))
-        return redirect(f"{customer.get_absolute_url()}?tab=access")
-    return render(
-        request,
-        "customers/relationship_form.html",
-        {"form": form, "customer": customer, "relationship": relationship},
-    )
+    saved_message = _("The relationship is saved.")
+    return _customer_row_edit(request, tenant_id, pk, _RELATIONSHIPS, saved_message)
 
 
 def expiring_relationships(user, days=30, now=None):

@@ -13,12 +13,19 @@ from rest_framework.response import Response
 
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
+from core.api import sync_list_description
 from core.openapi import EXAMPLE_API, examples
-from core.pagination import PortalCursorPagination
+from core.pagination import SyncCursorPagination
 from customers.models import Customer
 from incidents import services
 from incidents.filters import IncidentApiFilterSet
-from incidents.models import Acknowledgement, AffectedCustomer, Incident, IncidentPost
+from incidents.models import (
+    REPORTED_FIELDS,
+    Acknowledgement,
+    AffectedCustomer,
+    Incident,
+    IncidentPost,
+)
 
 GROWING_NOTE = "Kept as Microsoft sent it: values Microsoft adds later appear as they are."
 
@@ -124,23 +131,13 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Incident
+        # status_label right after status (classification, status, …).
         fields = [
             "url",
             "microsoft_id",
-            "classification",
-            "status",
+            *REPORTED_FIELDS[:2],
             "status_label",
-            "title",
-            "impact_description",
-            "service",
-            "feature",
-            "feature_group",
-            "origin",
-            "is_resolved",
-            "high_impact",
-            "started_at",
-            "ended_at",
-            "last_modified_at",
+            *REPORTED_FIELDS[2:],
             "affected_customers",
             "acknowledgement_count",
             "last_acknowledgement",
@@ -177,21 +174,11 @@ class IncidentPostSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class IncidentCursorPagination(PortalCursorPagination):
-    """Oldest change first, so a PSA polling with ``modified_since`` gets each change once."""
-
-    ordering = ("modified_at", "pk")
-
-
 @extend_schema(tags=["incidents"])
 @extend_schema_view(
     list=extend_schema(
         summary="List incidents and advisories",
-        description=(
-            "Incidents ordered by last modification in the portal, oldest first, with cursor "
-            "pagination. For incremental sync, pass `modified_since` and follow `next`: each "
-            "change is returned once."
-        ),
+        description=sync_list_description("Incidents ordered by last modification in the portal"),
     ),
     retrieve=extend_schema(summary="Get an incident"),
 )
@@ -202,7 +189,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     api_resource = ApiResource.INCIDENTS
     serializer_class = IncidentSerializer
     filterset_class = IncidentApiFilterSet
-    pagination_class = IncidentCursorPagination
+    pagination_class = SyncCursorPagination
     lookup_field = "microsoft_id"
     lookup_value_regex = "[A-Za-z0-9_-]+"
 

@@ -2,10 +2,9 @@
 one set for the page and the API, which adds incremental sync."""
 
 import django_filters
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from core.filters import PortalFilterSet
+from core.filters import PortalFilterSet, search_fields
 from core.incremental import ModifiedSinceFilter
 from incidents.models import AffectedCustomer, Incident
 
@@ -36,14 +35,7 @@ class IncidentFilterSet(PortalFilterSet):
         fields = ["q", "state", "classification", "status", "service", "customer"]
 
     def filter_search(self, queryset, name, value):
-        value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(
-            Q(microsoft_id__icontains=value)
-            | Q(title__icontains=value)
-            | Q(impact_description__icontains=value)
-        )
+        return search_fields(queryset, value, ("microsoft_id", "title", "impact_description"))
 
     def filter_state(self, queryset, name, value):
         return queryset.filter(is_resolved=value == IncidentStateChoices.RESOLVED)

@@ -21,6 +21,25 @@ class IncidentOriginChoices(models.TextChoices):
     UNKNOWN_FUTURE_VALUE = "unknownFutureValue", _("Unknown")
 
 
+# What Microsoft's feed states about an incident, beyond its id and ``details``: each poll writes
+# these (servicehealth.polling) and the API serves them.
+REPORTED_FIELDS = (
+    "classification",
+    "status",
+    "title",
+    "impact_description",
+    "service",
+    "feature",
+    "feature_group",
+    "origin",
+    "is_resolved",
+    "high_impact",
+    "started_at",
+    "ended_at",
+    "last_modified_at",
+)
+
+
 class IncidentQuerySet(models.QuerySet):
     def visible_to(self, user):
         if user.is_authenticated and user.has_capability(Capability.VIEW_SUPPORT):

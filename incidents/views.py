@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Exists, F, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -8,7 +7,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
-from customers.models import Customer
+from core.pagination import page_of
+from customers.filters import filtered_customer
 from incidents import services
 from incidents.filters import IncidentFilterSet, IncidentStateChoices
 from incidents.forms import AcknowledgeForm, SnoozeForm
@@ -52,9 +52,7 @@ def incident_list(request):
     )
     filterset = IncidentFilterSet(request.GET, queryset=incidents)
     filtered = filterset.qs if filterset.is_valid() else incidents.none()
-    page = Paginator(filtered, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = page_of(request, filtered, PAGE_SIZE)
     # One query for the filter menus: the values that occur, however many incidents there are.
     values = (
         Incident.objects.visible_to(request.user)
@@ -67,27 +65,20 @@ def incident_list(request):
         services_seen.add(service)
         statuses_seen.add(status)
         classifications_seen.add(classification)
-    customer = None
-    if filterset.is_valid() and filterset.form.cleaned_data.get("customer"):
-        customer = (
-            Customer.objects.visible_to(request.user)
-            .filter(tenant_id=filterset.form.cleaned_data["customer"])
-            .first()
-        )
     return render(
         request,
         "incidents/incident_list.html",
         {
             "filterset": filterset,
             "page": page,
-            "query": query.urlencode(),
+            "query": query,
             "states": IncidentStateChoices.choices,
             "classifications": _choices(
                 IncidentClassificationChoices.choices, classifications_seen
             ),
             "statuses": _choices(ServiceHealthStatusChoices.choices, statuses_seen),
             "services": sorted(s for s in services_seen if s),
-            "customer": customer,
+            "customer": filtered_customer(filterset, request.user),
         },
     )
 

@@ -21,25 +21,17 @@ USER_AGENT = "PartnerSupportPortal-Webhooks/1"
 
 
 class SendFailed(Exception):
-    """``permanent``: trying again cannot help (a refused URL, a redirect, a 4xx but 408 and
-    429); ``gone``: the receiver answered 410 and wants no more events."""
+    """The transport's ``failure`` in the receiver's words. ``permanent``: trying again cannot
+    help (a refused URL, a redirect, a 4xx but 408 and 429); ``gone``: the receiver answered 410
+    and wants no more events."""
 
-    def __init__(
-        self,
-        message,
-        *,
-        status_code=None,
-        retry_after=None,
-        gone=False,
-        permanent=False,
-        excerpt="",
-    ):
+    def __init__(self, message, failure):
         super().__init__(message)
-        self.status_code = status_code
-        self.retry_after = retry_after
-        self.gone = gone
-        self.permanent = permanent
-        self.excerpt = excerpt
+        self.status_code = failure.status_code
+        self.retry_after = failure.retry_after
+        self.gone = failure.status_code == 410
+        self.permanent = not failure.retryable
+        self.excerpt = failure.excerpt
 
 
 def body_bytes(delivery):
@@ -81,13 +73,6 @@ def send(subscription, message_id, body):
             message = _("The receiver answered 410 Gone: it no longer wants these events.")
         else:
             message = exc.describe("The receiver")
-        raise SendFailed(
-            message,
-            status_code=exc.status_code,
-            retry_after=exc.retry_after,
-            gone=exc.status_code == 410,
-            permanent=not exc.retryable,
-            excerpt=exc.excerpt,
-        ) from None
+        raise SendFailed(message, exc) from None
     # Read only the start: a receiver answering with megabytes costs us nothing.
     return response.status_code, read_excerpt(response, RESPONSE_EXCERPT_BYTES)

@@ -103,13 +103,7 @@ def create_subscription(*, actor, data, customers=(), secret="", auth_secret="",
     subscription.customers.set(customers)
     after = subscription_snapshot(subscription)
     after["secret"] = SECRET_SET
-    audit.record(
-        actor=actor,
-        action="webhook.created",
-        target=subscription,
-        after=after,
-        request=request,
-    )
+    audit.record_change(actor, "webhook.created", subscription, None, after, request)
     return subscription, secret
 
 
@@ -152,15 +146,7 @@ def update_subscription(subscription, *, actor, data, customers=None, auth_secre
     after = subscription_snapshot(subscription)
     if auth_secret and before["auth_secret"]:
         after["auth_secret"] = SECRET_CHANGED
-    if before != after:
-        audit.record(
-            actor=actor,
-            action="webhook.updated",
-            target=subscription,
-            before=before,
-            after=after,
-            request=request,
-        )
+    audit.record_change(actor, "webhook.updated", subscription, before, after, request)
     if subscription.is_active and not was_active:
         _queue_waiting(subscription)
     return subscription
@@ -261,15 +247,14 @@ def save_psa(psa, *, actor, data, request=None):
         setattr(psa, field, value)
     psa.save()
     after = psa_snapshot(psa)
-    if before != after:
-        audit.record(
-            actor=actor,
-            action="psa_connection.created" if creating else "psa_connection.updated",
-            target=psa,
-            before=before,
-            after=after,
-            request=request,
-        )
+    audit.record_change(
+        actor,
+        "psa_connection.created" if creating else "psa_connection.updated",
+        psa,
+        before,
+        after,
+        request,
+    )
     return psa
 
 
@@ -296,15 +281,9 @@ def set_company_ids(customer, *, actor, company_ids, request=None):
             mapping.company_id = company_id
             mapping.save(update_fields=["company_id", "modified_at"])
     after = {str(psa_id): mapping.company_id for psa_id, mapping in current.items()}
-    if before == after:
+    if not audit.record_change(
+        actor, "customer.psa_companies_changed", customer, before, after, request
+    ):
         return False
-    audit.record(
-        actor=actor,
-        action="customer.psa_companies_changed",
-        target=customer,
-        before=before,
-        after=after,
-        request=request,
-    )
     events.record(customer_updated_events({customer.pk: ["psa_companies"]}))
     return True

@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
 from servicehealth.models import FeedSource
+from servicehealth.services import FEED_SOURCE_FIELDS
 
 
 class FeedSourceForm(forms.ModelForm):
@@ -25,16 +26,7 @@ class FeedSourceForm(forms.ModelForm):
 
     class Meta:
         model = FeedSource
-        fields = [
-            "name",
-            "customer",
-            "tenant_id",
-            "base_url",
-            "token_url",
-            "client_id",
-            "poll_interval_seconds",
-            "enabled",
-        ]
+        fields = list(FEED_SOURCE_FIELDS)
         labels = {
             "name": _("Name"),
             "customer": _("Customer"),

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core import broker, events
 from core.models import EventTypeChoices
-from incidents.models import AffectedCustomer, Incident, IncidentPost
+from incidents.models import REPORTED_FIELDS, AffectedCustomer, Incident, IncidentPost
 from outbound.graph import GraphError
 from servicehealth import feeds
 from servicehealth.models import FeedSource, Service, TenantServiceHealth, TenantServiceHealthChange
@@ -36,22 +36,7 @@ QUEUE_TIMEOUT = timedelta(minutes=2)
 # The task that runs ``poll`` (servicehealth.tasks); queued by name: tasks imports this module.
 POLL_TASK = "servicehealth.tasks.poll_source"
 MAX_BACKOFF = timedelta(hours=1)
-INCIDENT_FIELDS = [
-    "classification",
-    "status",
-    "title",
-    "impact_description",
-    "service",
-    "feature",
-    "feature_group",
-    "origin",
-    "is_resolved",
-    "high_impact",
-    "started_at",
-    "ended_at",
-    "last_modified_at",
-    "details",
-]
+INCIDENT_FIELDS = [*REPORTED_FIELDS, "details"]
 
 
 @dataclass

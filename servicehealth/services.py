@@ -111,12 +111,8 @@ def create_feed_source(*, actor, request=None, client_secret, **fields):
     _validate(source)
     source.next_poll_at = timezone.now()
     source.save()
-    audit.record(
-        actor=actor,
-        action="feed_source.created",
-        target=source,
-        after=feed_source_snapshot(source),
-        request=request,
+    audit.record_change(
+        actor, "feed_source.created", source, None, feed_source_snapshot(source), request
     )
     return source
 

@@ -6,6 +6,9 @@ are encrypted on the row and never appear in an audit entry, a log line or a res
 log records only which of them are set, and which one a change replaced.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import transaction
@@ -129,13 +132,7 @@ def create_channel(*, actor, request=None, credentials=None, **fields):
     channel.set_credentials(_credentials_for(channel.kind, {}, typed))
     _validate_channel(channel, errors=_typed_secret_errors(typed))
     channel.save()
-    audit.record(
-        actor=actor,
-        action="channel.created",
-        target=channel,
-        after=channel_snapshot(channel),
-        request=request,
-    )
+    audit.record_change(actor, "channel.created", channel, None, channel_snapshot(channel), request)
     return channel
 
 
@@ -197,68 +194,58 @@ def rule_snapshot(rule):
     return data
 
 
-def _create_audited(model, snapshot, action, allowed, what, *, actor, request, fields):
-    """Create a row from ``fields`` (checked and validated) with its audit entry."""
-    _unknown(fields, allowed, what)
-    instance = model(**fields)
-    instance.full_clean()
-    instance.save()
-    audit.record(
-        actor=actor,
-        action=f"{action}.created",
-        target=instance,
-        after=snapshot(instance),
-        request=request,
-    )
-    return instance
+@dataclass(frozen=True)
+class _AuditedRows:
+    """One kind of row the admin pages edit: its fields, its snapshot and its audit names."""
+
+    model: type
+    fields: tuple
+    snapshot: Callable
+    action: str  # the audit action's object, e.g. "routing_rule"
+    what: str  # the kind in an unknown-field error
+
+    def create(self, *, actor, request, fields):
+        """Create a row from ``fields`` (checked and validated) with its audit entry."""
+        _unknown(fields, self.fields, self.what)
+        instance = self.model(**fields)
+        instance.full_clean()
+        instance.save()
+        after = self.snapshot(instance)
+        audit.record_change(actor, f"{self.action}.created", instance, None, after, request)
+        return instance
+
+    def update(self, instance, *, actor, request, fields):
+        """Change ``fields`` of a locked copy of ``instance`` with its audit entry."""
+        _unknown(fields, self.fields, self.what)
+        instance = self.model.objects.select_for_update().get(pk=instance.pk)
+        before = self.snapshot(instance)
+        for field, value in fields.items():
+            setattr(instance, field, value)
+        instance.full_clean()
+        instance.save()
+        # Every save is recorded, even one that changes nothing (the admin pressed "Save").
+        audit.record(
+            actor=actor,
+            action=f"{self.action}.updated",
+            target=instance,
+            before=before,
+            after=self.snapshot(instance),
+            request=request,
+        )
+        return instance
 
 
-def _update_audited(instance, snapshot, action, allowed, what, *, actor, request, fields):
-    """Change ``fields`` of a locked copy of ``instance`` with its audit entry (before and after)."""
-    _unknown(fields, allowed, what)
-    instance = type(instance).objects.select_for_update().get(pk=instance.pk)
-    before = snapshot(instance)
-    for field, value in fields.items():
-        setattr(instance, field, value)
-    instance.full_clean()
-    instance.save()
-    audit.record(
-        actor=actor,
-        action=f"{action}.updated",
-        target=instance,
-        before=before,
-        after=snapshot(instance),
-        request=request,
-    )
-    return instance
+_RULES = _AuditedRows(RoutingRule, RULE_FIELDS, rule_snapshot, "routing_rule", "routing rule")
 
 
 @transaction.atomic
 def create_rule(*, actor, request=None, **fields):
-    return _create_audited(
-        RoutingRule,
-        rule_snapshot,
-        "routing_rule",
-        RULE_FIELDS,
-        "routing rule",
-        actor=actor,
-        request=request,
-        fields=fields,
-    )
+    return _RULES.create(actor=actor, request=request, fields=fields)
 
 
 @transaction.atomic
 def update_rule(rule, *, actor, request=None, **fields):
-    return _update_audited(
-        rule,
-        rule_snapshot,
-        "routing_rule",
-        RULE_FIELDS,
-        "routing rule",
-        actor=actor,
-        request=request,
-        fields=fields,
-    )
+    return _RULES.update(rule, actor=actor, request=request, fields=fields)
 
 
 RULE_STEP = 10
@@ -305,29 +292,14 @@ def topic_snapshot(topic):
     return {field: getattr(topic, field) for field in TOPIC_FIELDS}
 
 
+_TOPICS = _AuditedRows(SupportTopic, TOPIC_FIELDS, topic_snapshot, "support_topic", "support topic")
+
+
 @transaction.atomic
 def create_topic(*, actor, request=None, **fields):
-    return _create_audited(
-        SupportTopic,
-        topic_snapshot,
-        "support_topic",
-        TOPIC_FIELDS,
-        "support topic",
-        actor=actor,
-        request=request,
-        fields=fields,
-    )
+    return _TOPICS.create(actor=actor, request=request, fields=fields)
 
 
 @transaction.atomic
 def update_topic(topic, *, actor, request=None, **fields):
-    return _update_audited(
-        topic,
-        topic_snapshot,
-        "support_topic",
-        TOPIC_FIELDS,
-        "support topic",
-        actor=actor,
-        request=request,
-        fields=fields,
-    )
+    return _TOPICS.update(topic, actor=actor, request=request, fields=fields)

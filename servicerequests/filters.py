@@ -9,7 +9,7 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from core.filters import IntegerFilter, PortalFilterSet
+from core.filters import IntegerFilter, PortalFilterSet, search_fields
 from core.incremental import ModifiedSinceFilter
 from servicerequests.models import (
     CategoryChoices,
@@ -70,14 +70,7 @@ class ServiceRequestFilterSet(PortalFilterSet):
         self.user = user if user is not None else getattr(self.request, "user", None)
 
     def filter_search(self, queryset, name, value):
-        value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(
-            Q(number__icontains=value)
-            | Q(title__icontains=value)
-            | Q(channel_reference__icontains=value)
-        )
+        return search_fields(queryset, value, ("number", "title", "channel_reference"))
 
     def filter_mine(self, queryset, name, value):
         if not value or self.user is None:

@@ -12,6 +12,7 @@ from accounts.roles import Role
 from customers.models import Customer
 from incidents.models import Incident
 from servicerequests import services
+from servicerequests.channel_setup import RULE_FIELDS
 from servicerequests.models import (
     CategoryChoices,
     Channel,
@@ -238,16 +239,7 @@ class ChannelForm(forms.ModelForm):
 class RoutingRuleForm(forms.ModelForm):
     class Meta:
         model = RoutingRule
-        fields = [
-            "position",
-            "name",
-            "category",
-            "severity",
-            "support_topic",
-            "customer_tag",
-            "channel",
-            "enabled",
-        ]
+        fields = list(RULE_FIELDS)
         labels = {
             "position": _("Order"),
             "name": _("Name"),

@@ -30,8 +30,41 @@ logger = logging.getLogger(__name__)
 SNAPSHOT_FIELDS = ("title", "severity", "status", "category", "channel_reference", "assignee_id")
 
 
+# A delivery still on its way: closing now would race the worker that reopens it on success.
+IN_FLIGHT = {DeliveryStateChoices.PENDING, DeliveryStateChoices.SENDING}
+
+
+def delivery_of(service_request):
+    """The request's delivery (outbox) row, or None when it has none."""
+    try:
+        return service_request.delivery
+    except Delivery.DoesNotExist:
+        return None
+
+
+def reopen_status(delivery):
+    """The status a closed request reopens to: where its delivery stands."""
+    if delivery is None or delivery.state == DeliveryStateChoices.DELIVERED:
+        return StatusChoices.OPEN
+    if delivery.state == DeliveryStateChoices.FAILED:
+        return StatusChoices.DELIVERY_FAILED
+    return StatusChoices.PENDING_DELIVERY
+
+
 def _snapshot(service_request):
     return {field: getattr(service_request, field) for field in SNAPSHOT_FIELDS}
+
+
+def _audit_change(service_request, action, before, *, actor, request):
+    """An agent's change in the audit log: the request as it was (``before``) and as it is now."""
+    audit.record(
+        actor=actor,
+        action=action,
+        target=service_request,
+        before=before,
+        after=_snapshot(service_request),
+        request=request,
+    )
 
 
 def _locked_status(service_request_id):
@@ -182,13 +215,8 @@ def change_status(service_request, status, *, actor=None, source="", request=Non
     TimelineEntry.write(
         service_request, TimelineKindChoices.STATUS_CHANGED, template, params, actor=actor
     )
-    audit.record(
-        actor=actor,
-        action="servicerequest.status_changed",
-        target=service_request,
-        before=before,
-        after=_snapshot(service_request),
-        request=request,
+    _audit_change(
+        service_request, "servicerequest.status_changed", before, actor=actor, request=request
     )
     record_status_event(service_request.pk, previous_status)
     return service_request
@@ -207,14 +235,7 @@ def assign(service_request, assignee, *, actor, request=None):
     TimelineEntry.write(
         service_request, TimelineKindChoices.ASSIGNED, template, params, actor=actor
     )
-    audit.record(
-        actor=actor,
-        action="servicerequest.assigned",
-        target=service_request,
-        before=before,
-        after=_snapshot(service_request),
-        request=request,
-    )
+    _audit_change(service_request, "servicerequest.assigned", before, actor=actor, request=request)
 
 
 @transaction.atomic
@@ -244,13 +265,8 @@ def record_manual_reference(service_request, reference, *, actor, request=None):
         {"reference": reference},
         actor=actor,
     )
-    audit.record(
-        actor=actor,
-        action="servicerequest.reference_recorded",
-        target=service_request,
-        before=before,
-        after=_snapshot(service_request),
-        request=request,
+    _audit_change(
+        service_request, "servicerequest.reference_recorded", before, actor=actor, request=request
     )
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
+from simulators.scripting import FaultScript
+
 GRAPH_CONTEXT = (
     "https://graph.microsoft.com/v1.0/$metadata#tenantRelationships/delegatedAdminRelationships"
 )
@@ -33,14 +35,6 @@ def graph_time(value):
 
 
 @dataclass
-class Fault:
-    status: int
-    headers: dict = field(default_factory=dict)
-    body: bytes | None = None
-    delay: float = 0.0
-
-
-@dataclass
 class PartnerTenant:
     tenant_id: str
     client_id: str
@@ -51,7 +45,7 @@ class PartnerTenant:
     progressions: dict = field(default_factory=dict)
 
 
-class GraphSimulator:
+class GraphSimulator(FaultScript):
     def __init__(self, partner, *, page_size=50, started=None):
         self.partner = partner
         self.page_size = page_size
@@ -64,19 +58,6 @@ class GraphSimulator:
         self.base_url = "http://127.0.0.1"
 
     # --- scripting -------------------------------------------------------------------------
-    def fail_next(self, path_prefix, status, headers=None, body=None, delay=0.0, times=1):
-        with self.lock:
-            for _ in range(times):
-                self.faults.append((path_prefix, Fault(status, headers or {}, body, delay)))
-
-    def _take_fault(self, path):
-        with self.lock:
-            for index, (prefix, fault) in enumerate(self.faults):
-                if path.startswith(prefix):
-                    del self.faults[index]
-                    return fault
-        return None
-
     def revoke_tokens(self):
         with self.lock:
             self.tokens.clear()

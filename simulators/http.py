@@ -19,14 +19,21 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class SimulatorServer:
-    """Serve a WSGI app on ``host:port`` (port 0: any free one) in a background thread."""
+    """Serve a WSGI app on ``host:port`` (port 0: any free one) in a background thread.
+
+    A simulator (an app with a ``base_url``) is told where it is served, for the absolute links
+    it writes; one that holds answers back (an app with ``release``) lets them go before the
+    server stops."""
 
     def __init__(self, app, host="127.0.0.1", port=0, quiet=True):
         handler = _QuietHandler if quiet else WSGIRequestHandler
+        self.app = app
         self.httpd = make_server(
             host, port, app, server_class=_ThreadingWSGIServer, handler_class=handler
         )
         self.host, self.port = self.httpd.server_address[:2]
+        if hasattr(app, "base_url"):
+            app.base_url = self.url
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -40,6 +47,8 @@ class SimulatorServer:
         return self
 
     def stop(self):
+        if hasattr(self.app, "release"):
+            self.app.release()
         self.httpd.shutdown()
         self.httpd.server_close()
 

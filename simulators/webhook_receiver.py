@@ -38,6 +38,7 @@ from http import HTTPStatus
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from simulators.partner_center import Headers, request_headers
+from simulators.scripting import HeldAnswers, as_bytes
 
 STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 LEGACY_HEADER = "X-Portal-Signature"
@@ -171,8 +172,7 @@ class WebhookReceiver:
         self._script = []  # Scripted, consumed in order
         self._rng = random.Random(seed)  # noqa: S311 - delays, not cryptography
         self._sequence = 0
-        self._wake = threading.Condition(threading.Lock())
-        self._generation = 0
+        self._held = HeldAnswers()  # answers waiting out a scripted delay
         # Where the receiver is served; set once serving.
         self.base_url = "http://127.0.0.1"
 
@@ -185,13 +185,9 @@ class WebhookReceiver:
         error body for an error status) after ``delay`` seconds. A 2xx/None status processes the
         delivery (signature check, ticket) before waiting; an error status creates no ticket
         unless ``process=True`` (processed, then the error answered: a lost acknowledgement)."""
-        if isinstance(body, str):
-            body = body.encode()
-        elif body is not None and not isinstance(body, bytes):
-            body = json.dumps(body).encode()
+        scripted = Scripted(status, dict(headers or {}), as_bytes(body), delay, process)
         with self.lock:
-            for _ in range(times):
-                self._script.append(Scripted(status, dict(headers or {}), body, delay, process))
+            self._script.extend([scripted] * times)
 
     def clear_script(self):
         with self.lock:
@@ -199,16 +195,7 @@ class WebhookReceiver:
 
     def release(self):
         """Answer every delivery held back by a delay now (e.g. before stopping the server)."""
-        with self._wake:
-            self._generation += 1
-            self._wake.notify_all()
-
-    def _sleep(self, seconds):
-        if seconds <= 0:
-            return
-        with self._wake:
-            generation = self._generation
-            self._wake.wait_for(lambda: self._generation != generation, timeout=seconds)
+        self._held.release()
 
     # --- reading ------------------------------------------------------------------------------
     @property
@@ -268,7 +255,7 @@ class WebhookReceiver:
         if not is_error or (scripted is not None and scripted.process):
             status, payload, reply_headers = self._process(method, delivery, body)
         if scripted is not None:
-            self._sleep(scripted.delay)
+            self._held.sleep(scripted.delay)
             if is_error:
                 status = scripted.status
                 if scripted.body is None:
@@ -278,7 +265,7 @@ class WebhookReceiver:
             if scripted.body is not None:
                 payload = scripted.body
             reply_headers = {**reply_headers, **scripted.headers}
-        self._sleep(extra)
+        self._held.sleep(extra)
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         delivery.status = status
         return self._respond(start_response, status, raw, reply_headers)

@@ -10,6 +10,8 @@ import os
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts import services
 from accounts.roles import Role
@@ -191,7 +193,6 @@ def graph_simulator():
     simulator = GraphSimulator(partner, page_size=2)
     clear_token_cache()
     with SimulatorServer(simulator) as server:
-        simulator.base_url = server.url
         yield (
             simulator,
             GraphConnection(
@@ -225,7 +226,6 @@ def service_health_simulator(db):
         simulator.add_service(service_id, spec[0])
     clear_token_cache()
     with SimulatorServer(simulator) as server:
-        simulator.base_url = server.url
 
         def add_source(customer=None, **fields):
             tenant_id = str(customer.tenant_id) if customer else str(uuid.uuid4())
@@ -253,12 +253,8 @@ def partner_center_simulator():
     from simulators.http import SimulatorServer
     from simulators.partner_center.server import PartnerCenterSimulator
 
-    simulator = PartnerCenterSimulator(token="pc-test-token")
-    server = SimulatorServer(simulator).start()
-    simulator.base_url = server.url
-    yield simulator
-    simulator.release()
-    server.stop()
+    with SimulatorServer(PartnerCenterSimulator(token="pc-test-token")) as server:
+        yield server.app
 
 
 @pytest.fixture
@@ -267,12 +263,8 @@ def webhook_receiver():
     from simulators.http import SimulatorServer
     from simulators.webhook_receiver import WebhookReceiver
 
-    receiver = WebhookReceiver(secret="receiver-signing-secret")
-    server = SimulatorServer(receiver).start()
-    receiver.base_url = server.url
-    yield receiver
-    receiver.release()
-    server.stop()
+    with SimulatorServer(WebhookReceiver(secret="receiver-signing-secret")) as server:
+        yield server.app
 
 
 @pytest.fixture
@@ -283,9 +275,25 @@ def psa_receiver():
     from simulators.psa_webhooks import PsaWebhookReceiver
     from tests.integrations.helpers import SECRET
 
-    receiver = PsaWebhookReceiver(secret=SECRET)
-    server = SimulatorServer(receiver).start()
-    receiver.base_url = server.url
-    yield receiver
-    receiver.release()
-    server.stop()
+    with SimulatorServer(PsaWebhookReceiver(secret=SECRET)) as server:
+        yield server.app
+
+
+@pytest.fixture
+def list_budget(django_assert_max_num_queries):
+    """``list_budget(get, add_rows)``: ``get()`` lists rows once (a session's or a token's first
+    request records it), then with 5 rows and with 40 (``add_rows(n)`` adds n), and the 40-row
+    list may make no more queries than the 5-row one. Returns the 5-row response, the 40-row
+    response and the number of queries the 5-row list made."""
+
+    def measure(get, add_rows):
+        add_rows(5)
+        get()
+        with CaptureQueriesContext(connection) as few:
+            first = get()
+        add_rows(35)
+        with django_assert_max_num_queries(len(few)):
+            last = get()
+        return first, last, len(few)
+
+    return measure

@@ -84,6 +84,19 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 # --- webhook subscriptions ------------------------------------------------------------------
 
 
+# What the portal keeps up to date on a subscription; the API only shows it.
+_SUBSCRIPTION_STATUS_FIELDS = (
+    "consecutive_failures",
+    "failing_since",
+    "last_success_at",
+    "last_error",
+    "disabled_at",
+    "disabled_reason",
+    "created_at",
+    "modified_at",
+)
+
+
 @examples(
     "A ConnectWise subscription",
     request=schema.SUBSCRIPTION_REQUEST,
@@ -148,26 +161,9 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
             "auth_secret",
             "has_auth_secret",
             "secret",
-            "consecutive_failures",
-            "failing_since",
-            "last_success_at",
-            "last_error",
-            "disabled_at",
-            "disabled_reason",
-            "created_at",
-            "modified_at",
+            *_SUBSCRIPTION_STATUS_FIELDS,
         ]
-        read_only_fields = [
-            "id",
-            "consecutive_failures",
-            "failing_since",
-            "last_success_at",
-            "last_error",
-            "disabled_at",
-            "disabled_reason",
-            "created_at",
-            "modified_at",
-        ]
+        read_only_fields = ["id", *_SUBSCRIPTION_STATUS_FIELDS]
         extra_kwargs = {
             "target_url": {"help_text": "Where events are POSTed. Redirects are not followed."},
             "is_active": {

@@ -148,6 +148,20 @@ class CustomerTenantField(serializers.SlugRelatedField):
         return Customer.objects.visible_to(self.context["request"].user)
 
 
+# What polling keeps up to date on a feed source; the API only shows it.
+_FEED_SOURCE_STATUS_FIELDS = (
+    "next_poll_at",
+    "last_polled_at",
+    "last_success_at",
+    "last_error",
+    "needs_attention",
+    "consecutive_failures",
+    "failing_since",
+    "created_at",
+    "modified_at",
+)
+
+
 @examples(
     "Contoso's feed", request=schema.FEED_SOURCE_REQUEST, response=schema.FEED_SOURCE_RESPONSE
 )
@@ -193,28 +207,9 @@ class FeedSourceSerializer(serializers.ModelSerializer):
             "has_client_secret",
             "poll_interval_seconds",
             "enabled",
-            "next_poll_at",
-            "last_polled_at",
-            "last_success_at",
-            "last_error",
-            "needs_attention",
-            "consecutive_failures",
-            "failing_since",
-            "created_at",
-            "modified_at",
+            *_FEED_SOURCE_STATUS_FIELDS,
         ]
-        read_only_fields = [
-            "id",
-            "next_poll_at",
-            "last_polled_at",
-            "last_success_at",
-            "last_error",
-            "needs_attention",
-            "consecutive_failures",
-            "failing_since",
-            "created_at",
-            "modified_at",
-        ]
+        read_only_fields = ["id", *_FEED_SOURCE_STATUS_FIELDS]
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_has_client_secret(self, source) -> bool:

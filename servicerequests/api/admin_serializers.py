@@ -33,6 +33,29 @@ def _nest_credentials(errors):
     return errors
 
 
+# ``create`` and ``update`` call the ``channel_setup`` functions a serializer names, as the caller.
+# A comment, not a docstring: drf-spectacular would show an inherited docstring in the schema.
+class _WritesThroughChannelSetup:
+    create_service = update_service = adjust_errors = None
+
+    def create(self, validated_data):
+        return self._write(self.create_service, validated_data)
+
+    def update(self, instance, validated_data):
+        return self._write(self.update_service, validated_data, instance)
+
+    def _write(self, service, validated_data, *args):
+        request = self.context["request"]
+        return through_service(
+            service,
+            *args,
+            actor=request.user,
+            request=request,
+            adjust_errors=self.adjust_errors,
+            **validated_data,
+        )
+
+
 # --- support topics -----------------------------------------------------------------------------
 
 
@@ -41,7 +64,9 @@ def _nest_credentials(errors):
     request=schema.SUPPORT_TOPIC_REQUEST,
     response=schema.SUPPORT_TOPIC_RESPONSE,
 )
-class SupportTopicSerializer(serializers.ModelSerializer):
+class SupportTopicSerializer(_WritesThroughChannelSetup, serializers.ModelSerializer):
+    create_service = staticmethod(channel_setup.create_topic)
+    update_service = staticmethod(channel_setup.update_topic)
     url = serializers.HyperlinkedIdentityField(view_name="api-v1:support-topic-detail")
     partner_center_id = serializers.RegexField(
         r"^[0-9]*$",
@@ -81,22 +106,6 @@ class SupportTopicSerializer(serializers.ModelSerializer):
                 )
         return value
 
-    def create(self, validated_data):
-        request = self.context["request"]
-        return through_service(
-            channel_setup.create_topic, actor=request.user, request=request, **validated_data
-        )
-
-    def update(self, instance, validated_data):
-        request = self.context["request"]
-        return through_service(
-            channel_setup.update_topic,
-            instance,
-            actor=request.user,
-            request=request,
-            **validated_data,
-        )
-
 
 # --- support channels ---------------------------------------------------------------------------
 
@@ -106,7 +115,10 @@ class CredentialsField(serializers.DictField):
 
 
 @examples("Partner Center", request=schema.CHANNEL_REQUEST, response=schema.CHANNEL_RESPONSE)
-class ChannelSerializer(serializers.ModelSerializer):
+class ChannelSerializer(_WritesThroughChannelSetup, serializers.ModelSerializer):
+    create_service = staticmethod(channel_setup.create_channel)
+    update_service = staticmethod(channel_setup.update_channel)
+    adjust_errors = staticmethod(_nest_credentials)
     url = serializers.HyperlinkedIdentityField(view_name="api-v1:channel-detail")
     name = serializers.CharField(
         max_length=100,
@@ -182,27 +194,6 @@ class ChannelSerializer(serializers.ModelSerializer):
             )
         return attrs
 
-    def create(self, validated_data):
-        request = self.context["request"]
-        return through_service(
-            channel_setup.create_channel,
-            actor=request.user,
-            request=request,
-            adjust_errors=_nest_credentials,
-            **validated_data,
-        )
-
-    def update(self, instance, validated_data):
-        request = self.context["request"]
-        return through_service(
-            channel_setup.update_channel,
-            instance,
-            actor=request.user,
-            request=request,
-            adjust_errors=_nest_credentials,
-            **validated_data,
-        )
-
 
 # --- routing rules ------------------------------------------------------------------------------
 
@@ -212,24 +203,14 @@ class ChannelSerializer(serializers.ModelSerializer):
     request=schema.ROUTING_RULE_REQUEST,
     response=schema.ROUTING_RULE_RESPONSE,
 )
-class RoutingRuleSerializer(serializers.ModelSerializer):
+class RoutingRuleSerializer(_WritesThroughChannelSetup, serializers.ModelSerializer):
+    create_service = staticmethod(channel_setup.create_rule)
+    update_service = staticmethod(channel_setup.update_rule)
     url = serializers.HyperlinkedIdentityField(view_name="api-v1:routing-rule-detail")
 
     class Meta:
         model = RoutingRule
-        fields = [
-            "url",
-            "id",
-            "position",
-            "name",
-            "category",
-            "severity",
-            "support_topic",
-            "customer_tag",
-            "channel",
-            "enabled",
-            "modified_at",
-        ]
+        fields = ["url", "id", *channel_setup.RULE_FIELDS, "modified_at"]
         read_only_fields = ["id", "modified_at"]
         extra_kwargs = {
             "position": {"help_text": "Rules are tried from the lowest number up."},
@@ -261,22 +242,6 @@ class RoutingRuleSerializer(serializers.ModelSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
-
-    def create(self, validated_data):
-        request = self.context["request"]
-        return through_service(
-            channel_setup.create_rule, actor=request.user, request=request, **validated_data
-        )
-
-    def update(self, instance, validated_data):
-        request = self.context["request"]
-        return through_service(
-            channel_setup.update_rule,
-            instance,
-            actor=request.user,
-            request=request,
-            **validated_data,
-        )
 
 
 @examples("A critical Exchange request", request=schema.ROUTING_TEST_REQUEST)

@@ -21,8 +21,6 @@ from servicerequests.api import schema
 from servicerequests.forms import support_staff
 from servicerequests.models import (
     CategoryChoices,
-    Delivery,
-    DeliveryStateChoices,
     ServiceRequest,
     ServiceRequestNote,
     StatusChoices,
@@ -30,10 +28,6 @@ from servicerequests.models import (
     TimelineEntry,
 )
 from servicerequests.serializers import PrimaryContactSerializer, ServiceRequestSerializer
-
-# A delivery still on its way: closing now would race the worker that reopens it on success.
-IN_FLIGHT = {DeliveryStateChoices.PENDING, DeliveryStateChoices.SENDING}
-
 
 # --- fields shared by the serializers -----------------------------------------------------------
 
@@ -205,8 +199,8 @@ class ServiceRequestUpdateSerializer(serializers.Serializer):
         service_request = self.instance
         wanted = attrs.get("status")
         if wanted == StatusChoices.CLOSED and service_request.status != StatusChoices.CLOSED:
-            delivery = _delivery_of(service_request)
-            if delivery is not None and delivery.state in IN_FLIGHT:
+            delivery = services.delivery_of(service_request)
+            if delivery is not None and delivery.state in services.IN_FLIGHT:
                 raise serializers.ValidationError(
                     {
                         "status": [
@@ -232,25 +226,13 @@ class ServiceRequestUpdateSerializer(serializers.Serializer):
         return instance
 
 
-def _delivery_of(service_request):
-    try:
-        return service_request.delivery
-    except Delivery.DoesNotExist:
-        return None
-
-
 def _target_status(service_request, wanted):
     """The status ``wanted`` leads to, or None when nothing changes."""
     current = service_request.status
     if wanted == StatusChoices.CLOSED and current != StatusChoices.CLOSED:
         return StatusChoices.CLOSED
     if wanted == StatusChoices.OPEN and current == StatusChoices.CLOSED:
-        delivery = _delivery_of(service_request)
-        if delivery is None or delivery.state == DeliveryStateChoices.DELIVERED:
-            return StatusChoices.OPEN
-        if delivery.state == DeliveryStateChoices.FAILED:
-            return StatusChoices.DELIVERY_FAILED
-        return StatusChoices.PENDING_DELIVERY
+        return services.reopen_status(services.delivery_of(service_request))
     return None
 
 

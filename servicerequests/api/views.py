@@ -14,9 +14,9 @@ from rest_framework.response import Response
 
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
-from core.api import NoDeleteViewSet
+from core.api import NoDeleteViewSet, sync_list_description
 from core.incremental import ModifiedSinceFilterSet
-from core.pagination import PortalCursorPagination, SyncCursorPagination
+from core.pagination import SyncCursorPagination
 from core.throttling import ServiceRequestCreateThrottle
 from servicerequests import idempotency, routing, services
 from servicerequests.api import schema
@@ -43,21 +43,11 @@ WORK = Capability.WORK_SUPPORT
 MANAGE = Capability.MANAGE_INTEGRATIONS
 
 
-class ServiceRequestCursorPagination(PortalCursorPagination):
-    """Oldest change first, so a PSA polling with ``modified_since`` gets each change once."""
-
-    ordering = ("modified_at", "pk")
-
-
 @extend_schema(tags=["service requests"])
 @extend_schema_view(
     list=extend_schema(
         summary="List service requests",
-        description=(
-            "Service requests ordered by last modification, oldest first, with cursor "
-            "pagination. For incremental sync, pass `modified_since` and follow `next`: each "
-            "change is returned once."
-        ),
+        description=sync_list_description("Service requests ordered by last modification"),
     ),
     retrieve=extend_schema(summary="Get a service request"),
     create=extend_schema(
@@ -95,7 +85,7 @@ class ServiceRequestViewSet(
     api_resource = ApiResource.SERVICE_REQUESTS
     serializer_class = ServiceRequestSerializer
     filterset_class = ServiceRequestApiFilterSet
-    pagination_class = ServiceRequestCursorPagination
+    pagination_class = SyncCursorPagination
     lookup_field = "number"
     lookup_value_regex = "SR-[0-9]+"
 
@@ -200,39 +190,52 @@ class ServiceRequestViewSet(
 # --- support configuration ----------------------------------------------------------------------
 
 
+class SupportConfigViewSet(NoDeleteViewSet):
+    """The support configuration: synced lists, looked up by id; Global admins write."""
+
+    required_capabilities = {"read": MANAGE, "write": MANAGE}
+    api_resource = ApiResource.SUPPORT_CONFIG
+    pagination_class = SyncCursorPagination
+    lookup_value_regex = "[0-9]+"
+
+
+def _support_config_schema(things, thing, list_description, **operations):
+    """The OpenAPI texts of a support-configuration endpoint; ``operations`` replace the plain
+    "Get/Add/Replace/Update a …" ones."""
+    return extend_schema_view(
+        list=extend_schema(summary=f"List {things}", description=list_description),
+        **{
+            "retrieve": extend_schema(summary=f"Get a {thing}"),
+            "create": extend_schema(summary=f"Add a {thing}"),
+            "update": extend_schema(summary=f"Replace a {thing}"),
+            "partial_update": extend_schema(summary=f"Update a {thing}"),
+            **operations,
+        },
+    )
+
+
 @extend_schema(tags=["support"])
-@extend_schema_view(
-    list=extend_schema(
-        summary="List support topics",
-        description=f"Partner Center's support topics. {schema.SYNC_LIST_NOTE}",
-    ),
-    retrieve=extend_schema(summary="Get a support topic"),
-    create=extend_schema(summary="Add a support topic"),
-    update=extend_schema(summary="Replace a support topic"),
-    partial_update=extend_schema(summary="Update a support topic"),
+@_support_config_schema(
+    "support topics",
+    "support topic",
+    f"Partner Center's support topics. {schema.SYNC_LIST_NOTE}",
 )
-class SupportTopicViewSet(NoDeleteViewSet):
+class SupportTopicViewSet(SupportConfigViewSet):
     """Support roles read the topics; Global admins add and change them (none is deleted)."""
 
     required_capabilities = {"read": VIEW, "write": MANAGE}
-    api_resource = ApiResource.SUPPORT_CONFIG
     serializer_class = SupportTopicSerializer
     filterset_class = SupportTopicFilterSet
-    pagination_class = SyncCursorPagination
-    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         return SupportTopic.objects.order_by("category", "name", "pk")
 
 
 @extend_schema(tags=["support"])
-@extend_schema_view(
-    list=extend_schema(
-        summary="List support channels",
-        description=f"Support channels (see `needs_attention`). {schema.SYNC_LIST_NOTE}",
-    ),
-    retrieve=extend_schema(summary="Get a support channel"),
-    create=extend_schema(summary="Add a support channel"),
+@_support_config_schema(
+    "support channels",
+    "support channel",
+    f"Support channels (see `needs_attention`). {schema.SYNC_LIST_NOTE}",
     update=extend_schema(
         summary="Replace a support channel",
         description=(
@@ -250,15 +253,11 @@ class SupportTopicViewSet(NoDeleteViewSet):
         ),
     ),
 )
-class ChannelViewSet(NoDeleteViewSet):
+class ChannelViewSet(SupportConfigViewSet):
     """Where escalations go. Global admins only; channels are disabled, never deleted."""
 
-    required_capabilities = {"read": MANAGE, "write": MANAGE}
-    api_resource = ApiResource.SUPPORT_CONFIG
     serializer_class = ChannelSerializer
     filterset_class = ModifiedSinceFilterSet
-    pagination_class = SyncCursorPagination
-    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         return Channel.objects.visible_to(self.request.user).order_by(
@@ -267,28 +266,17 @@ class ChannelViewSet(NoDeleteViewSet):
 
 
 @extend_schema(tags=["support"])
-@extend_schema_view(
-    list=extend_schema(
-        summary="List routing rules",
-        description=(
-            "Rules are tried by `position`, lowest first (the list itself is in sync order). "
-            f"{schema.SYNC_LIST_NOTE}"
-        ),
-    ),
-    retrieve=extend_schema(summary="Get a routing rule"),
-    create=extend_schema(summary="Add a routing rule"),
-    update=extend_schema(summary="Replace a routing rule"),
-    partial_update=extend_schema(summary="Update a routing rule"),
+@_support_config_schema(
+    "routing rules",
+    "routing rule",
+    "Rules are tried by `position`, lowest first (the list itself is in sync order). "
+    f"{schema.SYNC_LIST_NOTE}",
 )
-class RoutingRuleViewSet(NoDeleteViewSet):
+class RoutingRuleViewSet(SupportConfigViewSet):
     """Ordered rules that pick a request's channel. Global admins only; disable, never delete."""
 
-    required_capabilities = {"read": MANAGE, "write": MANAGE}
-    api_resource = ApiResource.SUPPORT_CONFIG
     serializer_class = RoutingRuleSerializer
     filterset_class = ModifiedSinceFilterSet
-    pagination_class = SyncCursorPagination
-    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         return RoutingRule.objects.filter(

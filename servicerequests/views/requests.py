@@ -6,7 +6,6 @@ Every write goes through ``servicerequests.services``, which writes the timeline
 """
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -14,7 +13,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
-from customers.models import Customer
+from core.pagination import page_of
+from customers.filters import filtered_customer
 from servicerequests import services
 from servicerequests.channels.manual import ManualChannel
 from servicerequests.filters import ServiceRequestFilterSet
@@ -41,8 +41,6 @@ STATUS_BADGES = {
     StatusChoices.DELIVERY_FAILED: "danger",
     StatusChoices.CLOSED: "",
 }
-# A delivery still on its way: closing now would race the worker that reopens it on success.
-IN_FLIGHT = {DeliveryStateChoices.PENDING, DeliveryStateChoices.SENDING}
 
 
 def _get_request(request, number):
@@ -68,28 +66,19 @@ def service_request_list(request):
     )
     filterset = ServiceRequestFilterSet(request.GET, queryset=queryset, user=request.user)
     filtered = filterset.qs if filterset.is_valid() else queryset.none()
-    page = Paginator(filtered, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    customer = None
-    if filterset.is_valid() and filterset.form.cleaned_data.get("customer"):
-        customer = (
-            Customer.objects.visible_to(request.user)
-            .filter(tenant_id=filterset.form.cleaned_data["customer"])
-            .first()
-        )
+    page, query = page_of(request, filtered, PAGE_SIZE)
     return render(
         request,
         "servicerequests/list.html",
         {
             "filterset": filterset,
             "page": page,
-            "query": query.urlencode(),
+            "query": query,
             "statuses": StatusChoices.choices,
             "severities": SeverityChoices.choices,
             "categories": CategoryChoices.choices,
             "channels": Channel.objects.only("pk", "name").order_by("name"),
-            "customer": customer,
+            "customer": filtered_customer(filterset, request.user),
             "now": timezone.now(),
             "can_work": request.user.has_capability(WORK),
         },
@@ -119,25 +108,10 @@ def dashboard_summary(user, now=None, limit=8):
 # --- one request ----------------------------------------------------------------------------
 
 
-def _delivery_of(service_request):
-    try:
-        return service_request.delivery
-    except ServiceRequest.delivery.RelatedObjectDoesNotExist:
-        return None
-
-
-def _reopen_status(delivery):
-    if delivery is None or delivery.state == DeliveryStateChoices.DELIVERED:
-        return StatusChoices.OPEN
-    if delivery.state == DeliveryStateChoices.FAILED:
-        return StatusChoices.DELIVERY_FAILED
-    return StatusChoices.PENDING_DELIVERY
-
-
 @capability_required(VIEW)
 def service_request_detail(request, number):
     service_request = _get_request(request, number)
-    delivery = _delivery_of(service_request)
+    delivery = services.delivery_of(service_request)
     attempts = (
         DeliveryAttempt.objects.filter(delivery=delivery).order_by("number", "pk")
         if delivery is not None
@@ -169,7 +143,7 @@ def service_request_detail(request, number):
             "can_work": can_work,
             "can_manage": request.user.has_capability(MANAGE),
             "can_close": service_request.status != StatusChoices.CLOSED
-            and (delivery is None or delivery.state not in IN_FLIGHT),
+            and (delivery is None or delivery.state not in services.IN_FLIGHT),
             "is_closed": service_request.status == StatusChoices.CLOSED,
             "is_manual": is_manual,
             "deep_link": deep_link,
@@ -208,11 +182,11 @@ def service_request_status(request, number):
     if not form.is_valid():
         messages.error(request, _("Choose whether to close or reopen it."))
         return redirect(service_request)
-    delivery = _delivery_of(service_request)
+    delivery = services.delivery_of(service_request)
     if form.cleaned_data["action"] == StatusForm.CLOSE:
         if service_request.status == StatusChoices.CLOSED:
             messages.info(request, _("%(number)s is already closed.") % {"number": number})
-        elif delivery is not None and delivery.state in IN_FLIGHT:
+        elif delivery is not None and delivery.state in services.IN_FLIGHT:
             messages.error(
                 request,
                 _("%(number)s is still being delivered: close it once the channel has it.")
@@ -227,7 +201,7 @@ def service_request_status(request, number):
         messages.info(request, _("%(number)s is not closed.") % {"number": number})
     else:
         services.change_status(
-            service_request, _reopen_status(delivery), actor=request.user, request=request
+            service_request, services.reopen_status(delivery), actor=request.user, request=request
         )
         messages.success(request, _("%(number)s is reopened.") % {"number": number})
     return redirect(service_request)
@@ -262,7 +236,7 @@ def service_request_assign(request, number):
 def service_request_reference(request, number):
     """The agent filed it in Microsoft's portal by hand and records Microsoft's number."""
     service_request = _get_request(request, number)
-    delivery = _delivery_of(service_request)
+    delivery = services.delivery_of(service_request)
     if delivery is None or delivery.state != DeliveryStateChoices.MANUAL:
         messages.error(
             request, _("%(number)s is not waiting for a reference.") % {"number": number}
@@ -284,7 +258,7 @@ def service_request_reference(request, number):
 def service_request_retry(request, number):
     """A Global admin sends a failed delivery again (the same idempotency key)."""
     service_request = _get_request(request, number)
-    delivery = _delivery_of(service_request)
+    delivery = services.delivery_of(service_request)
     if delivery is None or delivery.state != DeliveryStateChoices.FAILED:
         messages.info(request, _("Its delivery has not failed: nothing to retry."))
         return redirect(service_request)

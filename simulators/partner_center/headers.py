@@ -1,7 +1,4 @@
-"""Reading a WSGI request: its headers, case-insensitively, and its body; and turning a scripted
-body into bytes."""
-
-import json
+"""Reading a WSGI request: its headers, case-insensitively, and its body."""
 
 
 class Headers(dict):
@@ -46,11 +43,3 @@ def read_body(environ):
     except ValueError:
         length = 0
     return environ["wsgi.input"].read(length) if length > 0 else b""
-
-
-def as_bytes(body):
-    if body is None or isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode()
-    return json.dumps(body).encode()

@@ -4,6 +4,9 @@ notes and their schedules, faults, the documented error body and Partner Center'
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from simulators.scripting import Fault as ScriptedFault
+from simulators.scripting import as_bytes
+
 SEVERITIES = ("unknown", "critical", "moderate", "minimal")  # .NET enum order: 0..3
 STATUSES = ("none", "open", "closed", "attention_needed")  # .NET enum order: 0..3
 SEVERITY_NUMBERS = {name: number for number, name in enumerate(SEVERITIES)}
@@ -177,13 +180,20 @@ class SimulatedServiceRequest:
 
 
 @dataclass
-class Fault:
-    status: int
-    headers: dict = field(default_factory=dict)
-    body: bytes | None = None
-    delay: float = 0.0
+class Fault(ScriptedFault):
+    """``body``: bytes, str or JSON-able. ``method``: answer only requests that use it.
+    ``after=True``: the request is carried out first (a request is created, a note added) and then
+    answered with the fault: a lost answer."""
+
     method: str | None = None
     after: bool = False
+
+    def __post_init__(self):
+        self.body = as_bytes(self.body)
+        self.method = self.method.upper() if self.method else None
+
+    def answers(self, method):
+        return self.method in (None, method)
 
 
 class HttpError(Exception):
@@ -210,10 +220,6 @@ def error_body(status, description, code=None, data=None):
 
 
 # --- time ------------------------------------------------------------------------------------
-
-
-def to_ms(value):
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def pc_time(value, zulu=True):

@@ -7,7 +7,7 @@ import uuid
 from http import HTTPStatus
 from urllib.parse import unquote
 
-from simulators.partner_center.headers import as_bytes, read_body, request_headers
+from simulators.partner_center.headers import read_body, request_headers
 from simulators.partner_center.model import (
     CREATE_SEVERITIES,
     SEVERITIES,
@@ -20,6 +20,7 @@ from simulators.partner_center.model import (
     error_body,
 )
 from simulators.partner_center.store import ServiceRequestStore
+from simulators.scripting import FaultScript
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -27,67 +28,19 @@ _PREFIX = "/v1/servicerequests"
 _CUSTOMER = re.compile(r"^/v1/customers/([^/]+)/servicerequests/?$")
 
 
-class PartnerCenterSimulator(ServiceRequestStore):
+class PartnerCenterSimulator(FaultScript, ServiceRequestStore):
     """A WSGI app serving Partner Center's service-request API to one partner."""
 
-    # --- scripting --------------------------------------------------------------------------
-    def fail_next(
-        self,
-        path_prefix,
-        status,
-        headers=None,
-        body=None,
-        delay=0.0,
-        times=1,
-        *,
-        method=None,
-        after=False,
-    ):
-        """The next ``times`` requests whose path starts with ``path_prefix`` (and, with
-        ``method``, use it) answer ``status`` with ``headers`` and ``body`` (bytes, str or
-        JSON-able; a Partner Center error body when None) after ``delay`` seconds. Status 200
-        with no body only delays. ``after=True``: the request is carried out first (a request
-        is created, a note added) and then answered with the fault: a lost answer."""
-        with self.lock:
-            for _ in range(times):
-                self.faults.append(
-                    (
-                        path_prefix,
-                        Fault(
-                            status,
-                            dict(headers or {}),
-                            as_bytes(body),
-                            delay,
-                            method.upper() if method else None,
-                            after,
-                        ),
-                    )
-                )
+    fault_class = Fault
 
+    # --- scripting --------------------------------------------------------------------------
     def clear_faults(self):
         with self.lock:
             self.faults.clear()
 
     def release(self):
         """Wake every answer held back by a ``delay`` now (e.g. before stopping the server)."""
-        with self._wake:
-            self._generation += 1
-            self._wake.notify_all()
-
-    def _sleep(self, seconds):
-        if seconds <= 0:
-            return
-        with self._wake:
-            generation = self._generation
-            self._wake.wait_for(lambda: self._generation != generation, timeout=seconds)
-
-    def _take_fault(self, method, path):
-        with self.lock:
-            for index, (prefix, fault) in enumerate(self.faults):
-                if path.startswith(prefix) and fault.method in (None, method):
-                    del self.faults[index]
-                    return fault
-        return None
+        self._held.release()
 
     # --- WSGI ---------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
@@ -102,9 +55,9 @@ class PartnerCenterSimulator(ServiceRequestStore):
         }
         with self.lock:
             self.requests.append((method, path, headers, body))
-        fault = self._take_fault(method, path)
+        fault = self._take_fault(path, method=method)
         if fault is not None and not fault.after:
-            self._sleep(fault.delay)
+            self._held.sleep(fault.delay)
             if fault.body is not None or fault.status != 200:
                 return self._fault(start_response, fault, reply_headers)
         try:
@@ -113,7 +66,7 @@ class PartnerCenterSimulator(ServiceRequestStore):
         except HttpError as error:
             status, payload, extra = error.status, error.payload, error.headers
         if fault is not None and fault.after:
-            self._sleep(fault.delay)
+            self._held.sleep(fault.delay)
             if fault.body is not None or fault.status != 200:
                 return self._fault(start_response, fault, reply_headers)
         if not isinstance(payload, bytes):

@@ -4,7 +4,7 @@ Microsoft Support, and shown as Partner Center's JSON."""
 import random
 import threading
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from simulators.partner_center.model import (
     DEFAULT_ORGANIZATION,
@@ -20,11 +20,11 @@ from simulators.partner_center.model import (
     SimulatedServiceRequest,
     pc_time,
     schedule_steps,
-    to_ms,
 )
+from simulators.scripting import HeldAnswers, ScenarioClock, to_ms
 
 
-class ServiceRequestStore:
+class ServiceRequestStore(ScenarioClock):
     """The partner's service requests on a scenario clock, as Partner Center shows them, with the
     hooks tests use to move them on. ``PartnerCenterSimulator`` serves it over HTTP."""
 
@@ -62,24 +62,13 @@ class ServiceRequestStore:
         self._replays = {}  # (method, path, key) -> (status, body bytes, request id)
         self._created_per_key = Counter()
         self._posts_per_key = Counter()
-        self._wake = threading.Condition(threading.Lock())
-        self._generation = 0
+        self._held = HeldAnswers()  # answers waiting out a scripted delay
         # Where the simulator is served; set once serving.
         self.base_url = "http://127.0.0.1"
 
     # --- clock ------------------------------------------------------------------------------
-    def now(self):
-        """Scenario time: real time plus everything ``advance`` added, to the millisecond."""
-        with self.lock:
-            offset = self._offset
-        return to_ms(datetime.now(UTC) + timedelta(seconds=offset))
-
-    def advance(self, seconds):
-        """Move the scenario clock forward; scheduled status changes up to then happen."""
-        with self.lock:
-            self._offset += float(seconds)
-            self._refresh_all()
-        return self.now()
+    def _clock_moved(self):
+        self._refresh_all()  # scheduled status changes up to the new time happen
 
     # --- test hooks -------------------------------------------------------------------------
     def add_request(

@@ -2,9 +2,10 @@
 
 import bisect
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 
 from simulators.graph import graph_time
+from simulators.scripting import ScenarioClock, to_ms
 from simulators.service_health.model import (
     OPEN_STATUSES,
     RESOLVED_STATUSES,
@@ -16,11 +17,10 @@ from simulators.service_health.model import (
     SimulatedIssue,
     SimulatedTenant,
     service_time,
-    to_ms,
 )
 
 
-class IssueCatalogue:
+class IssueCatalogue(ScenarioClock):
     """The issues Microsoft publishes and the tenants that see them, on a scenario clock: what a
     scenario is built with and what each tenant sees at any moment. ``ServiceHealthSimulator``
     serves it over HTTP."""
@@ -32,19 +32,6 @@ class IssueCatalogue:
         self.seven_digit_times = seven_digit_times
         self.lock = threading.RLock()
         self._offset = 0.0  # seconds added to real time by advance()
-
-    # --- clock ------------------------------------------------------------------------------
-    def now(self):
-        """The scenario time: real time plus everything ``advance`` added, to the millisecond."""
-        with self.lock:
-            offset = self._offset
-        return to_ms(datetime.now(UTC) + timedelta(seconds=offset))
-
-    def advance(self, seconds):
-        """Move the scenario clock forward: scheduled steps up to the new time happen."""
-        with self.lock:
-            self._offset += float(seconds)
-        return self.now()
 
     # --- building a scenario ---------------------------------------------------------------
     def add_service(self, service_id, name):

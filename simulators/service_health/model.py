@@ -4,6 +4,8 @@ issues and steps a scenario is made of."""
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from simulators.scripting import Fault as ScriptedFault
+
 # --- Microsoft's vocabularies ---------------------------------------------------------------
 
 SERVICE_HEALTH_STATUSES = (
@@ -85,10 +87,6 @@ CORE_SERVICES = (
 
 
 # --- time ------------------------------------------------------------------------------------
-
-
-def to_ms(value):
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def service_time(value):
@@ -175,10 +173,15 @@ class IssueState:
 
 
 @dataclass
-class Fault:
-    status: int
-    headers: dict = field(default_factory=dict)
-    body: bytes | None = None
-    delay: float = 0.0
+class Fault(ScriptedFault):
+    """``tenant_id``: answer only requests from that tenant. ``truncate_to``: serve the real
+    answer cut to that many bytes."""
+
     tenant_id: str | None = None
     truncate_to: int | None = None
+
+    def __post_init__(self):
+        self.tenant_id = str(self.tenant_id) if self.tenant_id is not None else None
+
+    def answers(self, tenant_id):
+        return self.tenant_id in (None, tenant_id)

@@ -3,6 +3,7 @@
 import random
 from datetime import timedelta
 
+from simulators.scripting import to_ms
 from simulators.service_health.demo_issues import DEMO_ISSUES, post_text
 from simulators.service_health.model import (
     CORE_SERVICES,
@@ -11,7 +12,6 @@ from simulators.service_health.model import (
     IssueStep,
     SimulatedIssue,
     SimulatedTenant,
-    to_ms,
 )
 from simulators.service_health.server import ServiceHealthSimulator
 

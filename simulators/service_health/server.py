@@ -9,6 +9,7 @@ from datetime import timedelta
 from http import HTTPStatus
 from urllib.parse import parse_qs, quote, urlencode
 
+from simulators.scripting import FaultScript
 from simulators.service_health.catalogue import IssueCatalogue
 from simulators.service_health.errors import HttpError, fault_body, graph_error, identity_error
 from simulators.service_health.model import Fault
@@ -34,8 +35,10 @@ DEFAULT_PAGE_SIZE = 100  # Microsoft: "default page size is 100"
 MAX_PAGE_SIZE = 1000  # Microsoft: "cannot be greater than 1000"
 
 
-class ServiceHealthSimulator(IssueCatalogue):
+class ServiceHealthSimulator(FaultScript, IssueCatalogue):
     """A WSGI app serving Graph service communications for every tenant in ``tenants``."""
+
+    fault_class = Fault
 
     def __init__(self, *, page_size=DEFAULT_PAGE_SIZE, seven_digit_times=False):
         super().__init__(seven_digit_times=seven_digit_times)
@@ -48,46 +51,6 @@ class ServiceHealthSimulator(IssueCatalogue):
         self.base_url = "http://127.0.0.1"
 
     # --- scripting --------------------------------------------------------------------------
-    def fail_next(
-        self,
-        path_prefix,
-        status,
-        headers=None,
-        body=None,
-        delay=0.0,
-        times=1,
-        *,
-        tenant_id=None,
-        truncate_to=None,
-    ):
-        """The next ``times`` requests whose path starts with ``path_prefix`` (and, with
-        ``tenant_id``, that come from that tenant) answer ``status`` with ``headers`` and
-        ``body`` (a Graph error body when None) after ``delay`` seconds. Status 200 with no
-        body only delays. ``truncate_to``: serve the real answer cut to that many bytes."""
-        with self.lock:
-            for _ in range(times):
-                self.faults.append(
-                    (
-                        path_prefix,
-                        Fault(
-                            status,
-                            dict(headers or {}),
-                            body,
-                            delay,
-                            str(tenant_id) if tenant_id is not None else None,
-                            truncate_to,
-                        ),
-                    )
-                )
-
-    def _take_fault(self, path, tenant_id):
-        with self.lock:
-            for index, (prefix, fault) in enumerate(self.faults):
-                if path.startswith(prefix) and fault.tenant_id in (None, tenant_id):
-                    del self.faults[index]
-                    return fault
-        return None
-
     def revoke_tokens(self, tenant_id=None):
         with self.lock:
             for token, (owner, _expires) in list(self._tokens.items()):
@@ -116,7 +79,7 @@ class ServiceHealthSimulator(IssueCatalogue):
         reply_headers = {"request-id": request_id, "client-request-id": client_request_id}
         with self.lock:
             self.requests.append((method, path, query, headers))
-        fault = self._take_fault(path, self._request_tenant(method, path, headers))
+        fault = self._take_fault(path, tenant_id=self._request_tenant(method, path, headers))
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)

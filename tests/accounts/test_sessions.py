@@ -175,14 +175,21 @@ def test_a_background_refresh_after_the_timeout_leaves_the_message_for_the_next_
     assert "You were signed out after 30 minutes without activity." in page.content.decode()
 
 
-def test_a_form_posted_after_the_timeout_returns_to_its_page(cast, password):
+def post_profile_after_the_timeout(password, full_name, referer):
+    """The profile form, posted 31 minutes after the last activity."""
     client = Client()
     sign_in(client, password)
     set_clock(client, signed_in_ago=2 * 60 * MINUTE, active_ago=31 * MINUTE)
-    response = client.post(
+    return client.post(
         reverse("accounts:profile"),
-        {"full_name": "Changed After Timeout", "language": "en"},
-        headers={"Referer": "http://testserver/profile/"},
+        {"full_name": full_name, "language": "en"},
+        headers={"Referer": referer},
+    )
+
+
+def test_a_form_posted_after_the_timeout_returns_to_its_page(cast, password):
+    response = post_profile_after_the_timeout(
+        password, "Changed After Timeout", "http://testserver/profile/"
     )
     assert_sent_to_sign_in(response, next_url="/profile/")
     assert (
@@ -193,14 +200,7 @@ def test_a_form_posted_after_the_timeout_returns_to_its_page(cast, password):
 
 
 def test_a_foreign_referer_is_not_used_as_next(cast, password):
-    client = Client()
-    sign_in(client, password)
-    set_clock(client, signed_in_ago=2 * 60 * MINUTE, active_ago=31 * MINUTE)
-    response = client.post(
-        reverse("accounts:profile"),
-        {"full_name": "x", "language": "en"},
-        headers={"Referer": "https://evil.example/profile/"},
-    )
+    response = post_profile_after_the_timeout(password, "x", "https://evil.example/profile/")
     assert_sent_to_sign_in(response, next_url=None)
 
 

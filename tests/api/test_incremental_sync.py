@@ -4,6 +4,7 @@ change exactly once, including changes made while it pages and writes that commi
 import threading
 from base64 import b64encode
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.core.management import call_command
@@ -56,22 +57,32 @@ def _change_status(service=None, row=None):
         )
 
 
-# url -> (make a row, change it, the row's key in the list, its key in a response row, the
-# response field that carries its time of change)
+def _renamed(model, row):
+    _touch(model, row, name=f"{row.name} (changed)")
+
+
+def _collection(make, change, attribute="pk", field=None):
+    """(make a row, change it, the row's key in the list, its key in a response row, the response
+    field that carries its time of change): a row is known by its ``attribute``, which a
+    response row shows as ``field`` (by default: under the same name; ``id`` for the pk)."""
+    field = field or ("id" if attribute == "pk" else attribute)
+    return (
+        make,
+        change,
+        lambda row: str(getattr(row, attribute)),
+        lambda item: str(item[field]),
+        "modified_at",
+    )
+
+
 COLLECTIONS = {
-    "/api/v1/customers/": (
+    "/api/v1/customers/": _collection(
         CustomerFactory,
         lambda row: _touch(Customer, row, company_name=f"{row.company_name} (changed)"),
-        lambda row: str(row.tenant_id),
-        lambda item: item["tenant_id"],
-        "modified_at",
+        "tenant_id",
     ),
-    "/api/v1/services/": (
-        _service,
-        lambda row: _change_status(service=row),
-        lambda row: row.graph_id,
-        lambda item: item["id"],
-        "modified_at",
+    "/api/v1/services/": _collection(
+        _service, lambda row: _change_status(service=row), "graph_id", "id"
     ),
     "/api/v1/health/": (
         _health_row,
@@ -80,48 +91,20 @@ COLLECTIONS = {
         lambda item: (item["customer"]["tenant_id"], item["service"]["id"]),
         "modified_at",
     ),
-    "/api/v1/feed-sources/": (
-        FeedSourceFactory,
-        lambda row: _touch(FeedSource, row, name=f"{row.name} (changed)"),
-        lambda row: row.pk,
-        lambda item: item["id"],
-        "modified_at",
-    ),
-    "/api/v1/incidents/": (
+    "/api/v1/feed-sources/": _collection(FeedSourceFactory, partial(_renamed, FeedSource)),
+    "/api/v1/incidents/": _collection(
         IncidentFactory,
         lambda row: _touch(Incident, row, title="Changed"),
-        lambda row: row.microsoft_id,
-        lambda item: item["microsoft_id"],
-        "modified_at",
+        "microsoft_id",
     ),
-    "/api/v1/service-requests/": (
+    "/api/v1/service-requests/": _collection(
         ServiceRequestFactory,
         lambda row: _touch(ServiceRequest, row, title="Changed"),
-        lambda row: row.number,
-        lambda item: item["number"],
-        "modified_at",
+        "number",
     ),
-    "/api/v1/support-topics/": (
-        SupportTopicFactory,
-        lambda row: _touch(SupportTopic, row, name=f"{row.name} (changed)"),
-        lambda row: row.pk,
-        lambda item: item["id"],
-        "modified_at",
-    ),
-    "/api/v1/channels/": (
-        ChannelFactory,
-        lambda row: _touch(Channel, row, name=f"{row.name} (changed)"),
-        lambda row: row.pk,
-        lambda item: item["id"],
-        "modified_at",
-    ),
-    "/api/v1/routing-rules/": (
-        RoutingRuleFactory,
-        lambda row: _touch(RoutingRule, row, name=f"{row.name} (changed)"),
-        lambda row: row.pk,
-        lambda item: item["id"],
-        "modified_at",
-    ),
+    "/api/v1/support-topics/": _collection(SupportTopicFactory, partial(_renamed, SupportTopic)),
+    "/api/v1/channels/": _collection(ChannelFactory, partial(_renamed, Channel)),
+    "/api/v1/routing-rules/": _collection(RoutingRuleFactory, partial(_renamed, RoutingRule)),
 }
 
 

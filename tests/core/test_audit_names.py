@@ -42,16 +42,16 @@ def test_record_refuses_any_other_name(db, action):
 
 
 def _action_literals(tree):
-    """String constants given as ``action=`` (or chosen between by ``a if c else b``)."""
+    """String constants given as ``action=``, or as ``audit.record_change``'s second argument
+    (or chosen between by ``a if c else b``)."""
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        for keyword in node.keywords:
-            if keyword.arg != "action":
-                continue
-            values = [keyword.value]
-            if isinstance(keyword.value, ast.IfExp):
-                values = [keyword.value.body, keyword.value.orelse]
+        given = [keyword.value for keyword in node.keywords if keyword.arg == "action"]
+        if getattr(node.func, "attr", None) == "record_change" and len(node.args) > 1:
+            given.append(node.args[1])
+        for action in given:
+            values = [action.body, action.orelse] if isinstance(action, ast.IfExp) else [action]
             for value in values:
                 if isinstance(value, ast.Constant) and isinstance(value.value, str):
                     yield value.value

@@ -44,23 +44,9 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self):
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        argv = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port)]
+        argv += ["--save", "", "--appendonly", "no", "--dir", str(self.dir)]
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def accepts():
             try:
@@ -177,6 +163,18 @@ def _close(*sockets):
         sock.close()
 
 
+def stop_group(process):
+    """SIGTERM to a running ``process``'s group (started with ``start_new_session``), SIGKILL
+    when it has not ended within 15 s."""
+    if process and process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 class Gunicorn:
     """The portal served by gunicorn on a free loopback port, as in production (DEBUG off)."""
 
@@ -231,13 +229,7 @@ class Gunicorn:
             pytest.fail(f"gunicorn did not start:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process)
 
 
 class Worker:
@@ -337,12 +329,7 @@ class Worker:
         self.process.wait(timeout=timeout)
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process)
 
 
 class Beat:
@@ -391,13 +378,7 @@ class Beat:
         return self.log_path.read_text().count(f"Sending due task {entry} (")
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process)
 
 
 class FileEmailBackend(filebased.EmailBackend):

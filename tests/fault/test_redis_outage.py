@@ -81,6 +81,26 @@ def open_through_the_api(client, token, customer, n):
     return response, time.perf_counter() - started
 
 
+@pytest.fixture
+def open_request(redis_everywhere, webhook_receiver, psa_receiver, api_token_for, cast):
+    """Both outboxes routed to the receivers; ``open_request(n)`` opens service request ``n``
+    through the API as a helpdesk agent and returns the response and the seconds it took."""
+    deliver_only_to(webhook_receiver)
+    subscribe_to_opened_requests(psa_receiver, cast["global_admin"])
+    customer = CustomerFactory()
+    token = api_token_for("helpdesk_agent")
+    api = Client()
+    return lambda n: open_through_the_api(api, token, customer, n)
+
+
+def open_during_the_outage(open_request):
+    """Opens REQUESTS service requests, every one accepted all the same."""
+    answers = [open_request(n) for n in range(1, REQUESTS + 1)]
+    statuses = [response.status_code for response, _seconds in answers]
+    assert statuses == [201] * REQUESTS, [r.content[:300] for r, _s in answers]
+    return answers
+
+
 def wait_until_delivered(expected):
     """Both outboxes: every request escalated and sent as a webhook."""
     return wait_for(
@@ -108,23 +128,16 @@ def summary(answers, expected, webhook_receiver, psa_receiver, **extra):
 
 
 def test_a_redis_outage_loses_nothing_and_answers_cleanly(
-    redis_everywhere, webhook_receiver, psa_receiver, api_token_for, cast, password, tmp_path
+    redis_everywhere, open_request, webhook_receiver, psa_receiver, cast, password, tmp_path
 ):
-    deliver_only_to(webhook_receiver)
-    subscribe_to_opened_requests(psa_receiver, cast["global_admin"])
-    customer = CustomerFactory()
-    token = api_token_for("helpdesk_agent")
-    api = Client()
     worker = Worker(redis_everywhere.url, tmp_path, queue=BOTH_QUEUES)
     try:
         worker.start()
-        response, _seconds = open_through_the_api(api, token, customer, 0)
+        response, _seconds = open_request(0)
         assert response.status_code == 201
 
         redis_everywhere.kill()
-        answers = [open_through_the_api(api, token, customer, n) for n in range(1, REQUESTS + 1)]
-        statuses = [response.status_code for response, _seconds in answers]
-        assert statuses == [201] * REQUESTS, [r.content[:300] for r, _s in answers]
+        answers = open_during_the_outage(open_request)
         # The first failed publish switched publishing off for a while: no request waits on it.
         assert broker._down_until > time.monotonic()
 
@@ -159,27 +172,20 @@ PAUSE_SECONDS = 20
 
 
 def test_a_hung_redis_costs_one_timeout_not_one_per_request(
-    redis_everywhere, webhook_receiver, psa_receiver, api_token_for, cast, password, tmp_path
+    redis_everywhere, open_request, webhook_receiver, psa_receiver, cast, password, tmp_path
 ):
     """Redis SIGSTOPped: connections hang instead of being refused. Each call waits out its
     socket timeout (2 s here), so after the first failure the API stops asking Redis (throttle
     cache and broker alike) for a while; afterwards the same worker delivers everything."""
-    deliver_only_to(webhook_receiver)
-    subscribe_to_opened_requests(psa_receiver, cast["global_admin"])
-    customer = CustomerFactory()
-    token = api_token_for("helpdesk_agent")
-    api = Client()
     worker = Worker(redis_everywhere.url, tmp_path, queue=BOTH_QUEUES)
     try:
         worker.start()
-        response, _seconds = open_through_the_api(api, token, customer, 0)
+        response, _seconds = open_request(0)
         assert response.status_code == 201
 
         redis_everywhere.pause()
         paused_at = time.monotonic()
-        answers = [open_through_the_api(api, token, customer, n) for n in range(1, REQUESTS + 1)]
-        statuses = [response.status_code for response, _seconds in answers]
-        assert statuses == [201] * REQUESTS, [r.content[:300] for r, _s in answers]
+        answers = open_during_the_outage(open_request)
         # Both stopped asking after their first timeout: only the first request waited.
         assert FailOpenRedisCache.down_until > time.monotonic()
         assert broker._down_until > time.monotonic()

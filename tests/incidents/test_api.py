@@ -5,10 +5,7 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import Role
@@ -16,17 +13,11 @@ from core.models import AuditEntry
 from incidents import services
 from incidents.models import Acknowledgement, AffectedCustomer, Incident, IncidentPost
 from tests.customers.factories import CustomerFactory
+from tests.helpers import SUPPORT_READS, all_pages, schema_text, sync_stamps
 
 LIST_URL = "/api/v1/incidents/"
 
-READS = {
-    "global_admin": 200,
-    "admin_agent": 200,
-    "helpdesk_agent": 200,
-    "user_management_admin": 404,
-    "no_role": 404,
-    "anonymous": 401,
-}
+READS = SUPPORT_READS
 ACKNOWLEDGES = {
     "global_admin": 201,
     "admin_agent": 201,
@@ -309,34 +300,23 @@ def test_filters_combine(client_for):
 
 def test_modified_since_pages_through_each_incident_exactly_once(client_for):
     cutoff = timezone.now() - timedelta(hours=1)
-    stamps = {
-        "before": cutoff - timedelta(microseconds=1),
-        "at": cutoff,
-        "tie-1": cutoff + timedelta(minutes=1),
-        "tie-2": cutoff + timedelta(minutes=1),
-        "tie-3": cutoff + timedelta(minutes=1),
-        "after": cutoff + timedelta(minutes=2),
-    }
+    stamps = sync_stamps(cutoff)
     incidents = {}
     for label, moment in stamps.items():
         incidents[label] = make_incident()
         stamp(incidents[label], moment)
     signed_in = client_for("helpdesk_agent")
     response = signed_in.get(LIST_URL, {"modified_since": cutoff.isoformat(), "page_size": 2})
-    seen, modified, pages = [], [], 0
-    while True:
-        pages += 1
-        seen += ids(response)
-        modified += [row["modified_at"] for row in response.json()["results"]]
-        next_url = response.json()["next"]
-        if next_url is None:
-            break
-        response = signed_in.get(next_url)
+    pages = all_pages(signed_in, response)
+    seen, modified = [], []
+    for page in pages:
+        seen += ids(page)
+        modified += [row["modified_at"] for row in page.json()["results"]]
     # modified_since is exclusive: the row stamped exactly at it came with an earlier poll.
     expected = {incidents[label].microsoft_id for label in stamps if label not in ("before", "at")}
     assert len(seen) == len(set(seen)) == 4
     assert set(seen) == expected
-    assert pages == 2
+    assert len(pages) == 2
     assert seen[0] == incidents["tie-1"].microsoft_id
     assert seen[-1] == incidents["after"].microsoft_id
     assert modified == sorted(modified)
@@ -439,42 +419,33 @@ def _add_incidents(count, customers, users):
             Acknowledgement.objects.create(incident=incident, user=user, note="seen")
 
 
-def test_list_queries_do_not_grow_with_rows(client_for, cast, django_assert_max_num_queries):
+def test_list_queries_do_not_grow_with_rows(client_for, cast, list_budget):
     customers = [CustomerFactory() for _n in range(3)]
     users = [cast["helpdesk_agent"], cast["admin_agent"]]
     signed_in = client_for("helpdesk_agent")
-    _add_incidents(5, customers, users)
-    signed_in.get(LIST_URL)  # the session's first request records it
-    with CaptureQueriesContext(connection) as few:
-        response = signed_in.get(LIST_URL)
-    assert len(response.json()["results"]) == 5
-    _add_incidents(35, customers, users)
-    with django_assert_max_num_queries(len(few)):
-        response = signed_in.get(LIST_URL)
+    first, response, queries = list_budget(
+        lambda: signed_in.get(LIST_URL), lambda n: _add_incidents(n, customers, users)
+    )
+    assert len(first.json()["results"]) == 5
     results = response.json()["results"]
     assert len(results) == 40
     assert all(len(row["affected_customers"]) == 3 for row in results)
     assert all(row["acknowledgement_count"] == 2 for row in results)
-    assert len(few) <= 12
+    assert queries <= 12
 
 
-def test_list_with_a_token_has_the_same_budget(api_token_for, cast, django_assert_max_num_queries):
+def test_list_with_a_token_has_the_same_budget(api_token_for, cast, list_budget):
     token = api_token_for(Role.HELPDESK_AGENT, scopes=["read"])
     customers = [CustomerFactory() for _n in range(2)]
-    _add_incidents(5, customers, [cast["helpdesk_agent"]])
-    Client().get(LIST_URL, **bearer(token))  # records last_used_at once
-    with CaptureQueriesContext(connection) as few:
-        Client().get(LIST_URL, **bearer(token))
-    _add_incidents(35, customers, [cast["helpdesk_agent"]])
-    with django_assert_max_num_queries(len(few)):
-        response = Client().get(LIST_URL, **bearer(token))
+    _first, response, _queries = list_budget(
+        lambda: Client().get(LIST_URL, **bearer(token)),
+        lambda n: _add_incidents(n, customers, [cast["helpdesk_agent"]]),
+    )
     assert len(response.json()["results"]) == 40
 
 
 def test_schema_documents_the_incident_endpoints(client_for):
-    response = client_for("helpdesk_agent").get(reverse("api-v1:schema"))
-    assert response.status_code == 200
-    body = response.content.decode()
+    body = schema_text(client_for)
     for path in (
         "/api/v1/incidents/",
         "/api/v1/incidents/{microsoft_id}/",

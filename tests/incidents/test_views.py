@@ -11,6 +11,7 @@ from incidents.forms import tomorrow_at_nine
 from incidents.models import Acknowledgement, Snooze
 from incidents.templatetags.incident_posts import html_to_text
 from tests.customers.factories import CustomerFactory
+from tests.helpers import SUPPORT_PAGES
 from tests.incidents.factories import (
     AffectedCustomerFactory,
     IncidentFactory,
@@ -25,16 +26,7 @@ def listed_ids(response):
 # --- who may see what ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "principal, expected",
-    [
-        ("global_admin", 200),
-        ("admin_agent", 200),
-        ("helpdesk_agent", 200),
-        ("user_management_admin", 404),
-        ("no_role", 404),
-    ],
-)
+@pytest.mark.parametrize("principal, expected", SUPPORT_PAGES)
 def test_incidents_are_for_support_roles(principal, expected, client_for):
     incident = IncidentFactory(microsoft_id="EX123456")
     client = client_for(principal)

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from core.models import AuditEntry, EventTypeChoices
 from integrations import delivery, services
@@ -526,35 +527,21 @@ def test_the_customer_page_has_no_psa_section_without_psa_connections(client_for
     assert 'data-testid="psa-companies"' not in page
 
 
-def test_the_dashboard_tells_integration_admins_about_failing_webhooks(client_for, admin):
-    from django.utils import timezone
-
-    healthy, _secret = services.create_subscription(
+def feed_failing_subscriber(admin, name, target_url):
+    """A webhook subscription to ``feed.failing`` events."""
+    subscription, _secret = services.create_subscription(
         actor=admin,
-        data={
-            "name": "Healthy",
-            "target_url": "http://127.0.0.1:9/a",
-            "event_types": ["feed.failing"],
-        },
+        data={"name": name, "target_url": target_url, "event_types": ["feed.failing"]},
     )
+    return subscription
+
+
+def test_the_dashboard_tells_integration_admins_about_failing_webhooks(client_for, admin):
+    healthy = feed_failing_subscriber(admin, "Healthy", "http://127.0.0.1:9/a")
     dashboard = reverse("dashboard:index")
     assert b"webhooks-failing" not in client_for("global_admin").get(dashboard).content
-    failing, _secret = services.create_subscription(
-        actor=admin,
-        data={
-            "name": "Failing",
-            "target_url": "http://127.0.0.1:9/b",
-            "event_types": ["feed.failing"],
-        },
-    )
-    switched_off, _secret = services.create_subscription(
-        actor=admin,
-        data={
-            "name": "Gone",
-            "target_url": "http://127.0.0.1:9/c",
-            "event_types": ["feed.failing"],
-        },
-    )
+    failing = feed_failing_subscriber(admin, "Failing", "http://127.0.0.1:9/b")
+    switched_off = feed_failing_subscriber(admin, "Gone", "http://127.0.0.1:9/c")
     WebhookSubscription.objects.filter(pk__in=[failing.pk, switched_off.pk]).update(
         failing_since=timezone.now()
     )

@@ -12,7 +12,6 @@ import json
 
 import pytest
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from core.models import AuditEntry
 from integrations import services as integration_services
@@ -21,6 +20,7 @@ from outbound.urlguard import same_origin
 from servicehealth.models import FeedSource
 from servicerequests.models import Channel
 from tests.integrations.helpers import SECRET as SIGNING_SECRET
+from tests.security.helpers import api_errors
 from tests.servicehealth.factories import FeedSourceFactory
 from tests.servicerequests.factories import ChannelFactory
 
@@ -35,17 +35,6 @@ AGAIN_AUTH = "Enter the password or token again: it is not sent to a new host wi
 # here connects anywhere, but the URL checks run on save.
 HOME = "http://127.0.0.1:9"
 ELSEWHERE = "http://localhost:9"
-
-
-@pytest.fixture
-def admin_api(cast):
-    client = APIClient()
-    client.force_authenticate(cast["global_admin"])
-    return client
-
-
-def api_errors(response):
-    return {error["attr"]: error["detail"] for error in response.json()["errors"]}
 
 
 def form_errors(response):

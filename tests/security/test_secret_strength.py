@@ -9,10 +9,10 @@ import base64
 
 import pytest
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from integrations.models import WebhookSubscription
 from servicerequests.models import Channel
+from tests.security.helpers import api_errors
 from tests.servicerequests.factories import ChannelFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,17 +27,6 @@ def whsec(size):
 def key_bytes(secret):
     assert secret.startswith("whsec_")
     return len(base64.b64decode(secret.removeprefix("whsec_"), validate=True))
-
-
-@pytest.fixture
-def admin_api(cast):
-    client = APIClient()
-    client.force_authenticate(cast["global_admin"])
-    return client
-
-
-def api_errors(response):
-    return {error["attr"]: error["detail"] for error in response.json()["errors"]}
 
 
 # --- webhook subscriptions ------------------------------------------------------------------

@@ -6,16 +6,14 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import Role
 from core.models import AuditEntry
 from servicehealth.models import FeedSource, Service, TenantServiceHealth
 from tests.customers.factories import CustomerFactory
+from tests.helpers import ADMIN_ONLY, SUPPORT_READS, assert_write_answer, schema_text
 
 SERVICES_URL = "/api/v1/services/"
 HEALTH_URL = "/api/v1/health/"
@@ -25,23 +23,6 @@ STORED_SECRET = "stored-secret"
 # Loopback addresses are allowed in development and tests (OUTBOUND_URL_ALLOWLIST).
 BASE_URL = "http://127.0.0.1:9/v1.0"
 TOKEN_URL = "http://127.0.0.1:9/{tenant_id}/oauth2/v2.0/token"
-
-SUPPORT_READS = {
-    "global_admin": 200,
-    "admin_agent": 200,
-    "helpdesk_agent": 200,
-    "user_management_admin": 404,
-    "no_role": 404,
-    "anonymous": 401,
-}
-ADMIN_ONLY = {
-    "global_admin": "ok",
-    "admin_agent": 404,
-    "helpdesk_agent": 404,
-    "user_management_admin": 404,
-    "no_role": 404,
-    "anonymous": 401,
-}
 
 
 def bearer(token):
@@ -252,12 +233,7 @@ def test_feed_sources_are_created_by_global_admins_only(principal, expected, cli
     response = client_for(principal).post(SOURCES_URL, payload, content_type="application/json")
     created = FeedSource.objects.filter(tenant_id=payload["tenant_id"]).exists()
     assert_no_canary(response)
-    if expected == "ok":
-        assert response.status_code == 201
-        assert created
-    else:
-        assert response.status_code == expected
-        assert not created
+    assert_write_answer(response, expected, created)
 
 
 @pytest.mark.parametrize("principal, expected", ADMIN_ONLY.items())
@@ -267,12 +243,7 @@ def test_feed_sources_are_updated_by_global_admins_only(principal, expected, cli
         f"{SOURCES_URL}{source.pk}/", {"name": "New name"}, content_type="application/json"
     )
     source.refresh_from_db()
-    if expected == "ok":
-        assert response.status_code == 200
-        assert source.name == "New name"
-    else:
-        assert response.status_code == expected
-        assert source.name == "Old name"
+    assert_write_answer(response, expected, source.name, "New name", "Old name", ok_status=200)
 
 
 def test_feed_sources_cannot_be_deleted(client_for):
@@ -460,12 +431,8 @@ def queued(monkeypatch):
 def test_poll_is_queued_by_global_admins_only(principal, expected, client_for, queued):
     source = make_source()
     response = client_for(principal).post(f"{SOURCES_URL}{source.pk}/poll/")
-    if expected == "ok":
-        assert response.status_code == 202
-        assert queued == [("servicehealth.tasks.poll_source", source.pk)]
-    else:
-        assert response.status_code == expected
-        assert queued == []
+    polled = [("servicehealth.tasks.poll_source", source.pk)]
+    assert_write_answer(response, expected, queued, polled, [], ok_status=202)
 
 
 def test_a_read_only_token_cannot_queue_a_poll(api_token_for, queued):
@@ -507,20 +474,15 @@ def test_poll_answers_503_when_the_broker_is_down(client_for, monkeypatch):
 # --- query budgets ----------------------------------------------------------------------------
 
 
-def _assert_budget(signed_in, url, add_rows, count_rows, django_assert_max_num_queries):
-    add_rows(5)
-    signed_in.get(url)  # the session's first request records it
-    with CaptureQueriesContext(connection) as few:
-        response = signed_in.get(url)
-    assert count_rows(response) == 5
-    add_rows(35)
-    with django_assert_max_num_queries(len(few)):
-        response = signed_in.get(url)
-    assert count_rows(response) == 40
-    return len(few)
+def _list_queries(list_budget, client, url, add_rows):
+    """The queries the list at ``url`` makes, no more with 40 rows than with 5."""
+    first, last, queries = list_budget(lambda: client.get(url), add_rows)
+    assert len(rows(first)) == 5
+    assert len(rows(last)) == 40
+    return queries
 
 
-def test_services_queries_do_not_grow_with_rows(client_for, django_assert_max_num_queries):
+def test_services_queries_do_not_grow_with_rows(client_for, list_budget):
     sources = [customer_source(f"Customer {n}") for n in range(3)]
     counter = iter(range(1000))
 
@@ -530,52 +492,29 @@ def test_services_queries_do_not_grow_with_rows(client_for, django_assert_max_nu
             for source in sources:
                 set_health(source, graph_id, "serviceDegradation")
 
-    queries = _assert_budget(
-        client_for("helpdesk_agent"),
-        SERVICES_URL,
-        add,
-        lambda response: len(rows(response)),
-        django_assert_max_num_queries,
-    )
-    assert queries <= 12
+    assert _list_queries(list_budget, client_for("helpdesk_agent"), SERVICES_URL, add) <= 12
 
 
-def test_health_queries_do_not_grow_with_rows(client_for, django_assert_max_num_queries):
+def test_health_queries_do_not_grow_with_rows(client_for, list_budget):
     counter = iter(range(1000))
 
     def add(count):
         for _n in range(count):
             set_health(customer_source(f"Customer {next(counter)}"), "Exchange", "investigating")
 
-    queries = _assert_budget(
-        client_for("helpdesk_agent"),
-        HEALTH_URL,
-        add,
-        lambda response: len(rows(response)),
-        django_assert_max_num_queries,
-    )
-    assert queries <= 12
+    assert _list_queries(list_budget, client_for("helpdesk_agent"), HEALTH_URL, add) <= 12
 
 
-def test_feed_source_queries_do_not_grow_with_rows(client_for, django_assert_max_num_queries):
+def test_feed_source_queries_do_not_grow_with_rows(client_for, list_budget):
     def add(count):
         for _n in range(count):
             customer_source()
 
-    queries = _assert_budget(
-        client_for("global_admin"),
-        SOURCES_URL,
-        add,
-        lambda response: len(rows(response)),
-        django_assert_max_num_queries,
-    )
-    assert queries <= 12
+    assert _list_queries(list_budget, client_for("global_admin"), SOURCES_URL, add) <= 12
 
 
 def test_schema_documents_the_service_health_endpoints(client_for):
-    response = client_for("helpdesk_agent").get(reverse("api-v1:schema"))
-    assert response.status_code == 200
-    body = response.content.decode()
+    body = schema_text(client_for)
     for path in (
         "/api/v1/services/",
         "/api/v1/health/",

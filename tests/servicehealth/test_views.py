@@ -12,6 +12,7 @@ from core import broker
 from core.models import AuditEntry
 from servicehealth.models import FeedSource, TenantServiceHealthChange
 from tests.customers.factories import CustomerFactory
+from tests.helpers import SUPPORT_PAGES
 from tests.incidents.factories import IncidentFactory
 from tests.servicehealth.factories import (
     FeedSourceFactory,
@@ -50,16 +51,7 @@ def assert_no_canary_anywhere(*responses):
 # --- who may see what ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "principal, expected",
-    [
-        ("global_admin", 200),
-        ("admin_agent", 200),
-        ("helpdesk_agent", 200),
-        ("user_management_admin", 404),
-        ("no_role", 404),
-    ],
-)
+@pytest.mark.parametrize("principal, expected", SUPPORT_PAGES)
 def test_the_health_dashboard_and_its_json_are_for_support_roles(principal, expected, client_for):
     client = client_for(principal)
     assert client.get(reverse("servicehealth:dashboard")).status_code == expected

@@ -32,6 +32,7 @@ from servicerequests.models import (
     TimelineEntry,
 )
 from tests.customers.factories import CustomerFactory
+from tests.helpers import ADMIN_ONLY, SUPPORT_READS, all_pages, sync_stamps
 
 LIST_URL = "/api/v1/service-requests/"
 TOPICS_URL = "/api/v1/support-topics/"
@@ -42,14 +43,7 @@ CANARY = "canary-credential-4b1d9e7a-do-not-leak"
 # Loopback addresses are allowed in development and tests (OUTBOUND_URL_ALLOWLIST).
 HOOK_URL = "http://127.0.0.1:9/hook"
 
-READS = {
-    "global_admin": 200,
-    "admin_agent": 200,
-    "helpdesk_agent": 200,
-    "user_management_admin": 404,
-    "no_role": 404,
-    "anonymous": 401,
-}
+READS = SUPPORT_READS
 SUPPORT_WRITES = {
     "global_admin": "ok",
     "admin_agent": "ok",
@@ -62,14 +56,6 @@ ADMIN_WRITES = {
     "global_admin": "ok",
     "admin_agent": 403,
     "helpdesk_agent": 403,
-    "user_management_admin": 404,
-    "no_role": 404,
-    "anonymous": 401,
-}
-ADMIN_ONLY = {
-    "global_admin": "ok",
-    "admin_agent": 404,
-    "helpdesk_agent": 404,
     "user_management_admin": 404,
     "no_role": 404,
     "anonymous": 401,
@@ -670,34 +656,21 @@ def test_breached_means_overdue_without_a_first_response(client_for, route):
 
 def test_modified_since_pages_through_each_request_exactly_once(client_for, route):
     cutoff = timezone.now() - timedelta(hours=1)
-    stamps = {
-        "before": cutoff - timedelta(microseconds=1),
-        "at": cutoff,
-        "tie-1": cutoff + timedelta(minutes=1),
-        "tie-2": cutoff + timedelta(minutes=1),
-        "tie-3": cutoff + timedelta(minutes=1),
-        "after": cutoff + timedelta(minutes=2),
-    }
+    stamps = sync_stamps(cutoff)
     requests = {}
     for label, moment in stamps.items():
         requests[label] = open_request(route[0])
         stamp(requests[label], modified_at=moment)
     signed_in = client_for("helpdesk_agent")
     response = signed_in.get(LIST_URL, {"modified_since": cutoff.isoformat(), "page_size": 2})
-    seen, pages = [], 0
-    while True:
-        pages += 1
-        seen += numbers(response)
-        next_url = response.json()["next"]
-        if next_url is None:
-            break
-        response = signed_in.get(next_url)
+    pages = all_pages(signed_in, response)
+    seen = [number for page in pages for number in numbers(page)]
     # modified_since is exclusive: the row stamped exactly at it came with an earlier poll.
     assert len(seen) == len(set(seen)) == 4
     assert set(seen) == {
         requests[label].number for label in stamps if label not in ("before", "at")
     }
-    assert pages == 2
+    assert len(pages) == 2
     assert seen[0] == requests["tie-1"].number
     assert seen[-1] == requests["after"].number
 

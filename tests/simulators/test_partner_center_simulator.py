@@ -5,6 +5,7 @@ No database."""
 import json
 import re
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -21,30 +22,40 @@ NOTE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?$")
 CONTOSO = "11111111-1111-4111-8111-111111111111"
 FABRIKAM = "22222222-2222-4222-8222-222222222222"
 
+# The request bodies in Microsoft's samples carry every property, those a request leaves unset
+# at their defaults.
+_REQUEST_DEFAULTS = {
+    "Id": None,
+    "Title": None,
+    "Description": None,
+    "Severity": "unknown",
+    "SupportTopicId": None,
+    "SupportTopicName": None,
+    "Status": "none",
+    "Organization": None,
+    "PrimaryContact": None,
+    "LastUpdatedBy": None,
+    "ProductName": None,
+    "ProductId": None,
+    "CreatedDate": "0001-01-01T00:00:00",
+    "LastModifiedDate": "0001-01-01T00:00:00",
+    "LastClosedDate": "0001-01-01T00:00:00",
+    "NewNote": None,
+    "Notes": None,
+    "CountryCode": None,
+    "FileLinks": None,
+    "Attributes": {"ObjectType": "ServiceRequest"},
+}
+
 # Microsoft's samples (the files in REFERENCE, parsed), so that each test reads as its own
 # fixture; test_embedded_samples_match_reference keeps them equal to the files.
 SAMPLES = {
     "partnercenter-servicerequest-create-request.json": {
-        "Id": None,
+        **_REQUEST_DEFAULTS,
         "Title": "TrialSR",
         "Description": "Ignore this SR",
         "Severity": "critical",
         "SupportTopicId": "32444671",
-        "SupportTopicName": None,
-        "Status": "none",
-        "Organization": None,
-        "PrimaryContact": None,
-        "LastUpdatedBy": None,
-        "ProductName": None,
-        "ProductId": None,
-        "CreatedDate": "0001-01-01T00:00:00",
-        "LastModifiedDate": "0001-01-01T00:00:00",
-        "LastClosedDate": "0001-01-01T00:00:00",
-        "NewNote": None,
-        "Notes": None,
-        "CountryCode": None,
-        "FileLinks": None,
-        "Attributes": {"ObjectType": "ServiceRequest"},
     },
     "partnercenter-servicerequest-create-response.json": {
         "title": "TrialSR",
@@ -101,26 +112,8 @@ SAMPLES = {
         "attributes": {"objectType": "ServiceRequest"},
     },
     "partnercenter-servicerequest-update-request.json": {
-        "Id": None,
-        "Title": None,
-        "Description": None,
-        "Severity": "unknown",
-        "SupportTopicId": None,
-        "SupportTopicName": None,
-        "Status": "none",
-        "Organization": None,
-        "PrimaryContact": None,
-        "LastUpdatedBy": None,
-        "ProductName": None,
-        "ProductId": None,
-        "CreatedDate": "0001-01-01T00:00:00",
-        "LastModifiedDate": "0001-01-01T00:00:00",
-        "LastClosedDate": "0001-01-01T00:00:00",
+        **_REQUEST_DEFAULTS,
         "NewNote": {"CreatedByName": None, "CreatedDate": None, "Text": "Sample Note"},
-        "Notes": None,
-        "CountryCode": None,
-        "FileLinks": None,
-        "Attributes": {"ObjectType": "ServiceRequest"},
     },
     "partnercenter-servicerequests-list-customer.json": {
         "totalCount": 1,
@@ -175,18 +168,8 @@ TOPICS_LIST = "partnercenter-supporttopics-list.json"
 @pytest.fixture
 def serve():
     """``serve(simulator)`` runs it on a free loopback port and returns its base URL."""
-    running = []
-
-    def start(simulator):
-        server = SimulatorServer(simulator).start()
-        simulator.base_url = server.url
-        running.append((simulator, server))
-        return server.url
-
-    yield start
-    for simulator, server in running:
-        simulator.release()
-        server.stop()
+    with ExitStack() as running:
+        yield lambda simulator: running.enter_context(SimulatorServer(simulator)).url
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import base64
 import json
 import threading
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 
 import pytest
@@ -28,18 +29,8 @@ PAYLOAD = {"event": "incident.escalated", "incident": {"id": 42, "title": "Mail 
 @pytest.fixture
 def serve():
     """``serve(receiver)`` runs it on a free loopback port and returns its base URL."""
-    running = []
-
-    def start(receiver):
-        server = SimulatorServer(receiver).start()
-        receiver.base_url = server.url
-        running.append((receiver, server))
-        return server.url
-
-    yield start
-    for receiver, server in running:
-        receiver.release()
-        server.stop()
+    with ExitStack() as running:
+        yield lambda receiver: running.enter_context(SimulatorServer(receiver)).url
 
 
 def post(url, payload=PAYLOAD, *, key=None, secret=None, headers=None, timeout=5, raw=None):

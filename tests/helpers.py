@@ -1,0 +1,70 @@
+"""What the apps' API and page tests share: the role matrix's answers, incremental-sync stamps,
+following a list's pages, and the served schema."""
+
+from datetime import timedelta
+
+from django.urls import reverse
+
+# Who may read the support areas through the API, restated from the role matrix (README, Roles).
+SUPPORT_READS = {
+    "global_admin": 200,
+    "admin_agent": 200,
+    "helpdesk_agent": 200,
+    "user_management_admin": 404,
+    "no_role": 404,
+    "anonymous": 401,
+}
+# The same for the support pages, signed in (an anonymous visitor is sent to sign in).
+SUPPORT_PAGES = [
+    (principal, status) for principal, status in SUPPORT_READS.items() if status != 401
+]
+# What only a Global admin may do; everyone else is told it is not there.
+ADMIN_ONLY = {
+    "global_admin": "ok",
+    "admin_agent": 404,
+    "helpdesk_agent": 404,
+    "user_management_admin": 404,
+    "no_role": 404,
+    "anonymous": 401,
+}
+
+
+def assert_write_answer(response, expected, outcome, done=True, untouched=False, ok_status=201):
+    """A write by a principal whose role-table entry is ``expected``: with "ok" it answered
+    ``ok_status`` and ``outcome`` is ``done``; otherwise it answered ``expected`` and ``outcome``
+    is ``untouched``."""
+    if expected == "ok":
+        assert response.status_code == ok_status
+        assert outcome == done
+    else:
+        assert response.status_code == expected
+        assert outcome == untouched
+
+
+def sync_stamps(cutoff):
+    """Times of change around a ``modified_since`` of ``cutoff``, by label: one just before it and
+    one at it (neither is after it), three equal ones after it, and a later one."""
+    tie = cutoff + timedelta(minutes=1)
+    return {
+        "before": cutoff - timedelta(microseconds=1),
+        "at": cutoff,
+        "tie-1": tie,
+        "tie-2": tie,
+        "tie-3": tie,
+        "after": cutoff + timedelta(minutes=2),
+    }
+
+
+def all_pages(client, response):
+    """``response`` (a list's first page) and every page after it, following ``next``."""
+    pages = [response]
+    while (next_url := pages[-1].json()["next"]) is not None:
+        pages.append(client.get(next_url))
+    return pages
+
+
+def schema_text(client_for):
+    """The API schema as a helpdesk agent is served it."""
+    response = client_for("helpdesk_agent").get(reverse("api-v1:schema"))
+    assert response.status_code == 200
+    return response.content.decode()
