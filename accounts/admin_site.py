@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
-from accounts.mfa import session_is_mfa_verified
+from accounts.mfa import is_signed_in_person, session_is_mfa_verified
 from accounts.roles import Role
 from core import audit
 from core.redirects import safe_next_url
@@ -121,9 +121,8 @@ class PortalAdminSite(admin.AdminSite):
     def has_permission(self, request):
         user = request.user
         return (
-            user.is_authenticated
+            is_signed_in_person(user)
             and user.is_active
-            and not user.is_api_client
             and Role.GLOBAL_ADMIN in user.roles
             and session_is_mfa_verified(request)
         )

@@ -8,6 +8,11 @@ from allauth.account.authentication import get_authentication_records
 from allauth.mfa.utils import is_mfa_enabled
 
 
+def is_signed_in_person(user):
+    """A person signed in with a session: API clients, which use a token, have no second factor."""
+    return user.is_authenticated and not user.is_api_client
+
+
 def has_authenticator(user):
     """The person has enrolled an authenticator app (TOTP)."""
     return bool(user and user.is_authenticated) and is_mfa_enabled(user)

@@ -20,7 +20,7 @@ from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from accounts.mfa import has_authenticator
+from accounts.mfa import has_authenticator, is_signed_in_person
 from core.redirects import safe_next_url
 
 SIGNED_IN_AT = "portal_signed_in_at"
@@ -190,12 +190,7 @@ class MfaEnrolmentMiddleware:
 
     def __call__(self, request):
         user = request.user
-        if (
-            settings.MFA_REQUIRED
-            and user.is_authenticated
-            and not user.is_api_client
-            and not has_authenticator(user)
-        ):
+        if settings.MFA_REQUIRED and is_signed_in_person(user) and not has_authenticator(user):
             setattr(request, ENROLMENT_PENDING_ATTRIBUTE, True)
             if not _enrolment_reachable(request):
                 return self._refuse(request)

@@ -2,8 +2,10 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from drf_spectacular.utils import extend_schema
 from drf_standardized_errors.handler import ExceptionHandler as StandardizedExceptionHandler
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
 
 from core.middleware import is_unavailable
 
@@ -34,6 +36,25 @@ def sync_list_description(ordered):
         f"{ordered}, oldest first, with cursor pagination. For incremental sync, pass "
         "`modified_since` and follow `next`: each change is returned once."
     )
+
+
+def nested_list_action(*, summary, description, serializer_class):
+    """A read-only detail action that lists an object's children: a plain list, neither paginated
+    nor filtered (the view's filters and cursor are for its own list)."""
+
+    def decorate(method):
+        method = action(
+            detail=True,
+            methods=["get"],
+            serializer_class=serializer_class,
+            pagination_class=None,
+            filter_backends=[],
+        )(method)
+        return extend_schema(
+            summary=summary, description=description, responses=serializer_class(many=True)
+        )(method)
+
+    return decorate
 
 
 class ExceptionHandler(StandardizedExceptionHandler):

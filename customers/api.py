@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
-from core.api import NoDeleteViewSet, through_service
+from core.api import NoDeleteViewSet, nested_list_action, through_service
 from core.pagination import PortalCursorPagination
 from customers import services
 from customers.filters import CustomerFilterSet
@@ -138,17 +138,10 @@ class CustomerViewSet(NoDeleteViewSet):
         subscriptions = customer.subscriptions.order_by("service_family", "offer_name", "pk")
         return Response(self.get_serializer(subscriptions, many=True).data)
 
-    @extend_schema(
+    @nested_list_action(
         summary="List a customer's delegated-admin (GDAP) relationships",
         description=f"{NESTED_LIST_NOTE} Soonest end first; each with its access assignments.",
-        responses=RelationshipSerializer(many=True),
-    )
-    @action(
-        detail=True,
-        methods=["get"],
         serializer_class=RelationshipSerializer,
-        pagination_class=None,
-        filter_backends=[],
     )
     def relationships(self, request, tenant_id=None):
         customer = self.get_object()

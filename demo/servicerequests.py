@@ -68,26 +68,15 @@ def load():
         credentials={"signing_secret": WEBHOOK_SECRET},
     )
     if created_pc:
-        RoutingRule.objects.create(
-            position=10,
-            name="Critical technical issues to Premier",
-            category="technical",
-            severity="critical",
-            channel=partner_center,
-        )
-        RoutingRule.objects.create(
-            position=20,
-            name="VIP customers to Premier",
-            category="technical",
-            customer_tag="vip",
-            channel=partner_center,
-        )
-        RoutingRule.objects.create(
-            position=90,
-            name="Other technical issues to the Advanced desk",
-            category="technical",
-            channel=desk,
-        )
+        rules = [
+            (10, "Critical technical issues to Premier", {"severity": "critical"}, partner_center),
+            (20, "VIP customers to Premier", {"customer_tag": "vip"}, partner_center),
+            (90, "Other technical issues to the Advanced desk", {}, desk),
+        ]
+        for position, name, condition, channel in rules:
+            RoutingRule.objects.create(
+                position=position, name=name, category="technical", channel=channel, **condition
+            )
     opened = 0
     if not ServiceRequest.objects.exists():
         for title, severity, topic_id, domain in REQUESTS:

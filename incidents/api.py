@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
-from core.api import sync_list_description
+from core.api import nested_list_action, sync_list_description
 from core.openapi import EXAMPLE_API, examples
 from core.pagination import SyncCursorPagination
 from customers.models import Customer
@@ -214,17 +214,10 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             )
         return queryset
 
-    @extend_schema(
+    @nested_list_action(
         summary="List an incident's posts",
         description="Microsoft's updates, oldest first. A plain list, not paginated.",
-        responses=IncidentPostSerializer(many=True),
-    )
-    @action(
-        detail=True,
-        methods=["get"],
         serializer_class=IncidentPostSerializer,
-        pagination_class=None,
-        filter_backends=[],
     )
     def posts(self, request, microsoft_id=None):
         incident = self.get_object()

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
+from core.forms import apply_errors
 from customers.models import Customer
 from incidents.models import Incident
 from incidents.status import (
@@ -144,9 +145,7 @@ def _save_source(request, form, source=None):
             source, actor=request.user, request=request, client_secret=secret, **fields
         )
     except ValidationError as exc:
-        # Errors on fields the form shows go next to them; any other at the top.
-        for field, errors in exc.update_error_dict({}).items():
-            form.add_error(field if field in form.fields else None, errors)
+        apply_errors(form, exc)
         return None
 
 

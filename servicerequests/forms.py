@@ -28,13 +28,6 @@ def customer_choices():
     return Customer.objects.only("pk", "company_name", "tenant_id").order_by("company_name", "pk")
 
 
-def apply_errors(form, exc):
-    """A service's ``ValidationError`` on the form: errors on fields the form shows go next to
-    them, any other at the top."""
-    for field, errors in exc.update_error_dict({}).items():
-        form.add_error(field if field in form.fields else None, errors)
-
-
 class CustomerChoiceField(forms.ModelChoiceField):
     """Customers by tenant id (the id staff see everywhere), labelled by name."""
 

@@ -164,6 +164,12 @@ def api_token_for(db):
 
 
 @pytest.fixture
+def portal_at_testserver(settings):
+    # The test client's host, so event payloads and API answers carry the same absolute URLs.
+    settings.PORTAL_BASE_URL = "http://testserver"
+
+
+@pytest.fixture
 def password():
     return PASSWORD
 

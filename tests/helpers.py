@@ -1,8 +1,11 @@
 """What the apps' API and page tests share: the role matrix's answers, incremental-sync stamps,
-following a list's pages, and the served schema."""
+following a list's pages, the served schema, counting a page's queries, and a stub name resolver."""
 
+import socket
 from datetime import timedelta
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 # Who may read the support areas through the API, restated from the role matrix (README, Roles).
@@ -27,6 +30,16 @@ ADMIN_ONLY = {
     "no_role": 404,
     "anonymous": 401,
 }
+# The same for the administration pages, signed in.
+ADMIN_PAGES = [
+    (principal, 200 if status == "ok" else status)
+    for principal, status in ADMIN_ONLY.items()
+    if status != 401
+]
+
+
+class Boom(Exception):
+    """Raised inside a transaction in a test to roll it back."""
 
 
 def assert_write_answer(response, expected, outcome, done=True, untouched=False, ok_status=201):
@@ -68,3 +81,35 @@ def schema_text(client_for):
     response = client_for("helpdesk_agent").get(reverse("api-v1:schema"))
     assert response.status_code == 200
     return response.content.decode()
+
+
+def query_counter(client, url):
+    """Loads ``url`` once, so that what is cached once per process is, and returns a function that
+    loads it again and answers (number of queries, response)."""
+    client.get(url)
+
+    def count_queries():
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200
+        return len(queries), response
+
+    return count_queries
+
+
+def stub_resolver(*addresses):
+    """A getaddrinfo that answers ``addresses`` for any name, without a lookup."""
+
+    def resolve(host, port, *args, **kwargs):
+        return [
+            (
+                socket.AF_INET6 if ":" in address else socket.AF_INET,
+                socket.SOCK_STREAM,
+                6,
+                "",
+                (address, port),
+            )
+            for address in addresses
+        ]
+
+    return resolve

@@ -197,16 +197,11 @@ class FeedSourceSerializer(serializers.ModelSerializer):
         fields = [
             "url",
             "id",
-            "name",
-            "customer",
-            "tenant_id",
-            "base_url",
-            "token_url",
-            "client_id",
+            # The secret right after the client id (name, …, client_id, poll_interval_seconds, …).
+            *services.FEED_SOURCE_FIELDS[:6],
             "client_secret",
             "has_client_secret",
-            "poll_interval_seconds",
-            "enabled",
+            *services.FEED_SOURCE_FIELDS[6:],
             *_FEED_SOURCE_STATUS_FIELDS,
         ]
         read_only_fields = ["id", *_FEED_SOURCE_STATUS_FIELDS]

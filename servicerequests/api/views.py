@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
-from core.api import NoDeleteViewSet, sync_list_description
+from core.api import NoDeleteViewSet, nested_list_action, sync_list_description
 from core.incremental import ModifiedSinceFilterSet
 from core.pagination import SyncCursorPagination
 from core.throttling import ServiceRequestCreateThrottle
@@ -166,20 +166,13 @@ class ServiceRequestViewSet(
         notes = service_request.notes.order_by("created_at", "pk")
         return Response(self.get_serializer(notes, many=True).data)
 
-    @extend_schema(
+    @nested_list_action(
         summary="List a service request's timeline",
         description=(
             "Everything that happened to it, oldest first: opened, routed, delivery attempts, "
             f"status changes, notes, assignments. {schema.PLAIN_LIST_NOTE}"
         ),
-        responses=TimelineEntrySerializer(many=True),
-    )
-    @action(
-        detail=True,
-        methods=["get"],
         serializer_class=TimelineEntrySerializer,
-        pagination_class=None,
-        filter_backends=[],
     )
     def timeline(self, request, number=None):
         service_request = self.get_object()

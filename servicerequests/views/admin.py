@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
+from core.forms import apply_errors
 from servicerequests import channel_setup, routing
 from servicerequests.forms import (
     CREDENTIAL_FIELDS,
@@ -22,7 +23,6 @@ from servicerequests.forms import (
     RoutingRuleForm,
     RoutingTestForm,
     SupportTopicForm,
-    apply_errors,
 )
 from servicerequests.models import Channel, RoutingRule, SupportTopic
 

@@ -15,12 +15,13 @@ from django.views.decorators.cache import never_cache
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
+from core.forms import apply_errors
 from customers.models import Contact, ContactRoleChoices, Customer
 from incidents.models import Incident
 from incidents.status import ServiceHealthStatusChoices
 from incidents.templatetags.incident_posts import html_to_text
 from servicerequests import routing, services
-from servicerequests.forms import ServiceRequestForm, apply_errors
+from servicerequests.forms import ServiceRequestForm
 from servicerequests.models import SeverityChoices, SupportTopic
 
 VIEW = Capability.VIEW_SUPPORT

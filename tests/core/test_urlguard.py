@@ -17,25 +17,8 @@ from integrations import sending
 from integrations.models import WebhookSubscription
 from outbound import urlguard
 from outbound.urlguard import UnsafeURL
+from tests.helpers import stub_resolver
 from tests.waiting import wait_until
-
-
-def stub_resolver(*addresses):
-    """A getaddrinfo that answers ``addresses`` for any name, without a lookup."""
-
-    def resolve(host, port):
-        return [
-            (
-                socket.AF_INET6 if ":" in address else socket.AF_INET,
-                socket.SOCK_STREAM,
-                6,
-                "",
-                (address, port),
-            )
-            for address in addresses
-        ]
-
-    return resolve
 
 
 @pytest.mark.parametrize(

@@ -14,19 +14,13 @@ from customers import gdap, gdap_sync, services, tasks
 from customers.models import Customer, DelegatedAdminRelationship
 from tests.customers.factories import CustomerFactory, RelationshipFactory
 from tests.customers.test_gdap_sync import add, client
+from tests.helpers import Boom
 
 UPDATED = EventTypeChoices.CUSTOMER_UPDATED
 EXPIRING = EventTypeChoices.GDAP_EXPIRING
 
 
-class Boom(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def portal_address(settings):
-    # The test client's host, so event payloads and API answers carry the same absolute URLs.
-    settings.PORTAL_BASE_URL = "http://testserver"
+pytestmark = pytest.mark.usefixtures("portal_at_testserver")
 
 
 def events_of(type_):

@@ -24,6 +24,16 @@ def client(connection):
     return graph_client(connection, sleep=lambda seconds: None)
 
 
+def point_settings_at(settings, connection):
+    """The portal's own Graph settings (those the command and the beat task read) set to
+    ``connection``'s simulator."""
+    settings.PARTNER_TENANT_ID = connection.tenant_id
+    settings.GRAPH_CLIENT_ID = connection.client_id
+    settings.GRAPH_CLIENT_SECRET = connection.client_secret
+    settings.GRAPH_BASE_URL = connection.base_url
+    settings.GRAPH_TOKEN_URL = connection.token_url
+
+
 def add(simulator, customer, n, status="active", ends_in_days=200, roles=(SERVICE_SUPPORT,)):
     now = datetime.now(UTC)
     relationship_id = f"{n:08d}-0000-0000-0000-000000000000-{customer.tenant_id}"
@@ -172,11 +182,7 @@ def test_not_configured_is_shown_not_crashed(db, settings):
 
 def test_the_command_prints_what_changed(db, graph_simulator, settings, capsys):
     simulator, connection = graph_simulator
-    settings.PARTNER_TENANT_ID = connection.tenant_id
-    settings.GRAPH_CLIENT_ID = connection.client_id
-    settings.GRAPH_CLIENT_SECRET = connection.client_secret
-    settings.GRAPH_BASE_URL = connection.base_url
-    settings.GRAPH_TOKEN_URL = connection.token_url
+    point_settings_at(settings, connection)
     add(simulator, CustomerFactory(), 1)
     call_command("sync_gdap")
     assert "1 relationships read: 1 new" in capsys.readouterr().out
@@ -190,11 +196,7 @@ def test_the_beat_task_syncs_through_a_real_worker(graph_simulator, settings, re
     from partnerportal.celery import app
 
     simulator, connection = graph_simulator
-    settings.PARTNER_TENANT_ID = connection.tenant_id
-    settings.GRAPH_CLIENT_ID = connection.client_id
-    settings.GRAPH_CLIENT_SECRET = connection.client_secret
-    settings.GRAPH_BASE_URL = connection.base_url
-    settings.GRAPH_TOKEN_URL = connection.token_url
+    point_settings_at(settings, connection)
     customer = CustomerFactory()
     add(simulator, customer, 1)
     with start_worker(

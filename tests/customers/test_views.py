@@ -2,8 +2,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -11,6 +9,7 @@ from core.models import AuditEntry
 from customers import gdap
 from customers.models import Customer, Subscription
 from tests.customers.factories import CustomerFactory, RelationshipFactory, SubscriptionFactory
+from tests.helpers import query_counter
 
 
 def list_names(response):
@@ -70,14 +69,7 @@ def test_sorting(client_for, cast):
 
 
 def test_list_queries_do_not_grow_with_rows(client_for, cast):
-    agent = client_for("helpdesk_agent")
-    url = reverse("customers:list")
-    agent.get(url)
-
-    def count_queries():
-        with CaptureQueriesContext(connection) as queries:
-            response = agent.get(url)
-        return len(queries), response
+    count_queries = query_counter(client_for("helpdesk_agent"), reverse("customers:list"))
 
     for _ in range(3):
         customer = CustomerFactory()

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_sign_in import totp_now, wait_for_next_totp_window
+from tests.e2e.test_sign_in import sign_in_again_with_a_code, totp_now
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -60,13 +60,7 @@ def test_a_person_without_mfa_enrols_at_sign_in_then_signs_in_with_a_code(
     expect(page.get_by_role("heading", level=1)).to_contain_text("Good to see you")
     expect(page.get_by_role("navigation", name="Main")).to_contain_text("Customers")
 
-    page.get_by_test_id("sign-out").click()
-    wait_for_next_totp_window()
-    sign_in(page, user)
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Two-Factor Authentication")
-    page.fill("input[name=code]", totp_now(secret))
-    page.locator("main button[type=submit]").first.click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Good to see you")
+    sign_in_again_with_a_code(page, sign_in, user, secret)
     page.goto(f"{live_server.url}/customers/")
     expect(page).to_have_url(re.compile(r"/customers/$"))
     assert csp_violations == []

@@ -79,6 +79,37 @@ def database_url(host=None, port=None):
     return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
 
 
+# The portal's Celery command line, before the program (worker, beat) and its options.
+CELERY = [sys.executable, "-m", "celery", "-A", "partnerportal"]
+
+
+def portal_env(broker_url, database=None, **extra):
+    """The environment of a portal process a fault test starts: this test run's database (or
+    ``database``), the given broker, and ``extra``."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database or database_url(),
+        "CELERY_BROKER_URL": broker_url,
+        # The same VAR_DIR: in development the field-encryption key lives there.
+        "VAR_DIR": str(settings.VAR_DIR),
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def busy_web_env(broker_url, database=None):
+    """A production-like web server's environment (DEBUG off) for a test whose one client sends
+    many requests: rate limits are not what such a test is about."""
+    return portal_env(
+        broker_url,
+        database,
+        REDIS_URL=broker_url,
+        DEBUG="false",
+        API_THROTTLE_RATE="100000/min",
+        API_SERVICE_REQUEST_CREATE_RATE="100000/min",
+    )
+
+
 class PostgresProxy:
     """A loopback TCP proxy in front of the test PostgreSQL that a test can cut and restore.
 
@@ -236,16 +267,9 @@ class Worker:
     def __init__(
         self, broker_url, tmp_path, queue="escalations", database=None, env=None, name=None
     ):
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database or database_url(),
-            "CELERY_BROKER_URL": broker_url,
-            "DELIVERY_LEASE_SECONDS": str(LEASE_SECONDS),
-            # The same VAR_DIR: in development the field-encryption key lives there.
-            "VAR_DIR": str(settings.VAR_DIR),
-            "LOG_LEVEL": "WARNING",
-            **(env or {}),
-        }
+        self.env = portal_env(
+            broker_url, database, DELIVERY_LEASE_SECONDS=str(LEASE_SECONDS), **(env or {})
+        )
         self.queue = queue
         # Two workers on one host need their own node names: replies to inspect() are by name.
         self.name = name
@@ -257,11 +281,7 @@ class Worker:
     def start(self):
         self.process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "partnerportal",
+                *CELERY,
                 "worker",
                 "-Q",
                 self.queue,
@@ -338,14 +358,7 @@ class Beat:
     at INFO, so ``sent(entry)`` can count the ticks it sent."""
 
     def __init__(self, broker_url, tmp_path, name="beat", env=None):
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": broker_url,
-            "VAR_DIR": str(settings.VAR_DIR),
-            "LOG_LEVEL": "WARNING",
-            **(env or {}),
-        }
+        self.env = portal_env(broker_url, **(env or {}))
         self.schedule_path = tmp_path / f"{name}-schedule"
         self.log_path = tmp_path / f"{name}.log"
         self.process = None
@@ -353,11 +366,7 @@ class Beat:
     def start(self):
         self.process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "partnerportal",
+                *CELERY,
                 "beat",
                 "--schedule",
                 str(self.schedule_path),
@@ -445,6 +454,16 @@ def wait_for(condition, timeout, sweep, sweep_every=1.0):
 # tests count both.
 
 BOTH_QUEUES = "escalations,webhooks"
+
+
+def wait_until_all_delivered(deliveries, expected, sweep):
+    """Whether ``expected`` of ``deliveries`` (a model's manager) came to be delivered within a
+    lease and 90 seconds, sweeping meanwhile with ``sweep``."""
+    return wait_for(
+        lambda: deliveries.filter(state="delivered").count() == expected,
+        timeout=LEASE_SECONDS + 90,
+        sweep=sweep,
+    )
 
 
 def subscribe_to_opened_requests(psa_receiver, actor):

@@ -43,6 +43,7 @@ from tests.fault.helpers import (
     PostgresProxy,
     Worker,
     assert_webhooks_once,
+    busy_web_env,
     deliver_only_to,
     delivered_counts,
     subscribe_to_opened_requests,
@@ -160,20 +161,7 @@ def test_a_database_outage_answers_503_loses_nothing_and_shows_the_interrupted_p
     db = settings.DATABASES["default"]
     proxy = PostgresProxy(db["HOST"] or "127.0.0.1", db["PORT"] or 5432)
     proxy.start()
-    common_env = {"VAR_DIR": str(settings.VAR_DIR), "LOG_LEVEL": "WARNING"}
-    web = Gunicorn(
-        tmp_path,
-        {
-            **common_env,
-            "DATABASE_URL": proxy.url(),
-            "REDIS_URL": private_broker.url,
-            "CELERY_BROKER_URL": private_broker.url,
-            "DEBUG": "false",
-            # The load is one client: rate limits are not what this test is about.
-            "API_THROTTLE_RATE": "100000/min",
-            "API_SERVICE_REQUEST_CREATE_RATE": "100000/min",
-        },
-    )
+    web = Gunicorn(tmp_path, busy_web_env(private_broker.url, database=proxy.url()))
     worker = Worker(
         private_broker.url,
         tmp_path,

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q
 
@@ -34,10 +33,11 @@ from tests.fault.helpers import (
     LEASE_SECONDS,
     Gunicorn,
     Worker,
-    database_url,
+    busy_web_env,
     deliver_only_to,
     kill_repeatedly,
     wait_for,
+    wait_until_all_delivered,
     with_redis_restarted_empty,
 )
 from tests.servicerequests.helpers import channel, topic
@@ -82,17 +82,11 @@ def test_no_request_is_lost_or_delivered_twice_when_workers_die_and_redis_restar
         )
         assert Delivery.objects.filter(service_request__in=second).count() == 10  # committed
         expected = len(first) + len(second)
-        all_delivered = wait_for(
-            lambda: Delivery.objects.filter(state="delivered").count() == expected,
-            timeout=LEASE_SECONDS + 90,
-            sweep=delivery.sweep,
-        )
+        all_delivered = wait_until_all_delivered(Delivery.objects, expected, delivery.sweep)
         recovery = time.monotonic() - started
     finally:
         worker.stop()
-    states = dict(
-        Delivery.objects.values_list("state").annotate(n=__import__("django").db.models.Count("pk"))
-    )
+    states = dict(Delivery.objects.values_list("state").annotate(n=Count("pk")))
     distinct_tickets = len(webhook_receiver.tickets)
     raw = len(webhook_receiver.deliveries)
     print(
@@ -257,20 +251,7 @@ def test_r1_requests_opened_through_the_api_survive_worker_and_child_kills_on_th
         )
     customers = [CustomerFactory() for _ in range(5)]
     token = api_token_for(Role.HELPDESK_AGENT)
-    web = Gunicorn(
-        tmp_path,
-        {
-            "DATABASE_URL": database_url(),
-            "REDIS_URL": private_broker.url,
-            "CELERY_BROKER_URL": private_broker.url,
-            "VAR_DIR": str(settings.VAR_DIR),
-            "LOG_LEVEL": "WARNING",
-            "DEBUG": "false",
-            # One client opening 20 a second: rate limits are not what this test is about.
-            "API_THROTTLE_RATE": "100000/min",
-            "API_SERVICE_REQUEST_CREATE_RATE": "100000/min",
-        },
-    )
+    web = Gunicorn(tmp_path, busy_web_env(private_broker.url))  # one client opening 20 a second
     worker = Worker(
         private_broker.url,
         tmp_path,

@@ -24,6 +24,7 @@ from tests.fault.helpers import (
     Worker,
     kill_repeatedly,
     wait_for,
+    wait_until_all_delivered,
     with_redis_restarted_empty,
 )
 from tests.integrations.helpers import SECRET
@@ -77,10 +78,8 @@ def test_no_webhook_is_lost_or_applied_twice_when_workers_die_and_redis_restarts
         # Part 2: Redis dies (and comes back empty) while 10 more events are recorded.
         with_redis_restarted_empty(private_broker, lambda: record_events(30, 10, customers))
         expected = 40 * SUBSCRIPTIONS
-        all_delivered = wait_for(
-            lambda: WebhookDelivery.objects.filter(state="delivered").count() == expected,
-            timeout=LEASE_SECONDS + 90,
-            sweep=tasks.sweep_webhook_deliveries,
+        all_delivered = wait_until_all_delivered(
+            WebhookDelivery.objects, expected, tasks.sweep_webhook_deliveries
         )
         recovery = time.monotonic() - started
     finally:

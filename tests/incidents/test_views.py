@@ -1,8 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -11,7 +9,7 @@ from incidents.forms import tomorrow_at_nine
 from incidents.models import Acknowledgement, Snooze
 from incidents.templatetags.incident_posts import html_to_text
 from tests.customers.factories import CustomerFactory
-from tests.helpers import SUPPORT_PAGES
+from tests.helpers import SUPPORT_PAGES, query_counter
 from tests.incidents.factories import (
     AffectedCustomerFactory,
     IncidentFactory,
@@ -21,6 +19,21 @@ from tests.incidents.factories import (
 
 def listed_ids(response):
     return [incident.microsoft_id for incident in response.context["page"].object_list]
+
+
+def acknowledge_url(incident):
+    return reverse("incidents:acknowledge", args=[incident.microsoft_id])
+
+
+def snooze_url(incident):
+    return reverse("incidents:snooze", args=[incident.microsoft_id])
+
+
+def assert_cannot_acknowledge_or_snooze(client, incident, status):
+    assert client.post(acknowledge_url(incident), {"note": "x"}).status_code == status
+    assert client.post(snooze_url(incident), {"duration": "1h"}).status_code == status
+    assert not Acknowledgement.objects.exists()
+    assert not Snooze.objects.exists()
 
 
 # --- who may see what ---------------------------------------------------------------------------
@@ -43,7 +56,7 @@ def test_an_unknown_incident_is_not_found(client_for):
 def test_support_roles_acknowledge_with_a_note(principal, client_for, cast):
     incident = IncidentFactory()
     response = client_for(principal).post(
-        reverse("incidents:acknowledge", args=[incident.microsoft_id]),
+        acknowledge_url(incident),
         {"note": "Told Contoso's IT lead; watching."},
     )
     assert response.status_code == 302
@@ -63,17 +76,12 @@ def test_support_roles_acknowledge_with_a_note(principal, client_for, cast):
 def test_user_management_admins_cannot_acknowledge_or_snooze(client_for):
     incident = IncidentFactory()
     client = client_for("user_management_admin")
-    url = reverse("incidents:acknowledge", args=[incident.microsoft_id])
-    assert client.post(url, {"note": "x"}).status_code == 404
-    url = reverse("incidents:snooze", args=[incident.microsoft_id])
-    assert client.post(url, {"duration": "1h"}).status_code == 404
-    assert not Acknowledgement.objects.exists()
-    assert not Snooze.objects.exists()
+    assert_cannot_acknowledge_or_snooze(client, incident, 404)
 
 
 def test_acknowledging_needs_post(client_for):
     incident = IncidentFactory()
-    url = reverse("incidents:acknowledge", args=[incident.microsoft_id])
+    url = acknowledge_url(incident)
     assert client_for("helpdesk_agent").get(url).status_code == 405
 
 
@@ -87,9 +95,7 @@ def test_acknowledging_needs_post(client_for):
 def test_snoozing_for_a_while(duration, expected, client_for, cast):
     incident = IncidentFactory()
     before = timezone.now()
-    response = client_for("helpdesk_agent").post(
-        reverse("incidents:snooze", args=[incident.microsoft_id]), {"duration": duration}
-    )
+    response = client_for("helpdesk_agent").post(snooze_url(incident), {"duration": duration})
     assert response.status_code == 302
     snooze = Snooze.objects.get(incident=incident, user=cast["helpdesk_agent"])
     assert before + expected <= snooze.until <= timezone.now() + expected
@@ -99,9 +105,7 @@ def test_snoozing_for_a_while(duration, expected, client_for, cast):
 def test_snoozing_until_tomorrow_morning(client_for, cast, settings):
     settings.TIME_ZONE = "Europe/Istanbul"
     incident = IncidentFactory()
-    client_for("helpdesk_agent").post(
-        reverse("incidents:snooze", args=[incident.microsoft_id]), {"duration": "tomorrow"}
-    )
+    client_for("helpdesk_agent").post(snooze_url(incident), {"duration": "tomorrow"})
     until = timezone.localtime(Snooze.objects.get().until)
     assert (until.hour, until.minute) == (9, 0)
     assert until.date() == timezone.localdate() + timedelta(days=1)
@@ -117,7 +121,7 @@ def test_tomorrow_at_nine_is_in_the_portals_time_zone(settings):
 def test_the_snooze_is_shown_to_its_owner_only_and_can_be_undone(client_for, cast):
     incident = IncidentFactory()
     agent = client_for("helpdesk_agent")
-    agent.post(reverse("incidents:snooze", args=[incident.microsoft_id]), {"duration": "4h"})
+    agent.post(snooze_url(incident), {"duration": "4h"})
     page = agent.get(incident.get_absolute_url())
     assert page.context["snooze"] is not None
     assert "You snoozed this incident until" in page.content.decode()
@@ -126,9 +130,7 @@ def test_the_snooze_is_shown_to_its_owner_only_and_can_be_undone(client_for, cas
     assert other.context["snooze"] is None
     assert "You snoozed this incident" not in other.content.decode()
 
-    response = agent.post(
-        reverse("incidents:snooze", args=[incident.microsoft_id]), {"unsnooze": "1"}
-    )
+    response = agent.post(snooze_url(incident), {"unsnooze": "1"})
     assert response.status_code == 302
     assert not Snooze.objects.exists()
     assert AuditEntry.objects.filter(action="incident.unsnoozed").count() == 1
@@ -137,7 +139,7 @@ def test_the_snooze_is_shown_to_its_owner_only_and_can_be_undone(client_for, cas
 def test_an_unknown_snooze_choice_is_refused(client_for):
     incident = IncidentFactory()
     response = client_for("helpdesk_agent").post(
-        reverse("incidents:snooze", args=[incident.microsoft_id]),
+        snooze_url(incident),
         {"duration": "forever"},
         follow=True,
     )
@@ -229,14 +231,9 @@ def test_a_reader_without_the_work_capability_sees_no_forms_and_gets_403(client,
     assert response.status_code == 200
     assert response.context["can_work"] is False
     page = response.content.decode()
-    assert reverse("incidents:acknowledge", args=[incident.microsoft_id]) not in page
-    assert reverse("incidents:snooze", args=[incident.microsoft_id]) not in page
-    url = reverse("incidents:acknowledge", args=[incident.microsoft_id])
-    assert client.post(url, {"note": "x"}).status_code == 403
-    url = reverse("incidents:snooze", args=[incident.microsoft_id])
-    assert client.post(url, {"duration": "1h"}).status_code == 403
-    assert not Acknowledgement.objects.exists()
-    assert not Snooze.objects.exists()
+    assert acknowledge_url(incident) not in page
+    assert snooze_url(incident) not in page
+    assert_cannot_acknowledge_or_snooze(client, incident, 403)
 
 
 # --- list -----------------------------------------------------------------------------------------
@@ -333,14 +330,7 @@ def test_the_list_is_paginated(client_for):
 
 
 def test_list_queries_do_not_grow_with_rows(client_for):
-    agent = client_for("helpdesk_agent")
-    url = reverse("incidents:list")
-    agent.get(url)
-
-    def count_queries():
-        with CaptureQueriesContext(connection) as queries:
-            response = agent.get(url)
-        return len(queries), response
+    count_queries = query_counter(client_for("helpdesk_agent"), reverse("incidents:list"))
 
     for _ in range(3):
         AffectedCustomerFactory()

@@ -23,7 +23,7 @@ from integrations.models import (
     WebhookSubscription,
 )
 from tests.customers.factories import CustomerFactory
-from tests.integrations.helpers import SECRET
+from tests.integrations.helpers import SECRET, webhook_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -50,23 +50,6 @@ def subscribe(admin, url, **data):
         auth_secret=data.pop("auth_secret", ""),
     )
     return subscription
-
-
-def form_data(**overrides):
-    data = {
-        "name": "ConnectWise tickets",
-        "target_url": "http://127.0.0.1:9/hook",
-        "event_types": ["incident.created", "incident.resolved"],
-        "psa": "",
-        "customers": "",
-        "auth_type": "none",
-        "auth_username": "",
-        "auth_secret": "",
-        "secret": "",
-        "is_active": "on",
-    }
-    data.update(overrides)
-    return data
 
 
 def field_errors(response):
@@ -146,7 +129,7 @@ def test_the_navigation_has_webhooks_and_psa_connections_for_global_admins(clien
     ],
 )
 def test_form_errors_are_shown_next_to_their_field(signed_in, overrides, field, message):
-    response = signed_in.post(CREATE_URL, form_data(**overrides))
+    response = signed_in.post(CREATE_URL, webhook_form_data(**overrides))
     assert response.status_code == 200
     errors = field_errors(response)
     assert list(errors) == [field]
@@ -156,17 +139,21 @@ def test_form_errors_are_shown_next_to_their_field(signed_in, overrides, field, 
 
 def test_a_loopback_url_is_refused_when_not_allowed(signed_in, settings):
     settings.OUTBOUND_URL_ALLOWLIST = []
-    response = signed_in.post(CREATE_URL, form_data(target_url="http://127.0.0.1:8004/hook"))
+    response = signed_in.post(
+        CREATE_URL, webhook_form_data(target_url="http://127.0.0.1:8004/hook")
+    )
     assert field_errors(response) == {
         "target_url": ["The host 127.0.0.1 points to an internal address."]
     }
     settings.OUTBOUND_URL_ALLOWLIST = ["127.0.0.1"]
-    response = signed_in.post(CREATE_URL, form_data(target_url="http://127.0.0.1:8004/hook"))
+    response = signed_in.post(
+        CREATE_URL, webhook_form_data(target_url="http://127.0.0.1:8004/hook")
+    )
     assert response.status_code == 200 and "form" not in response.context
 
 
 def test_the_signing_secret_is_shown_once_and_signs(signed_in, receiver):
-    response = signed_in.post(CREATE_URL, form_data(target_url=receiver.base_url))
+    response = signed_in.post(CREATE_URL, webhook_form_data(target_url=receiver.base_url))
     assert response.status_code == 200
     secret = response.context["secret"]
     assert secret.startswith("whsec_") and secret in response.content.decode()
@@ -190,7 +177,7 @@ def test_the_signing_secret_is_shown_once_and_signs(signed_in, receiver):
 
 
 def test_a_signing_secret_can_be_given(signed_in):
-    response = signed_in.post(CREATE_URL, form_data(secret=SECRET))
+    response = signed_in.post(CREATE_URL, webhook_form_data(secret=SECRET))
     assert response.context["secret"] == SECRET
     assert WebhookSubscription.objects.get().secret == SECRET
 
@@ -200,7 +187,7 @@ def test_customers_are_typed_as_tenant_ids_or_domains(signed_in, admin):
     fabrikam = CustomerFactory()
     CustomerFactory()
     text = f"Contoso.example\n{fabrikam.tenant_id}, contoso.example"
-    signed_in.post(CREATE_URL, form_data(customers=text))
+    signed_in.post(CREATE_URL, webhook_form_data(customers=text))
     subscription = WebhookSubscription.objects.get()
     assert set(subscription.customers.all()) == {contoso, fabrikam}
     # The edit form shows them back as domains; saving it unchanged keeps them.
@@ -212,7 +199,7 @@ def test_customers_are_typed_as_tenant_ids_or_domains(signed_in, admin):
     )
     signed_in.post(
         edit_url,
-        form_data(customers=form.fields["customers"].prepare_value(shown)),
+        webhook_form_data(customers=form.fields["customers"].prepare_value(shown)),
     )
     assert set(subscription.customers.all()) == {contoso, fabrikam}
 
@@ -231,7 +218,7 @@ def test_editing_keeps_a_stored_password_when_left_empty(signed_in, admin):
     response = signed_in.post(
         edit_url,
         {
-            **form_data(name="Renamed", auth_type="basic", auth_username="portal"),
+            **webhook_form_data(name="Renamed", auth_type="basic", auth_username="portal"),
             "event_types": ["feed.failing"],
         },
     )
@@ -250,7 +237,7 @@ def test_editing_keeps_a_stored_password_when_left_empty(signed_in, admin):
 def test_an_invalid_edit_shows_the_stored_name(signed_in, admin):
     subscription = subscribe(admin, "http://127.0.0.1:9/hook", name="Autotask")
     edit_url = reverse("integrations:webhook_edit", args=[subscription.pk])
-    response = signed_in.post(edit_url, form_data(name="Something else", event_types=[]))
+    response = signed_in.post(edit_url, webhook_form_data(name="Something else", event_types=[]))
     assert "event_types" in field_errors(response)
     assert "Edit Autotask" in response.content.decode()
     subscription.refresh_from_db()

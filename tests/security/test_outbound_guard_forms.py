@@ -5,12 +5,11 @@ address, and the special-purpose IPv4 ranges.
 Through the address check alone, with a stub resolver: nothing here connects anywhere.
 """
 
-import socket
-
 import pytest
 
 from core.outbound import check_outbound_url
 from outbound.urlguard import UnsafeURL
+from tests.helpers import stub_resolver
 
 PUBLIC = "93.184.216.34"
 
@@ -53,24 +52,6 @@ GLOBAL = [
     "64:ff9b::5db8:d822",  # NAT64 of 93.184.216.34
     "2002:5db8:d822::1",  # 6to4 of 93.184.216.34
 ]
-
-
-def stub_resolver(*addresses):
-    """A getaddrinfo that answers ``addresses`` for any name, without a lookup."""
-
-    def resolve(host, port, *args, **kwargs):
-        return [
-            (
-                socket.AF_INET6 if ":" in address else socket.AF_INET,
-                socket.SOCK_STREAM,
-                6,
-                "",
-                (address, port),
-            )
-            for address in addresses
-        ]
-
-    return resolve
 
 
 @pytest.fixture(autouse=True)

@@ -41,6 +41,42 @@ def form_errors(response):
     return {field: list(errors) for field, errors in response.context["form"].errors.items()}
 
 
+def last_audit(action):
+    return AuditEntry.objects.filter(action=action).order_by("-pk").first()
+
+
+def post_saved(admin, url, form):
+    response = admin.post(url, form)
+    assert response.status_code == 302
+    return response
+
+
+def patch_saved(api, url, body):
+    response = api.patch(url, body, format="json")
+    assert response.status_code == 200, response.json()
+    return response
+
+
+def assert_page_refuses(admin, url, form, errors, typed, assert_unchanged):
+    """The page answers with the form again: what was typed stays, the stored secret does not."""
+    refused = admin.post(url, form)
+    assert refused.status_code == 200, typed
+    assert form_errors(refused) == errors, typed
+    page = refused.content.decode()
+    assert "Typed name" in page and typed in page
+    assert CANARY not in page
+    assert_unchanged()
+
+
+def assert_api_refuses(api, url, bodies, errors, assert_unchanged):
+    for body in bodies:
+        refused = api.patch(url, body, format="json")
+        assert refused.status_code == 400, body
+        assert refused.json()["type"] == "validation_error"
+        assert api_errors(refused) == errors, body
+        assert_unchanged()
+
+
 def test_same_origin_compares_scheme_host_and_port():
     assert same_origin("https://a.example/x", "https://A.example/y?z")
     assert not same_origin("https://a.example/x", "http://a.example/x")
@@ -90,8 +126,7 @@ def test_feed_page_needs_the_secret_again_when_a_url_moves_host(client_for):
     admin = client_for("global_admin")
     url = reverse("servicehealth:feed_edit", args=[source.pk])
 
-    kept = admin.post(url, feed_form(source, base_url=f"{HOME}/beta"))
-    assert kept.status_code == 302
+    post_saved(admin, url, feed_form(source, base_url=f"{HOME}/beta"))
     source.refresh_from_db()
     assert (source.base_url, source.client_secret) == (f"{HOME}/beta", CANARY)
 
@@ -101,22 +136,21 @@ def test_feed_page_needs_the_secret_again_when_a_url_moves_host(client_for):
         {"token_url": "https://127.0.0.1:9/{tenant_id}/oauth2/v2.0/token"},
     ]
     for move in moves:
-        refused = admin.post(url, feed_form(source, name="Typed name", **move))
-        assert refused.status_code == 200, move
-        assert form_errors(refused) == {"client_secret": [AGAIN]}, move
-        page = refused.content.decode()
-        # What the admin typed is still there, except the secret.
-        assert "Typed name" in page and next(iter(move.values())) in page
-        assert CANARY not in page
-        assert_feed_unchanged(source)
+        assert_page_refuses(
+            admin,
+            url,
+            feed_form(source, name="Typed name", **move),
+            {"client_secret": [AGAIN]},
+            next(iter(move.values())),
+            lambda: assert_feed_unchanged(source),
+        )
 
-    saved = admin.post(
-        url, feed_form(source, base_url=f"{ELSEWHERE}/v1.0", client_secret=NEW_SECRET)
+    post_saved(
+        admin, url, feed_form(source, base_url=f"{ELSEWHERE}/v1.0", client_secret=NEW_SECRET)
     )
-    assert saved.status_code == 302
     source.refresh_from_db()
     assert (source.base_url, source.client_secret) == (f"{ELSEWHERE}/v1.0", NEW_SECRET)
-    entry = AuditEntry.objects.filter(action="feed_source.updated").order_by("-pk").first()
+    entry = last_audit("feed_source.updated")
     assert (entry.before["client_secret"], entry.after["client_secret"]) == ("set", "changed")
 
 
@@ -124,26 +158,25 @@ def test_feed_api_needs_the_secret_again_when_a_url_moves_host(admin_api):
     source = feed_source()
     url = f"/api/v1/feed-sources/{source.pk}/"
 
-    kept = admin_api.patch(url, {"token_url": HOME + "/{tenant_id}/token"}, format="json")
-    assert kept.status_code == 200, kept.json()
+    patch_saved(admin_api, url, {"token_url": HOME + "/{tenant_id}/token"})
     source.refresh_from_db()
     assert source.client_secret == CANARY
 
-    for move in ({"base_url": f"{ELSEWHERE}/v1.0"}, {"token_url": f"{ELSEWHERE}/token"}):
-        refused = admin_api.patch(url, move, format="json")
-        assert refused.status_code == 400, move
-        assert refused.json()["type"] == "validation_error"
-        assert api_errors(refused) == {"client_secret": AGAIN}, move
-        assert_feed_unchanged(source)
-
-    saved = admin_api.patch(
-        url, {"base_url": f"{ELSEWHERE}/v1.0", "client_secret": NEW_SECRET}, format="json"
+    assert_api_refuses(
+        admin_api,
+        url,
+        ({"base_url": f"{ELSEWHERE}/v1.0"}, {"token_url": f"{ELSEWHERE}/token"}),
+        {"client_secret": AGAIN},
+        lambda: assert_feed_unchanged(source),
     )
-    assert saved.status_code == 200, saved.json()
+
+    saved = patch_saved(
+        admin_api, url, {"base_url": f"{ELSEWHERE}/v1.0", "client_secret": NEW_SECRET}
+    )
     assert NEW_SECRET not in saved.content.decode()
     source.refresh_from_db()
     assert (source.base_url, source.client_secret) == (f"{ELSEWHERE}/v1.0", NEW_SECRET)
-    entry = AuditEntry.objects.filter(action="feed_source.updated").order_by("-pk").first()
+    entry = last_audit("feed_source.updated")
     assert entry.after["client_secret"] == "changed"
 
 
@@ -181,24 +214,23 @@ def test_channel_page_needs_the_secret_again_when_the_endpoint_moves_host(
     admin = client_for("global_admin")
     url = reverse("servicerequests:channel_edit", args=[channel.pk])
 
-    kept = admin.post(url, channel_form(channel, endpoint=f"{HOME}/other"))
-    assert kept.status_code == 302
+    post_saved(admin, url, channel_form(channel, endpoint=f"{HOME}/other"))
     channel.refresh_from_db()
     assert (channel.endpoint, channel.credentials) == (f"{HOME}/other", {key: CANARY})
 
-    refused = admin.post(url, channel_form(channel, name="Typed name", endpoint=ELSEWHERE + path))
-    assert refused.status_code == 200
-    assert form_errors(refused) == {key: [AGAIN]}
-    page = refused.content.decode()
-    assert "Typed name" in page and ELSEWHERE + path in page
-    assert CANARY not in page
-    assert_channel_unchanged(channel)
+    assert_page_refuses(
+        admin,
+        url,
+        channel_form(channel, name="Typed name", endpoint=ELSEWHERE + path),
+        {key: [AGAIN]},
+        ELSEWHERE + path,
+        lambda: assert_channel_unchanged(channel),
+    )
 
-    saved = admin.post(url, channel_form(channel, endpoint=ELSEWHERE + path, **{key: NEW_SECRET}))
-    assert saved.status_code == 302
+    post_saved(admin, url, channel_form(channel, endpoint=ELSEWHERE + path, **{key: NEW_SECRET}))
     channel.refresh_from_db()
     assert (channel.endpoint, channel.credentials) == (ELSEWHERE + path, {key: NEW_SECRET})
-    entry = AuditEntry.objects.filter(action="channel.updated").order_by("-pk").first()
+    entry = last_audit("channel.updated")
     assert entry.after["credentials"] == {key: "changed"}
 
 
@@ -212,28 +244,26 @@ def test_channel_api_needs_the_secret_again_when_the_endpoint_moves_host(
     channel = ChannelFactory(kind=kind, endpoint=f"{HOME}{path}", credentials={key: CANARY})
     url = f"/api/v1/channels/{channel.pk}/"
 
-    kept = admin_api.patch(url, {"endpoint": f"{HOME}/other"}, format="json")
-    assert kept.status_code == 200, kept.json()
+    patch_saved(admin_api, url, {"endpoint": f"{HOME}/other"})
     channel.refresh_from_db()
     assert channel.credentials == {key: CANARY}
 
-    for body in (
-        {"endpoint": ELSEWHERE + path},
-        {"endpoint": ELSEWHERE + path, "credentials": {key: ""}},
-        {"endpoint": f"http://127.0.0.1:10{path}"},
-    ):
-        refused = admin_api.patch(url, body, format="json")
-        assert refused.status_code == 400, body
-        assert api_errors(refused) == {f"credentials.{key}": AGAIN}, body
-        assert_channel_unchanged(channel)
-
-    saved = admin_api.patch(
-        url, {"endpoint": ELSEWHERE + path, "credentials": {key: NEW_SECRET}}, format="json"
+    assert_api_refuses(
+        admin_api,
+        url,
+        (
+            {"endpoint": ELSEWHERE + path},
+            {"endpoint": ELSEWHERE + path, "credentials": {key: ""}},
+            {"endpoint": f"http://127.0.0.1:10{path}"},
+        ),
+        {f"credentials.{key}": AGAIN},
+        lambda: assert_channel_unchanged(channel),
     )
-    assert saved.status_code == 200, saved.json()
+
+    patch_saved(admin_api, url, {"endpoint": ELSEWHERE + path, "credentials": {key: NEW_SECRET}})
     channel.refresh_from_db()
     assert (channel.endpoint, channel.credentials) == (ELSEWHERE + path, {key: NEW_SECRET})
-    entry = AuditEntry.objects.filter(action="channel.updated").order_by("-pk").first()
+    entry = last_audit("channel.updated")
     assert entry.after["credentials"] == {key: "changed"}
 
 
@@ -282,27 +312,26 @@ def test_webhook_page_needs_the_password_or_token_again_when_the_url_moves_host(
     admin = client_for("global_admin")
     url = reverse("integrations:webhook_edit", args=[hook.pk])
 
-    kept = admin.post(url, webhook_form(hook, target_url=f"{HOME}/other"))
-    assert kept.status_code == 302
+    post_saved(admin, url, webhook_form(hook, target_url=f"{HOME}/other"))
     hook.refresh_from_db()
     assert (hook.target_url, hook.auth_secret) == (f"{HOME}/other", CANARY)
 
-    refused = admin.post(url, webhook_form(hook, name="Typed name", target_url=f"{ELSEWHERE}/hook"))
-    assert refused.status_code == 200
-    assert form_errors(refused) == {"auth_secret": [AGAIN_AUTH]}
-    page = refused.content.decode()
-    assert "Typed name" in page and f"{ELSEWHERE}/hook" in page
-    assert CANARY not in page
-    assert_subscription_unchanged(hook)
-
-    saved = admin.post(
-        url, webhook_form(hook, target_url=f"{ELSEWHERE}/hook", auth_secret=NEW_SECRET)
+    assert_page_refuses(
+        admin,
+        url,
+        webhook_form(hook, name="Typed name", target_url=f"{ELSEWHERE}/hook"),
+        {"auth_secret": [AGAIN_AUTH]},
+        f"{ELSEWHERE}/hook",
+        lambda: assert_subscription_unchanged(hook),
     )
-    assert saved.status_code == 302
+
+    post_saved(
+        admin, url, webhook_form(hook, target_url=f"{ELSEWHERE}/hook", auth_secret=NEW_SECRET)
+    )
     hook.refresh_from_db()
     assert (hook.target_url, hook.auth_secret) == (f"{ELSEWHERE}/hook", NEW_SECRET)
     assert hook.secret == SIGNING_SECRET  # only signatures leave: the signing secret stays
-    entry = AuditEntry.objects.filter(action="webhook.updated").order_by("-pk").first()
+    entry = last_audit("webhook.updated")
     assert entry.after["auth_secret"] == "changed"
 
 
@@ -310,34 +339,31 @@ def test_webhook_api_needs_the_password_or_token_again_when_the_url_moves_host(a
     hook = subscription(cast["global_admin"])
     url = f"/api/v1/webhooks/{hook.pk}/"
 
-    kept = admin_api.patch(url, {"target_url": f"{HOME}/other"}, format="json")
-    assert kept.status_code == 200, kept.json()
+    patch_saved(admin_api, url, {"target_url": f"{HOME}/other"})
     hook.refresh_from_db()
     assert hook.auth_secret == CANARY
 
-    for body in ({"target_url": f"{ELSEWHERE}/hook"}, {"target_url": "https://127.0.0.1:9/h"}):
-        refused = admin_api.patch(url, body, format="json")
-        assert refused.status_code == 400, body
-        assert api_errors(refused) == {"auth_secret": AGAIN_AUTH}, body
-        assert_subscription_unchanged(hook)
-
-    saved = admin_api.patch(
-        url, {"target_url": f"{ELSEWHERE}/hook", "auth_secret": NEW_SECRET}, format="json"
+    assert_api_refuses(
+        admin_api,
+        url,
+        ({"target_url": f"{ELSEWHERE}/hook"}, {"target_url": "https://127.0.0.1:9/h"}),
+        {"auth_secret": AGAIN_AUTH},
+        lambda: assert_subscription_unchanged(hook),
     )
-    assert saved.status_code == 200, saved.json()
+
+    saved = patch_saved(
+        admin_api, url, {"target_url": f"{ELSEWHERE}/hook", "auth_secret": NEW_SECRET}
+    )
     assert NEW_SECRET not in saved.content.decode()
     hook.refresh_from_db()
     assert (hook.target_url, hook.auth_secret) == (f"{ELSEWHERE}/hook", NEW_SECRET)
     assert hook.secret == SIGNING_SECRET
-    entry = AuditEntry.objects.filter(action="webhook.updated").order_by("-pk").first()
+    entry = last_audit("webhook.updated")
     assert entry.after["auth_secret"] == "changed"
     assert CANARY not in json.dumps([entry.before, entry.after])
 
     # Without a password or token, nothing but signatures leaves: any host will do.
     plain = subscription(cast["global_admin"], auth_type="none", auth_secret="", name="Autotask")
-    moved = admin_api.patch(
-        f"/api/v1/webhooks/{plain.pk}/", {"target_url": f"{ELSEWHERE}/hook"}, format="json"
-    )
-    assert moved.status_code == 200, moved.json()
+    patch_saved(admin_api, f"/api/v1/webhooks/{plain.pk}/", {"target_url": f"{ELSEWHERE}/hook"})
     plain.refresh_from_db()
     assert (plain.target_url, plain.secret) == (f"{ELSEWHERE}/hook", SIGNING_SECRET)

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from integrations.models import WebhookSubscription
 from servicerequests.models import Channel
+from tests.integrations.helpers import webhook_form_data
 from tests.security.helpers import api_errors
 from tests.servicerequests.factories import ChannelFactory
 
@@ -38,19 +39,9 @@ def new_subscription(api, **fields):
 
 
 def webhook_form(**overrides):
-    return {
-        "name": "ConnectWise tickets",
-        "target_url": HOOK,
-        "event_types": ["incident.created"],
-        "psa": "",
-        "customers": "",
-        "auth_type": "none",
-        "auth_username": "",
-        "auth_secret": "",
-        "secret": "",
-        "is_active": "on",
-        **overrides,
-    }
+    return webhook_form_data(
+        **{"target_url": HOOK, "event_types": ["incident.created"], **overrides}
+    )
 
 
 def test_api_refuses_a_webhook_signing_secret_under_24_bytes(admin_api):

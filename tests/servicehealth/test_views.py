@@ -3,8 +3,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -12,7 +10,7 @@ from core import broker
 from core.models import AuditEntry
 from servicehealth.models import FeedSource, TenantServiceHealthChange
 from tests.customers.factories import CustomerFactory
-from tests.helpers import SUPPORT_PAGES
+from tests.helpers import ADMIN_PAGES, SUPPORT_PAGES, query_counter
 from tests.incidents.factories import IncidentFactory
 from tests.servicehealth.factories import (
     FeedSourceFactory,
@@ -58,15 +56,7 @@ def test_the_health_dashboard_and_its_json_are_for_support_roles(principal, expe
     assert client.get(reverse("servicehealth:status")).status_code == expected
 
 
-@pytest.mark.parametrize(
-    "principal, expected",
-    [
-        ("global_admin", 200),
-        ("admin_agent", 404),
-        ("helpdesk_agent", 404),
-        ("user_management_admin", 404),
-    ],
-)
+@pytest.mark.parametrize("principal, expected", ADMIN_PAGES)
 def test_only_global_admins_see_feeds(principal, expected, client_for):
     source = FeedSourceFactory()
     client = client_for(principal)
@@ -400,15 +390,7 @@ def test_the_dashboard_page_renders_rows_and_loads_its_script(client_for):
 
 
 def test_dashboard_json_queries_do_not_grow_with_services_or_customers(client_for):
-    client = client_for("helpdesk_agent")
-    url = reverse("servicehealth:status")
-    client.get(url)
-
-    def count_queries():
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get(url)
-        assert response.status_code == 200
-        return len(queries), response
+    count_queries = query_counter(client_for("helpdesk_agent"), reverse("servicehealth:status"))
 
     services = [ServiceFactory() for _ in range(2)]
     for service in services:

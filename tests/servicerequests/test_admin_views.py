@@ -11,6 +11,7 @@ from django.urls import reverse
 from core.models import AuditEntry
 from servicerequests.models import Channel, RoutingRule, SupportTopic
 from tests.customers.factories import CustomerFactory
+from tests.helpers import ADMIN_PAGES
 from tests.servicerequests.factories import (
     ChannelFactory,
     RoutingRuleFactory,
@@ -50,16 +51,7 @@ def assert_no_canary_anywhere(*responses):
 # --- who may see what ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "principal, expected",
-    [
-        ("global_admin", 200),
-        ("admin_agent", 404),
-        ("helpdesk_agent", 404),
-        ("user_management_admin", 404),
-        ("no_role", 404),
-    ],
-)
+@pytest.mark.parametrize("principal, expected", ADMIN_PAGES)
 def test_only_global_admins_reach_the_administration(principal, expected, client_for):
     channel = ChannelFactory()
     rule = RoutingRuleFactory(channel=channel)

@@ -9,20 +9,14 @@ from core.models import Event, EventTypeChoices
 from servicerequests import channel_updates, delivery, services
 from servicerequests.models import Channel, Delivery, ServiceRequest, StatusChoices
 from tests.customers.factories import CustomerFactory
+from tests.helpers import Boom
 from tests.servicerequests.helpers import channel, topic
 
 CREATED = EventTypeChoices.SERVICE_REQUEST_CREATED
 STATUS_CHANGED = EventTypeChoices.SERVICE_REQUEST_STATUS_CHANGED
 
 
-class Boom(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def portal_address(settings):
-    # The test client's host, so event payloads and API answers carry the same absolute URLs.
-    settings.PORTAL_BASE_URL = "http://testserver"
+pytestmark = pytest.mark.usefixtures("portal_at_testserver")
 
 
 @pytest.fixture

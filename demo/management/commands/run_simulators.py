@@ -80,7 +80,6 @@ class Command(BaseCommand):
             raise CommandError("The simulators are never served in production.")
         gdap = GraphSimulator(demo_partner_tenant())
         gdap_server = SimulatorServer(gdap, port=port)
-        gdap.base_url = gdap_server.url
         tenants = [
             str(t) for t in FeedSource.objects.order_by("pk").values_list("tenant_id", flat=True)
         ]
@@ -88,16 +87,12 @@ class Command(BaseCommand):
             tenants or [DEMO_PARTNER_TENANT], secret=DEMO_CLIENT_SECRET, client_id=DEMO_CLIENT_ID
         )
         health_server = SimulatorServer(health, port=port + 1)
-        health.base_url = health_server.url
         partner_center = PartnerCenterSimulator(token=PARTNER_CENTER_TOKEN)
         partner_center_server = SimulatorServer(partner_center, port=port + 2)
-        partner_center.base_url = partner_center_server.url
         receiver = WebhookReceiver(secret=WEBHOOK_SECRET, latency=(0.05, 0.4))
         receiver_server = SimulatorServer(receiver, port=port + 3)
-        receiver.base_url = receiver_server.url
         psa = PsaWebhookReceiver(secret=PSA_WEBHOOK_SECRET, latency=(0.02, 0.2))
         psa_server = SimulatorServer(psa, port=port + 4)
-        psa.base_url = psa_server.url
         servers = [gdap_server, health_server, partner_center_server, receiver_server, psa_server]
         for server in servers:
             server.start()
@@ -119,8 +114,6 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopped.set())
         stopped.wait()
-        partner_center.release()
-        receiver.release()
-        psa.release()
+        # Each server lets its simulator's held answers go before it stops.
         for server in servers:
             server.stop()
