@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.middleware import enrolment_pending
 from accounts.roles import Capability
+from microsoft.models import MicrosoftConnection
 
 MAIN, MORE = "main", "more"
 # (url name, label, capability needed (None: any user with a role), group). Daily work goes in
@@ -19,6 +20,7 @@ NAVIGATION = [
     ("servicehealth:feed_list", _("Feeds"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("servicerequests:channel_list", _("Support channels"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("servicerequests:rule_list", _("Routing"), Capability.MANAGE_INTEGRATIONS, MORE),
+    ("microsoft:connection", _("Microsoft connection"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("accounts:api_client_list", _("API clients"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("integrations:webhook_list", _("Webhooks"), Capability.MANAGE_INTEGRATIONS, MORE),
     ("integrations:psa_list", _("PSA connections"), Capability.MANAGE_INTEGRATIONS, MORE),
@@ -54,4 +56,7 @@ def navigation(request):
         "navigation_main": [item for item in items if item["group"] == MAIN],
         "navigation_more": [item for item in items if item["group"] == MORE],
         "user_capabilities": {c.value for c in capabilities},
+        # Global admins see a banner on every page while the connection is broken.
+        "microsoft_connection_broken": Capability.MANAGE_INTEGRATIONS in capabilities
+        and MicrosoftConnection.objects.filter(state=MicrosoftConnection.State.BROKEN).exists(),
     }

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "csp",
     "core",
     "accounts",
+    "microsoft",
     "customers",
     "servicehealth",
     "incidents",
@@ -511,6 +512,7 @@ CELERY_TASK_QUEUES_NAMES = ("feeds", "escalations", "webhooks")
 CELERY_TASK_ROUTES = {
     "servicehealth.tasks.*": {"queue": "feeds"},
     "customers.tasks.*": {"queue": "feeds"},
+    "microsoft.tasks.*": {"queue": "feeds"},
     "servicerequests.tasks.*": {"queue": "escalations"},
     "integrations.tasks.*": {"queue": "webhooks"},
 }
@@ -577,6 +579,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "servicerequests.tasks.poll_channel_statuses",
         "schedule": timedelta(minutes=CHANNEL_STATUS_POLL_MINUTES),
         "options": {"expires": 120},
+    },
+    # Weekly, so the refresh token's 90 days (from its last redemption) never run out.
+    "redeem-microsoft-refresh-token": {
+        "task": "microsoft.tasks.redeem_refresh_token",
+        "schedule": timedelta(days=7),
+        "options": {"expires": 24 * 60 * 60},
     },
     "resume-customer-imports": {
         "task": "customers.tasks.resume_customer_imports",

@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("core.urls")),
     path("", include("dashboard.urls")),
     path("", include("accounts.urls")),
+    path("", include("microsoft.urls")),
     path("", include("customers.urls")),
     path("", include("servicehealth.urls")),
     path("", include("incidents.urls")),

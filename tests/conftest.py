@@ -254,6 +254,25 @@ def service_health_simulator(db):
 
 
 @pytest.fixture
+def entra_simulator():
+    """The Entra ID token endpoint simulator on a free loopback port, for one partner tenant
+    and app; ``simulator.base_url`` is its login URL."""
+    from microsoft.services import clear_access_tokens
+    from simulators.entra import EntraSimulator
+    from simulators.http import SimulatorServer
+
+    simulator = EntraSimulator(
+        tenant_id="11111111-2222-3333-4444-555555555555",
+        client_id="portal-app",
+        client_secret="simulated-client-secret",
+    )
+    clear_access_tokens()
+    with SimulatorServer(simulator) as server:
+        yield server.app
+    clear_access_tokens()
+
+
+@pytest.fixture
 def partner_center_simulator():
     """The Partner Center service-request simulator on a free loopback port."""
     from simulators.http import SimulatorServer

@@ -127,6 +127,9 @@ URL_ACCESS = {
     "integrations:psa_edit": ("get", GLOBAL_ADMINS, 200, "psa"),
     # Seen on the customer's page by support staff; this edit page is a write page.
     "integrations:customer_psa_companies": ("get", MANAGERS, 200, "customer"),
+    "microsoft:connection": ("get", GLOBAL_ADMINS, 200, None),
+    # Not connected yet: the redemption is refused with a message, and the page shown again.
+    "microsoft:redeem": ("post", GLOBAL_ADMINS, 302, None),
     "api-v1:customer-list": ("get", SUPPORT, 200, None),
     "api-v1:customer-detail": ("get", SUPPORT, 200, "customer"),
     "api-v1:customer-subscriptions": ("get", SUPPORT, 200, "customer"),
@@ -396,6 +399,7 @@ NAVIGATION_LINKS = {
     "accounts:staff_list": STAFF_MANAGERS,
     "accounts:api_client_list": GLOBAL_ADMINS,
     "dashboard:audit_log": GLOBAL_ADMINS,
+    "microsoft:connection": GLOBAL_ADMINS,
 }
 
 

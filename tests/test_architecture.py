@@ -22,6 +22,7 @@ LAYERS = [
     ["outbound"],
     ["core"],
     ["accounts"],
+    ["microsoft"],
     ["customers"],
     ["servicehealth", "incidents"],
     ["servicerequests"],

@@ -24,8 +24,15 @@ from tests.accounts.test_sessions import reauthenticate, sign_in
 migration = importlib.import_module("accounts.migrations.0004_encrypt_mfa_secrets")
 
 
+TOTP_PERIOD = 30
+
+
 def code_for(secret, periods_ago=0):
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30 - periods_ago))
+    """The TOTP code of this window (or an earlier one). Near the end of a window it waits for
+    the next, so the server checks the code in the window it was made for."""
+    if TOTP_PERIOD - time.time() % TOTP_PERIOD < 3:
+        time.sleep(TOTP_PERIOD - time.time() % TOTP_PERIOD + 0.2)
+    return format_hotp_value(hotp_value(secret, int(time.time()) // TOTP_PERIOD - periods_ago))
 
 
 def raw_authenticator_data(authenticator):

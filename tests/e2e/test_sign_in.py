@@ -4,19 +4,14 @@ import re
 import time
 
 import pytest
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from playwright.sync_api import expect
 
+from tests.accounts.test_mfa import TOTP_PERIOD, code_for
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-TOTP_PERIOD = 30
-
-
-def totp_now(secret):
-    # A code typed in the last seconds of its window may reach the server in the next one.
-    if TOTP_PERIOD - time.time() % TOTP_PERIOD < 3:
-        time.sleep(TOTP_PERIOD - time.time() % TOTP_PERIOD + 0.2)
-    return format_hotp_value(hotp_value(secret, int(time.time()) // TOTP_PERIOD))
+# A code typed in the last seconds of its window may reach the server in the next one: code_for
+# waits for a fresh window.
+totp_now = code_for
 
 
 def wait_for_next_totp_window():
