@@ -1,12 +1,13 @@
 """Demo data for `make run`: one login per role, then each app's demo records (customers,
-feed sources and health, support channels and service requests, PSA connections and webhooks)."""
+feed sources and health, support channels and service requests, PSA connections and webhooks,
+the Microsoft connection)."""
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 
 from accounts.models import User
 from accounts.roles import Role
-from demo import customers, integrations, servicehealth, servicerequests
+from demo import customers, integrations, microsoft, servicehealth, servicerequests
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - demo data only, refused in production
 
@@ -37,4 +38,5 @@ def load():
     summary.extend(servicehealth.load())
     summary.extend(servicerequests.load())
     summary.extend(integrations.load())
+    summary.extend(microsoft.load())
     return summary

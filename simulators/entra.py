@@ -66,8 +66,9 @@ class EntraSimulator(FaultScript):
         self.base_url = "http://127.0.0.1"
 
     # --- scripting -------------------------------------------------------------------------
-    def issue_refresh_token(self):
-        token = f"sim-rt-{uuid.uuid4().hex}"
+    def issue_refresh_token(self, token=None):
+        """A valid refresh token: a new one, or ``token`` (a demo's stored one) accepted."""
+        token = token or f"sim-rt-{uuid.uuid4().hex}"
         with self.lock:
             self.refresh_tokens[token] = None
         return token

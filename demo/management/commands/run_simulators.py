@@ -9,9 +9,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from customers.models import DelegatedAdminRelationship
 from demo.integrations import PSA_WEBHOOK_SECRET
+from demo.microsoft import DEMO_REFRESH_TOKEN
 from demo.servicehealth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PARTNER_TENANT
 from demo.servicerequests import PARTNER_CENTER_TOKEN, WEBHOOK_SECRET
 from servicehealth.models import FeedSource
+from simulators.entra import EntraSimulator
 from simulators.graph import GraphSimulator, PartnerTenant, assignment_json, relationship_json
 from simulators.http import SimulatorServer
 from simulators.partner_center.server import PartnerCenterSimulator
@@ -68,8 +70,8 @@ class Command(BaseCommand):
         "Serve the Microsoft API simulators on loopback (development only): GDAP relationships "
         "of the partner tenant on --port, service communications of the demo feed sources' "
         "tenants on --port + 1, Partner Center service requests on --port + 2, a support "
-        "desk's webhook receiver on --port + 3 and a PSA's receiver of the portal's webhooks "
-        "on --port + 4."
+        "desk's webhook receiver on --port + 3, a PSA's receiver of the portal's webhooks "
+        "on --port + 4 and Entra ID's token endpoint for the partner tenant on --port + 5."
     )
 
     def add_arguments(self, parser):
@@ -93,7 +95,21 @@ class Command(BaseCommand):
         receiver_server = SimulatorServer(receiver, port=port + 3)
         psa = PsaWebhookReceiver(secret=PSA_WEBHOOK_SECRET, latency=(0.02, 0.2))
         psa_server = SimulatorServer(psa, port=port + 4)
-        servers = [gdap_server, health_server, partner_center_server, receiver_server, psa_server]
+        entra = EntraSimulator(
+            tenant_id=DEMO_PARTNER_TENANT,
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+        )
+        entra.issue_refresh_token(DEMO_REFRESH_TOKEN)
+        entra_server = SimulatorServer(entra, port=port + 5)
+        servers = [
+            gdap_server,
+            health_server,
+            partner_center_server,
+            receiver_server,
+            psa_server,
+            entra_server,
+        ]
         for server in servers:
             server.start()
         self.stdout.write(
@@ -110,6 +126,7 @@ class Command(BaseCommand):
             f"receiver on {receiver_server.url}"
         )
         self.stdout.write(f"PSA webhook receiver (Standard Webhooks) on {psa_server.url}")
+        self.stdout.write(f"Entra ID simulator (the partner's refresh token) on {entra_server.url}")
         stopped = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopped.set())
