@@ -84,7 +84,7 @@ def main():
                 token_url=server.url + "/{tenant_id}/oauth2/v2.0/token",
                 client_id="partner-portal-demo",
             )
-            source.set_client_secret("demo-graph-secret")
+            source.client_secret = "demo-graph-secret"
             sources.append(source)
         FeedSource.objects.bulk_create(sources)
         sources = list(FeedSource.objects.select_related("customer").order_by("pk"))

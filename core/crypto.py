@@ -46,3 +46,18 @@ def decrypt(ciphertext):
 
 def rotate(ciphertext):
     return fernet().rotate(ciphertext.encode()).decode()
+
+
+def encrypted_text(field_name):
+    """A model property over the text column ``field_name`` that stores its value encrypted:
+    reading decrypts, assigning encrypts; empty stays empty, so the column tells whether a
+    secret is set without decrypting it."""
+
+    def read(instance):
+        stored = getattr(instance, field_name)
+        return decrypt(stored) if stored else ""
+
+    def write(instance, value):
+        setattr(instance, field_name, encrypt(value) if value else "")
+
+    return property(read, write)

@@ -29,8 +29,8 @@ def load():
     connection.login_url = ENTRA_SIMULATOR_URL
     connection.graph_url = GRAPH_SIMULATOR_URL
     connection.partner_center_url = PARTNER_CENTER_SIMULATOR_URL
-    connection.set_client_secret(DEMO_CLIENT_SECRET)
-    connection.set_refresh_token(DEMO_REFRESH_TOKEN)
+    connection.client_secret = DEMO_CLIENT_SECRET
+    connection.refresh_token = DEMO_REFRESH_TOKEN
     connection.state = MicrosoftConnection.State.CONNECTED
     connection.last_redeemed_at = redeemed
     connection.refresh_expires_at = redeemed + REFRESH_TOKEN_LIFETIME

@@ -33,7 +33,7 @@ def load():
             client_id=DEMO_CLIENT_ID,
             poll_interval_seconds=60,
         )
-        source.set_client_secret(DEMO_CLIENT_SECRET)
+        source.client_secret = DEMO_CLIENT_SECRET
         source.save()
         created += 1
     return [f"Demo feed sources: {created} created, {len(targets) - created} already there."]

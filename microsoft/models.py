@@ -54,19 +54,8 @@ class MicrosoftConnection(models.Model):
         connection, _created = cls.objects.get_or_create(pk=1)
         return connection
 
-    @property
-    def client_secret(self):
-        return crypto.decrypt(self.client_secret_encrypted) if self.client_secret_encrypted else ""
-
-    def set_client_secret(self, secret):
-        self.client_secret_encrypted = crypto.encrypt(secret)
-
-    @property
-    def refresh_token(self):
-        return crypto.decrypt(self.refresh_token_encrypted) if self.refresh_token_encrypted else ""
-
-    def set_refresh_token(self, token):
-        self.refresh_token_encrypted = crypto.encrypt(token) if token else ""
+    client_secret = crypto.encrypted_text("client_secret_encrypted")
+    refresh_token = crypto.encrypted_text("refresh_token_encrypted")
 
     @property
     def expires_soon(self):

@@ -6,9 +6,6 @@ one: ``redeem_refresh_token`` stores the newest (weekly on beat, and whenever a 
 broken and tells the Global admins once; a transient failure only records the error.
 """
 
-import threading
-import time
-
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,28 +16,23 @@ from microsoft import notices
 from microsoft.models import REFRESH_TOKEN_LIFETIME, MicrosoftConnection
 from outbound.entra import PARTNER_CENTER_SCOPE, EntraError
 from outbound.entra import redeem_refresh_token as redeem
+from outbound.tokens import AccessTokens
 from outbound.urlguard import same_origin
 
 # What the audit log shows for a secret that was set: never the secret.
 SECRET_CHANGED = "changed"  # noqa: S105 - a marker, not a secret
 SETTINGS_FIELDS = ("tenant_id", "client_id", "login_url", "graph_url", "partner_center_url")
-# Use an access token no later than this long before Microsoft says it expires.
-TOKEN_SAFETY_MARGIN = 120
 
 
 class NotConnected(Exception):
     """No refresh token is stored: a partner admin has not consented yet."""
 
 
-# Access tokens stay in this process, per scope: a shared cache would hold live bearer tokens
-# at rest.
-_access_tokens = {}
-_access_tokens_lock = threading.Lock()
+_access_tokens = AccessTokens()  # by scope
 
 
 def clear_access_tokens():
-    with _access_tokens_lock:
-        _access_tokens.clear()
+    _access_tokens.clear()
 
 
 def snapshot(connection):
@@ -86,18 +78,16 @@ def _redeem(settings, client_secret, refresh_token, scope):
 
 def _store_redemption(connection, tokens, scope):
     now = timezone.now()
-    connection.set_refresh_token(tokens.refresh_token)
+    connection.refresh_token = tokens.refresh_token
     connection.last_redeemed_at = now
     connection.refresh_expires_at = now + REFRESH_TOKEN_LIFETIME
     connection.state = MicrosoftConnection.State.CONNECTED
     connection.last_error, connection.last_error_at = "", None
-    expires = time.monotonic() + max(0, tokens.expires_in - TOKEN_SAFETY_MARGIN)
-    with _access_tokens_lock:
-        _access_tokens[scope] = (tokens.access_token, expires)
+    _access_tokens.put(scope, tokens.access_token, tokens.expires_in)
 
 
 def _forget_consent(connection):
-    connection.set_refresh_token("")
+    connection.refresh_token = ""
     connection.state = MicrosoftConnection.State.NOT_CONNECTED
     connection.last_redeemed_at = connection.refresh_expires_at = None
     connection.last_error, connection.last_error_at = "", None
@@ -135,7 +125,7 @@ def connect(
         before = snapshot(connection)
         for name, value in settings.items():
             setattr(connection, name, value)
-        connection.set_client_secret(client_secret)
+        connection.client_secret = client_secret
         if tokens is None:
             _forget_consent(connection)
         else:
@@ -172,7 +162,7 @@ def update_settings(*, actor, settings, client_secret=None, request=None):
         for name in SETTINGS_FIELDS:
             setattr(connection, name, settings[name])
         if client_secret:
-            connection.set_client_secret(client_secret)
+            connection.client_secret = client_secret
         if identity_changed:
             _forget_consent(connection)
         connection.save()
@@ -242,8 +232,4 @@ def redeem_refresh_token(*, scope=PARTNER_CENTER_SCOPE, actor=None, request=None
 def access_token(scope=PARTNER_CENTER_SCOPE):
     """An access token for ``scope``: the one this process holds until shortly before it
     expires, else a new one (whose redemption also stores the newer refresh token)."""
-    with _access_tokens_lock:
-        cached = _access_tokens.get(scope)
-    if cached and cached[1] > time.monotonic():
-        return cached[0]
-    return redeem_refresh_token(scope=scope).access_token
+    return _access_tokens.get(scope) or redeem_refresh_token(scope=scope).access_token

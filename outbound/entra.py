@@ -20,11 +20,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from outbound.transport import TransportError, read_at_most
-from outbound.urlguard import fill_tenant_id
 
 PARTNER_CENTER_SCOPE = "https://api.partnercenter.microsoft.com/user_impersonation offline_access"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default offline_access"
-TOKEN_PATH = "/{tenant_id}/oauth2/v2.0/token"  # noqa: S105 - a path, not a secret
 MAX_BODY_BYTES = 64 * 1024
 # Enough of Microsoft's error description to tell an admin what happened.
 DESCRIPTION_CHARS = 300
@@ -57,15 +55,15 @@ class RedeemedTokens:
 
 
 def token_url(login_url, tenant_id):
-    """``{login_url}/{tenant_id}/oauth2/v2.0/token``, by literal substitution: the login URL is
-    typed by an admin, so a brace in it is refused rather than read as a placeholder."""
+    """``{login_url}/{tenant_id}/oauth2/v2.0/token``, joined, never formatted: the login URL is
+    typed by an admin, so a brace in it is refused outright."""
     if "{" in login_url or "}" in login_url:
         raise EntraError("The login URL may not contain braces.", retryable=False)
     try:
-        tenant = str(uuid.UUID(str(tenant_id)))
+        tenant = uuid.UUID(str(tenant_id))
     except ValueError:
         raise EntraError("The tenant id is not a GUID.", retryable=False) from None
-    return fill_tenant_id(login_url.rstrip("/") + TOKEN_PATH, tenant)
+    return f"{login_url.rstrip('/')}/{tenant}/oauth2/v2.0/token"
 
 
 def _error_payload(excerpt):

@@ -20,20 +20,18 @@ import hashlib
 import json
 import logging
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from outbound.tokens import AccessTokens
 from outbound.transport import TransportError, read_at_most
 from outbound.urlguard import PlaceholderError, fill_tenant_id, same_origin
 
 logger = logging.getLogger(__name__)
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-# Refresh a token this long before Microsoft says it expires.
-TOKEN_SAFETY_MARGIN = 120
 MAX_BODY_BYTES = 20 * 1024 * 1024
 # Enough of an error answer to read Graph's error code from it.
 MAX_ERROR_BODY_BYTES = 64 * 1024
@@ -88,14 +86,11 @@ class GraphAuthError(GraphError):
         super().__init__(message, **kwargs)
 
 
-# Tokens stay in this process: a shared cache would hold live bearer tokens at rest.
-_token_cache = {}
-_token_lock = threading.Lock()
+_token_cache = AccessTokens()
 
 
 def clear_token_cache():
-    with _token_lock:
-        _token_cache.clear()
+    _token_cache.clear()
 
 
 def _error_code(excerpt, key="error"):
@@ -192,10 +187,9 @@ class GraphClient:
     # --- token -----------------------------------------------------------------------------
     def _token(self):
         key = self.connection.token_cache_key
-        with _token_lock:
-            cached = _token_cache.get(key)
-            if cached and cached[1] > time.monotonic():
-                return cached[0]
+        cached = _token_cache.get(key)
+        if cached:
+            return cached
         form = {
             "grant_type": "client_credentials",
             "client_id": self.connection.client_id,
@@ -232,16 +226,11 @@ class GraphClient:
             raise GraphError(
                 f"Token endpoint answered {response.status_code}", status=response.status_code
             )
-        lifetime = float(payload.get("expires_in", 3600))
-        expires = time.monotonic() + max(0.0, lifetime - TOKEN_SAFETY_MARGIN)
-        with _token_lock:
-            _token_cache[key] = (payload["access_token"], expires)
+        _token_cache.put(key, payload["access_token"], payload.get("expires_in", 3600))
         return payload["access_token"]
 
     def _forget_token(self):
-        key = self.connection.token_cache_key
-        with _token_lock:
-            _token_cache.pop(key, None)
+        _token_cache.forget(self.connection.token_cache_key)
 
     # --- requests --------------------------------------------------------------------------
     def _json(self, response, allow_error=False):

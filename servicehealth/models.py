@@ -128,12 +128,7 @@ class FeedSource(models.Model):
     def get_absolute_url(self):
         return reverse("servicehealth:feed_edit", kwargs={"pk": self.pk})
 
-    @property
-    def client_secret(self):
-        return crypto.decrypt(self.client_secret_encrypted) if self.client_secret_encrypted else ""
-
-    def set_client_secret(self, secret):
-        self.client_secret_encrypted = crypto.encrypt(secret)
+    client_secret = crypto.encrypted_text("client_secret_encrypted")
 
     @property
     def is_failing(self):

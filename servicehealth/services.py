@@ -107,7 +107,7 @@ def create_feed_source(*, actor, request=None, client_secret, **fields):
     source = FeedSource(**fields)
     if source.customer_id and not source.tenant_id:
         source.tenant_id = source.customer.tenant_id
-    source.set_client_secret(client_secret)
+    source.client_secret = client_secret
     _validate(source)
     source.next_poll_at = timezone.now()
     source.save()
@@ -151,7 +151,7 @@ def update_feed_source(source, *, actor, request=None, client_secret=None, **fie
     if source.customer_id and not source.tenant_id:
         source.tenant_id = source.customer.tenant_id
     if client_secret:
-        source.set_client_secret(client_secret)
+        source.client_secret = client_secret
     after = feed_source_snapshot(source)
     # Check the outbound URLs again only when what they resolve to may have changed, so a
     # change of interval does not depend on DNS answering right now.

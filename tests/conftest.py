@@ -245,7 +245,7 @@ def service_health_simulator(db):
                 client_id="portal-app",
                 **fields,
             )
-            source.set_client_secret("feed-secret")
+            source.client_secret = "feed-secret"
             source.save()
             return source
 

@@ -273,7 +273,7 @@ def _kwargs(kind, cast):
             base_url="http://127.0.0.1:9/v1.0",
             client_id="matrix-app",
         )
-        source.set_client_secret("matrix-secret")
+        source.client_secret = "matrix-secret"
         source.save()
         return {"pk": source.pk}
     if kind == "incident":

@@ -19,7 +19,7 @@ class ServiceFactory(factory.django.DjangoModelFactory):
 
 
 class FeedSourceFactory(factory.django.DjangoModelFactory):
-    """A customer's feed source, its secret set through ``set_client_secret``.
+    """A customer's feed source, its secret set through ``client_secret`` (stored encrypted).
 
     ``FeedSourceFactory(customer=None)`` is the partner tenant's source;
     ``FeedSourceFactory(client_secret="...")`` sets another secret.
@@ -40,7 +40,7 @@ class FeedSourceFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def client_secret(self, create, extracted, **kwargs):
-        self.set_client_secret(extracted or FACTORY_SECRET)
+        self.client_secret = extracted or FACTORY_SECRET
         if create:
             self.save(update_fields=["client_secret_encrypted"])
 

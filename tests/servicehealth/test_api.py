@@ -40,7 +40,7 @@ def make_source(customer=None, secret=STORED_SECRET, **fields):
         **fields,
     }
     source = FeedSource(**values)
-    source.set_client_secret(secret)
+    source.client_secret = secret
     source.save()
     return source
 
