@@ -56,7 +56,20 @@ def navigation(request):
         "navigation_main": [item for item in items if item["group"] == MAIN],
         "navigation_more": [item for item in items if item["group"] == MORE],
         "user_capabilities": {c.value for c in capabilities},
-        # Global admins see a banner on every page while the connection is broken.
-        "microsoft_connection_broken": Capability.MANAGE_INTEGRATIONS in capabilities
-        and MicrosoftConnection.objects.filter(state=MicrosoftConnection.State.BROKEN).exists(),
+        "microsoft_connection_alert": _connection_alert(capabilities),
     }
+
+
+def _connection_alert(capabilities):
+    """What Global admins are told on every page: the connection is broken, or its refresh
+    token runs out within two weeks (the weekly redemption has been failing). None otherwise."""
+    if Capability.MANAGE_INTEGRATIONS not in capabilities:
+        return None
+    connection = MicrosoftConnection.objects.filter(pk=1).first()
+    if connection is None:
+        return None
+    if connection.state == MicrosoftConnection.State.BROKEN:
+        return {"broken": True}
+    if connection.state == MicrosoftConnection.State.CONNECTED and connection.expires_soon:
+        return {"broken": False, "expires_at": connection.refresh_expires_at}
+    return None

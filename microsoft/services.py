@@ -1,9 +1,14 @@
 """Connecting the partner tenant and keeping its refresh token alive.
 
 The refresh token lasts 90 days from its last redemption, and each redemption returns a newer
-one: ``redeem_refresh_token`` stores the newest (weekly on beat, and whenever a later slice asks
-``access_token`` for a token it does not hold). A revoked or expired token marks the connection
-broken and tells the Global admins once; a transient failure only records the error.
+one: ``redeem_refresh_token`` stores the newest (weekly on beat, and whenever ``access_token``
+is asked for a token this process does not hold). A revoked or expired token marks the
+connection broken and tells the Global admins once; a transient failure only records the error.
+
+``access_token(scope, tenant_id=customer)`` redeems the partner's refresh token against a
+customer tenant: the partner user's GDAP roles there grant the access. That tenant refusing
+(no relationship, no consent) is the customer's problem, recorded by the caller; only a dead
+refresh token breaks the connection.
 """
 
 from django.db import transaction
@@ -14,7 +19,7 @@ from core import audit
 from core.outbound import transport
 from microsoft import notices
 from microsoft.models import REFRESH_TOKEN_LIFETIME, MicrosoftConnection
-from outbound.entra import PARTNER_CENTER_SCOPE, EntraError
+from outbound.entra import PARTNER_CENTER_SCOPE, EntraError, RedeemedTokens
 from outbound.entra import redeem_refresh_token as redeem
 from outbound.tokens import AccessTokens
 from outbound.urlguard import same_origin
@@ -25,10 +30,21 @@ SETTINGS_FIELDS = ("tenant_id", "client_id", "login_url", "graph_url", "partner_
 
 
 class NotConnected(Exception):
-    """No refresh token is stored: a partner admin has not consented yet."""
+    """No refresh token is stored (a partner admin has not consented yet), or it is broken."""
 
 
-_access_tokens = AccessTokens()  # by scope
+_access_tokens = AccessTokens()  # by scope (the partner tenant) or (customer tenant, scope)
+
+
+def get_connection():
+    return MicrosoftConnection.get()
+
+
+def connection_ready():
+    """Whether the portal can act as the partner: consented, and not broken."""
+    return MicrosoftConnection.objects.filter(
+        pk=1, state=MicrosoftConnection.State.CONNECTED
+    ).exists()
 
 
 def clear_access_tokens():
@@ -59,7 +75,7 @@ def secret_needed(connection, settings):
     return not connection.client_secret_encrypted or hosts_moved(connection, settings)
 
 
-def _locked():
+def locked_connection():
     MicrosoftConnection.get()
     return MicrosoftConnection.objects.select_for_update().get(pk=1)
 
@@ -76,7 +92,7 @@ def _redeem(settings, client_secret, refresh_token, scope):
     )
 
 
-def _store_redemption(connection, tokens, scope):
+def store_consent(connection, tokens, scope):
     now = timezone.now()
     connection.refresh_token = tokens.refresh_token
     connection.last_redeemed_at = now
@@ -121,7 +137,7 @@ def connect(
         tokens = _redeem(settings, client_secret, refresh_token, PARTNER_CENTER_SCOPE)
     clear_access_tokens()
     with transaction.atomic():
-        connection = _locked()
+        connection = locked_connection()
         before = snapshot(connection)
         for name, value in settings.items():
             setattr(connection, name, value)
@@ -129,7 +145,7 @@ def connect(
         if tokens is None:
             _forget_consent(connection)
         else:
-            _store_redemption(connection, tokens, PARTNER_CENTER_SCOPE)
+            store_consent(connection, tokens, PARTNER_CENTER_SCOPE)
         connection.save()
         after = {**snapshot(connection), "client_secret": SECRET_CHANGED}
         if tokens is not None:
@@ -150,7 +166,7 @@ def update_settings(*, actor, settings, client_secret=None, request=None):
     refresh token: it was given for the old ones and is never sent anywhere else."""
     clear_access_tokens()
     with transaction.atomic():
-        connection = _locked()
+        connection = locked_connection()
         before = snapshot(connection)
         if secret_needed(connection, settings) and not client_secret:
             raise ValueError("The client secret is needed for these settings.")
@@ -198,7 +214,7 @@ def redeem_refresh_token(*, scope=PARTNER_CENTER_SCOPE, actor=None, request=None
     """
     failure = None
     with transaction.atomic():
-        connection = _locked()
+        connection = locked_connection()
         if not connection.refresh_token_encrypted:
             failure = NotConnected(
                 _("No refresh token is stored: the partner has not consented yet.")
@@ -214,7 +230,7 @@ def redeem_refresh_token(*, scope=PARTNER_CENTER_SCOPE, actor=None, request=None
                 if _record_failure(connection, exc):
                     transaction.on_commit(notices.connection_broken)
             else:
-                _store_redemption(connection, tokens, scope)
+                store_consent(connection, tokens, scope)
                 connection.save()
         if actor is not None:
             audit.record(
@@ -229,7 +245,37 @@ def redeem_refresh_token(*, scope=PARTNER_CENTER_SCOPE, actor=None, request=None
     return tokens
 
 
-def access_token(scope=PARTNER_CENTER_SCOPE):
-    """An access token for ``scope``: the one this process holds until shortly before it
-    expires, else a new one (whose redemption also stores the newer refresh token)."""
-    return _access_tokens.get(scope) or redeem_refresh_token(scope=scope).access_token
+def access_token(scope=PARTNER_CENTER_SCOPE, *, tenant_id=None):
+    """An access token for ``scope`` in the partner tenant, or in the customer tenant
+    ``tenant_id``: the one this process holds until shortly before it expires, else a new one.
+    Raises ``NotConnected`` or ``EntraError``."""
+    connection = MicrosoftConnection.get()
+    if tenant_id is None or str(tenant_id) == str(connection.tenant_id):
+        return _access_tokens.get(scope) or redeem_refresh_token(scope=scope).access_token
+    key = (str(tenant_id), scope)
+    held = _access_tokens.get(key)
+    if held:
+        return held
+    if connection.state != MicrosoftConnection.State.CONNECTED:
+        raise NotConnected(
+            _("The Microsoft connection is not connected: %(state)s.")
+            % {"state": connection.get_state_display()}
+        )
+    tokens = _redeem_for_tenant(connection, str(tenant_id), scope)
+    _access_tokens.put(key, tokens.access_token, tokens.expires_in)
+    return tokens.access_token
+
+
+def _redeem_for_tenant(connection, tenant_id, scope) -> RedeemedTokens:
+    """The partner's refresh token redeemed in a customer tenant. The newer refresh token it
+    returns is not stored: the weekly redemption keeps the consent alive, and polls of many
+    tenants at once would otherwise all queue on the one connection row."""
+    settings = {**snapshot(connection), "tenant_id": tenant_id}
+    try:
+        return _redeem(settings, connection.client_secret, connection.refresh_token, scope)
+    except EntraError as exc:
+        if exc.refresh_token_dead:
+            with transaction.atomic():
+                if _record_failure(locked_connection(), exc):
+                    transaction.on_commit(notices.connection_broken)
+        raise

@@ -1,11 +1,12 @@
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
-from microsoft import services
+from microsoft import consent, probes, services
 from microsoft.forms import ConnectionSettingsForm
 from microsoft.models import MicrosoftConnection
 from outbound.entra import EntraError
@@ -30,7 +31,47 @@ def connection_page(request):
         )
         messages.success(request, _("The Microsoft connection's settings are saved."))
         return redirect("microsoft:connection")
-    return render(request, "microsoft/connection.html", {"form": form, "connection": connection})
+    context = {
+        "form": form,
+        "connection": connection,
+        "probes": probes.PROBES,
+        "redirect_uri": consent.redirect_uri(),
+    }
+    return render(request, "microsoft/connection.html", context)
+
+
+@capability_required(MANAGE, MANAGE, form_page=True)
+def consent_start(request):
+    """Send the admin to Microsoft to sign in and consent. A link rather than a form: the CSP
+    allows forms to post only to the portal, and this answer leaves it."""
+    try:
+        return redirect(consent.start(request.session))
+    except consent.ConsentError as exc:
+        messages.error(request, str(exc))
+        return redirect("microsoft:connection")
+
+
+@capability_required(MANAGE, MANAGE, form_page=True)
+def consent_callback(request):
+    """Microsoft's answer to the sign-in started by ``consent_start``."""
+    try:
+        consent.finish(request.session, request.GET, actor=request.user, request=request)
+    except consent.ConsentError as exc:
+        messages.error(request, _("The connection was not made: %(reason)s") % {"reason": exc})
+    else:
+        messages.success(request, _("Connected: the partner's consent is stored."))
+    return redirect("microsoft:connection")
+
+
+@require_POST
+@capability_required(MANAGE, MANAGE)
+def test_api(request, api):
+    """One cheap call to ``api`` as the partner; the answer is shown, nothing is stored."""
+    if api not in probes.PROBES:
+        raise Http404
+    result = probes.run(api)
+    (messages.success if result.ok else messages.error)(request, result.message)
+    return redirect("microsoft:connection")
 
 
 @require_POST

@@ -1,9 +1,12 @@
-"""Redeeming the partner's refresh token at Microsoft Entra ID's v2.0 token endpoint.
+"""The partner's tokens from Microsoft Entra ID's v2.0 endpoints.
 
-One call: ``redeem_refresh_token`` posts the refresh-token grant for one scope and returns the
-access token, its lifetime and the new refresh token (every redemption returns one; the older
-one keeps working until it expires or is revoked, so the newest is the one to keep). Failures
-are classified once, for every caller:
+``authorize_url`` is where a partner admin signs in to consent (authorization code with PKCE);
+``redeem_authorization_code`` turns the code into the first refresh token, and
+``redeem_refresh_token`` posts the refresh-token grant for one scope and one tenant (the
+partner's, or a customer's reached through GDAP). Each returns the access token, its lifetime
+and a new refresh token (every redemption returns one; the older one keeps working until it
+expires or is revoked, so the newest is the one to keep). Failures are classified once, for
+every caller:
 - ``invalid_grant`` (the refresh token was revoked, expired, or its consent withdrawn):
   ``TokenRevoked``, permanent; a partner admin must consent again;
 - other refusals (``invalid_client``: a wrong secret or client id; a URL the guard refuses):
@@ -14,7 +17,10 @@ Act on the ``error`` code, never on the description. No token or secret is logge
 error's text.
 """
 
+import base64
+import hashlib
 import json
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -26,17 +32,28 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default offline_access"
 MAX_BODY_BYTES = 64 * 1024
 # Enough of Microsoft's error description to tell an admin what happened.
 DESCRIPTION_CHARS = 300
+# AADSTS codes that say the refresh token itself is dead (revoked, expired, its grant withdrawn),
+# as opposed to a tenant that refuses it (no GDAP relationship, no consent there).
+DEAD_REFRESH_TOKEN_CODES = frozenset({70000, 70008, 700082, 50173, 70043, 9002313})
 
 
 class EntraError(Exception):
     """A redemption failed. ``retryable`` says whether trying again later may succeed."""
 
-    def __init__(self, message, *, retryable, code="", retry_after=None, status=None):
+    def __init__(self, message, *, retryable, code="", retry_after=None, status=None, aadsts=()):
         super().__init__(message)
         self.retryable = retryable
         self.code = code
         self.retry_after = retry_after
         self.status = status
+        self.aadsts = tuple(aadsts)  # Entra ID's numeric error codes, when it sent them
+
+    @property
+    def refresh_token_dead(self):
+        """Whether only a new consent helps (rather than access in one tenant)."""
+        return self.code == "invalid_grant" and (
+            not self.aadsts or bool(DEAD_REFRESH_TOKEN_CODES & set(self.aadsts))
+        )
 
 
 class TokenRevoked(EntraError):
@@ -54,16 +71,52 @@ class RedeemedTokens:
     scope: str
 
 
-def token_url(login_url, tenant_id):
-    """``{login_url}/{tenant_id}/oauth2/v2.0/token``, joined, never formatted: the login URL is
-    typed by an admin, so a brace in it is refused outright."""
+def endpoint_url(login_url, tenant_id, endpoint="token"):
+    """``{login_url}/{tenant_id}/oauth2/v2.0/{endpoint}``, joined, never formatted: the login
+    URL is typed by an admin, so a brace in it is refused outright."""
     if "{" in login_url or "}" in login_url:
         raise EntraError("The login URL may not contain braces.", retryable=False)
     try:
         tenant = uuid.UUID(str(tenant_id))
     except ValueError:
         raise EntraError("The tenant id is not a GUID.", retryable=False) from None
-    return f"{login_url.rstrip('/')}/{tenant}/oauth2/v2.0/token"
+    return f"{login_url.rstrip('/')}/{tenant}/oauth2/v2.0/{endpoint}"
+
+
+def token_url(login_url, tenant_id):
+    return endpoint_url(login_url, tenant_id, "token")
+
+
+@dataclass(frozen=True)
+class Pkce:
+    """A PKCE pair: the verifier stays with the portal, the S256 challenge goes to Entra ID."""
+
+    verifier: str = field(repr=False)
+    challenge: str
+
+    @classmethod
+    def new(cls):
+        verifier = secrets.token_urlsafe(64)
+        digest = hashlib.sha256(verifier.encode()).digest()
+        return cls(verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode())
+
+
+def authorize_url(*, login_url, tenant_id, client_id, redirect_uri, scope, state, challenge):
+    """Where the partner admin signs in and consents: the authorization-code flow with PKCE."""
+    query = urlencode(
+        {
+            "client_id": client_id,
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "response_mode": "query",
+            "scope": scope,
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "prompt": "consent",
+        }
+    )
+    return f"{endpoint_url(login_url, tenant_id, 'authorize')}?{query}"
 
 
 def _error_payload(excerpt):
@@ -86,14 +139,22 @@ def _refusal(exc):
     payload = _error_payload(exc.excerpt)
     code = str(payload.get("error") or "")
     codes = payload.get("error_codes")
-    aadsts = ", ".join(f"AADSTS{c}" for c in codes[:3]) if isinstance(codes, list) else ""
+    codes = [c for c in codes[:3] if isinstance(c, int)] if isinstance(codes, list) else []
+    aadsts = ", ".join(f"AADSTS{c}" for c in codes)
     description = str(payload.get("error_description") or "").splitlines()
     detail = description[0][:DESCRIPTION_CHARS] if description else aadsts
-    kwargs = {"code": code, "status": exc.status_code}
-    if code == "invalid_grant":
+    kwargs = {"code": code, "status": exc.status_code, "aadsts": codes}
+    if code == "invalid_grant" and (not codes or DEAD_REFRESH_TOKEN_CODES & set(codes)):
         return TokenRevoked(
             f"Entra ID refused the refresh token (invalid_grant: {detail}); a partner admin "
             "must sign in and consent again.",
+            **kwargs,
+        )
+    if code == "invalid_grant":
+        return EntraError(
+            f"Entra ID refused access to this tenant ({detail}): the partner needs a GDAP "
+            "relationship with the roles this feature needs, or the app's consent there.",
+            retryable=False,
             **kwargs,
         )
     return EntraError(
@@ -139,7 +200,6 @@ def redeem_refresh_token(
 ):
     """One refresh-token grant through ``transport`` (an ``outbound.transport.Transport``);
     returns ``RedeemedTokens`` or raises ``EntraError`` / ``TokenRevoked``."""
-    url = token_url(login_url, tenant_id)
     form = {
         "client_id": client_id,
         "client_secret": client_secret,
@@ -147,6 +207,35 @@ def redeem_refresh_token(
         "refresh_token": refresh_token,
         "scope": scope,
     }
+    return _grant(transport, token_url(login_url, tenant_id), form, scope)
+
+
+def redeem_authorization_code(
+    transport,
+    *,
+    login_url,
+    tenant_id,
+    client_id,
+    client_secret,
+    code,
+    redirect_uri,
+    code_verifier,
+    scope,
+):
+    """The authorization-code grant that ends a partner admin's consent."""
+    form = {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": code_verifier,
+        "scope": scope,
+    }
+    return _grant(transport, token_url(login_url, tenant_id), form, scope)
+
+
+def _grant(transport, url, form, scope):
     try:
         response = transport.request(
             "POST",

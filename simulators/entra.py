@@ -1,22 +1,36 @@
-"""Microsoft Entra ID simulator: the v2.0 token endpoint's refresh-token grant.
+"""Microsoft Entra ID simulator: the v2.0 authorize and token endpoints a partner's consent uses.
 
-Route: ``POST /{tenant}/oauth2/v2.0/token`` with ``grant_type=refresh_token``. Each redemption
-returns a new refresh token, and the old ones keep working unless revoked, as Entra ID does.
-Tests script ``revoke(token)`` and ``expire_all()`` (``invalid_grant`` in the documented error
-shape), faults with ``fail_next`` (429 with Retry-After, 500, raw bodies), and read
-``requests`` (method, path, form) to assert on what the portal sent. Access tokens are opaque.
+Routes:
+  GET  /{tenant}/oauth2/v2.0/authorize   the partner admin's sign-in: redirects straight back to
+                                         ``redirect_uri`` with a code (``consent_refusal`` scripts
+                                         an ``error`` instead); PKCE S256 is required
+  POST /{tenant}/oauth2/v2.0/token       ``authorization_code`` (checks the PKCE verifier and the
+                                         redirect URI) and ``refresh_token`` grants
+
+The partner tenant and every customer tenant added with ``add_customer_tenant`` answer the token
+route: the partner's refresh token redeemed against a customer tenant is how GDAP access works.
+Each redemption returns a new refresh token, and the old ones keep working unless revoked, as
+Entra ID does. Tests script ``revoke(token)`` and ``expire_all()`` (``invalid_grant`` in the
+documented error shape), a customer tenant's refusal, faults with ``fail_next`` (429 with
+Retry-After, 500, raw bodies), and read ``requests`` (method, path, form) to assert on what the
+portal sent. Access tokens are opaque; other simulators ask ``token_info`` whose they are.
 """
 
+import base64
+import hashlib
 import json
+import re
 import threading
 import uuid
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from simulators.scripting import FaultScript, HeldAnswers, as_bytes
 
+TENANT_ROUTE = re.compile(r"^/([^/]+)/oauth2/v2\.0/(authorize|token)$")
 REASONS = {
     200: "OK",
+    302: "Found",
     400: "Bad Request",
     401: "Unauthorized",
     404: "Not Found",
@@ -57,7 +71,12 @@ class EntraSimulator(FaultScript):
         self.client_secret = client_secret
         self.access_token_lifetime = access_token_lifetime
         self.refresh_tokens = {}  # token -> None (valid) or (AADSTS code, description)
-        self.access_tokens = {}  # token -> scope
+        self.access_tokens = {}  # token -> (tenant id, scope)
+        # Customer tenants the partner reaches through GDAP: tenant -> None or a refusal.
+        self.customer_tenants = {}
+        self.codes = {}  # authorization code -> (redirect_uri, code_challenge, scope)
+        # An ``error`` and description the next sign-ins answer with instead of a code.
+        self.consent_refusal = None
         self.faults = []
         self.requests = []  # (method, path, form)
         self.lock = threading.Lock()
@@ -82,6 +101,17 @@ class EntraSimulator(FaultScript):
             for token in self.refresh_tokens:
                 self.refresh_tokens[token] = EXPIRED
 
+    def add_customer_tenant(self, tenant_id, refusal=None):
+        """Admit redemptions against ``tenant_id``; ``refusal`` (AADSTS code, description)
+        refuses them as Entra ID does for a tenant without GDAP access or consent."""
+        with self.lock:
+            self.customer_tenants[str(tenant_id)] = refusal
+
+    def token_info(self, access_token):
+        """(tenant id, scope) of an access token this simulator issued, else None."""
+        with self.lock:
+            return self.access_tokens.get(access_token)
+
     def release(self):
         self.held.release()
 
@@ -89,10 +119,10 @@ class EntraSimulator(FaultScript):
     def __call__(self, environ, start_response):
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        form = {
-            key: values[0]
-            for key, values in parse_qs(environ["wsgi.input"].read(length).decode()).items()
-        }
+        raw = environ["wsgi.input"].read(length).decode()
+        if method == "GET":
+            raw = environ.get("QUERY_STRING", "")
+        form = {key: values[0] for key, values in parse_qs(raw).items()}
         with self.lock:
             self.requests.append((method, path, form))
         fault = self._take_fault(path)
@@ -105,11 +135,44 @@ class EntraSimulator(FaultScript):
                         error_body("temporarily_unavailable", 90033, f"Simulated {fault.status}.")
                     ).encode()
                 return self._respond(start_response, fault.status, body, dict(fault.headers))
-        if method == "POST" and path == f"/{self.tenant_id}/oauth2/v2.0/token":
-            status, payload = self._token(form)
-        else:
+        route = TENANT_ROUTE.match(path)
+        tenant, endpoint = route.groups() if route else (None, None)
+        with self.lock:
+            known = tenant == self.tenant_id or tenant in self.customer_tenants
+        if not known:
             status, payload = 404, error_body("invalid_request", 90002, "Tenant not found.")
+        elif method == "GET" and endpoint == "authorize" and tenant == self.tenant_id:
+            return self._authorize(start_response, form)
+        elif method == "POST" and endpoint == "token":
+            status, payload = self._token(tenant, form)
+        else:
+            status, payload = 405, error_body("invalid_request", 900561, "Method not allowed.")
         return self._respond(start_response, status, json.dumps(payload).encode())
+
+    def _authorize(self, start_response, query):
+        """The partner admin signs in and consents at once; the answer goes back to the
+        redirect URI as Entra ID sends it (``code`` and ``state``, or ``error``)."""
+        redirect_uri = query.get("redirect_uri", "")
+        if query.get("client_id") != self.client_id or not redirect_uri:
+            body = json.dumps(
+                error_body("unauthorized_client", 700016, "Application was not found.")
+            ).encode()
+            return self._respond(start_response, 400, body)
+        answer = {"state": query.get("state", "")}
+        if self.consent_refusal is not None:
+            answer.update(error=self.consent_refusal[0], error_description=self.consent_refusal[1])
+        elif query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+            answer.update(
+                error="invalid_request",
+                error_description="AADSTS501491: Proof Key for Code Exchange is required.",
+            )
+        else:
+            code = f"sim-code-{uuid.uuid4().hex}"
+            with self.lock:
+                self.codes[code] = (redirect_uri, query["code_challenge"], query.get("scope", ""))
+            answer["code"] = code
+        location = f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(answer)}"
+        return self._respond(start_response, 302, b"", {"Location": location})
 
     def _respond(self, start_response, status, body, headers=None):
         headers = headers or {}
@@ -125,8 +188,9 @@ class EntraSimulator(FaultScript):
         )
         return [body]
 
-    def _token(self, form):
-        if form.get("grant_type") != "refresh_token":
+    def _token(self, tenant, form):
+        grant_type = form.get("grant_type")
+        if grant_type not in ("refresh_token", "authorization_code"):
             return 400, error_body(
                 "unsupported_grant_type", 70003, "The app requested an unsupported grant type."
             )
@@ -136,17 +200,22 @@ class EntraSimulator(FaultScript):
             )
         if form.get("client_secret") != self.client_secret:
             return 401, error_body("invalid_client", 7000215, "Invalid client secret provided.")
-        with self.lock:
-            known = form.get("refresh_token") in self.refresh_tokens
-            refusal = self.refresh_tokens.get(form.get("refresh_token"))
-        if not known:
-            return 400, error_body("invalid_grant", 9002313, "Invalid request. Malformed token.")
+        if grant_type == "authorization_code":
+            refusal = self._redeem_code(form)
+        else:
+            with self.lock:
+                known = form.get("refresh_token") in self.refresh_tokens
+                refusal = self.refresh_tokens.get(form.get("refresh_token"))
+                if refusal is None and tenant != self.tenant_id:
+                    refusal = self.customer_tenants.get(tenant)
+            if not known:
+                refusal = (9002313, "Invalid request. Malformed token.")
         if refusal is not None:
             return 400, error_body("invalid_grant", *refusal)
         access_token = f"sim-at-{uuid.uuid4().hex}"
         scope = form.get("scope", "")
         with self.lock:
-            self.access_tokens[access_token] = scope
+            self.access_tokens[access_token] = (tenant, scope)
         return 200, {
             "token_type": "Bearer",
             "scope": " ".join(part for part in scope.split() if part != "offline_access"),
@@ -155,3 +224,19 @@ class EntraSimulator(FaultScript):
             "access_token": access_token,
             "refresh_token": self.issue_refresh_token(),
         }
+
+    def _redeem_code(self, form):
+        """None when the code is good for this redirect URI and PKCE verifier, else a refusal.
+        A code is good once."""
+        with self.lock:
+            issued = self.codes.pop(form.get("code", ""), None)
+        if issued is None:
+            return (70008, "The provided authorization code has expired or was already redeemed.")
+        redirect_uri, challenge, _scope = issued
+        if form.get("redirect_uri") != redirect_uri:
+            return (50148, "The redirect URI does not match the one the code was issued for.")
+        verifier = form.get("code_verifier", "").encode()
+        expected = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+        if expected.decode() != challenge:
+            return (501481, "The Code_Verifier does not match the code_challenge supplied.")
+        return None

@@ -130,6 +130,11 @@ URL_ACCESS = {
     "microsoft:connection": ("get", GLOBAL_ADMINS, 200, None),
     # Not connected yet: the redemption is refused with a message, and the page shown again.
     "microsoft:redeem": ("post", GLOBAL_ADMINS, 302, None),
+    # Not configured yet: back to the page with a message (configured: off to Microsoft).
+    "microsoft:consent": ("get", GLOBAL_ADMINS, 302, None),
+    # No sign-in was started: refused with a message on the page.
+    "microsoft:consent_callback": ("get", GLOBAL_ADMINS, 302, None),
+    "microsoft:test_api": ("post", GLOBAL_ADMINS, 302, "api_probe"),
     "api-v1:customer-list": ("get", SUPPORT, 200, None),
     "api-v1:customer-detail": ("get", SUPPORT, 200, "customer"),
     "api-v1:customer-subscriptions": ("get", SUPPORT, 200, "customer"),
@@ -230,6 +235,8 @@ def _kwargs(kind, cast):
             user=owner, ip="203.0.113.9", session_key=uuid.uuid4().hex, user_agent="Firefox"
         )
         return {"pk": session.pk}
+    if kind == "api_probe":
+        return {"api": "entra"}
     if kind == "bad_invitation":
         return {"uidb64": "MQ", "token": "not-a-token"}
     if kind == "api_client":

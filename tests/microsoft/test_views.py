@@ -42,10 +42,13 @@ def test_the_page_shows_the_state_and_the_expiry_warning(client_for, entra_simul
     assert 'data-testid="expiry-warning"' in client_for("global_admin").get(URL).content.decode()
 
 
-def test_the_page_says_consent_is_given_with_the_command_for_now(client_for):
+def test_before_consent_the_page_offers_the_sign_in_with_its_mfa_notice(client_for):
     text = client_for("global_admin").get(URL).content.decode()
-    assert "connect_microsoft" in text
+    assert 'data-testid="consent-link"' in text
+    assert "multi-factor authentication" in text
+    assert "/microsoft/consent/callback/" in text  # the redirect URI to register
     assert "Redeem now" not in text
+    assert 'data-testid="api-tests"' not in text
 
 
 def test_saving_the_settings_is_audited_without_the_secret(client_for, cast, entra_simulator):
@@ -145,6 +148,20 @@ def test_a_broken_connection_shows_a_banner_to_global_admins_only(
         assert 'data-testid="microsoft-broken-banner"' not in page
     error = client_for("global_admin").get(URL).content.decode()
     assert "AADSTS70000" in error and 'data-testid="connection-state">Broken<' in error
+
+
+def test_a_refresh_token_running_out_is_announced_to_global_admins(client_for, entra_simulator):
+    connect(entra_simulator)
+    dashboard = reverse("dashboard:index")
+    assert (
+        "microsoft-expiry-banner" not in client_for("global_admin").get(dashboard).content.decode()
+    )
+    MicrosoftConnection.objects.update(refresh_expires_at=timezone.now() + timedelta(days=10))
+    page = client_for("global_admin").get(dashboard).content.decode()
+    assert 'data-testid="microsoft-expiry-banner"' in page and "weekly renewal is failing" in page
+    assert (
+        "microsoft-expiry-banner" not in client_for("admin_agent").get(dashboard).content.decode()
+    )
 
 
 def test_the_navigation_links_the_page_for_global_admins(client_for):
