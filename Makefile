@@ -27,6 +27,10 @@ run: install
 test: install
 	scripts/test.sh $(ARGS)
 
+#: only the accessibility checks: palette contrast, the axe sweep, keyboard and reflow
+accessibility: install
+	scripts/test.sh tests/test_contrast.py tests/e2e/test_accessibility_sweep.py tests/e2e/test_keyboard.py $(ARGS)
+
 #: ruff check and ruff format --check
 lint: install
 	$(VENV)/bin/ruff check .
@@ -50,4 +54,4 @@ lock:
 bench: install
 	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(PY) $$b; done || echo "no benchmarks yet"
 
-.PHONY: help install run test lint format messages lock bench
+.PHONY: help install run test accessibility lint format messages lock bench

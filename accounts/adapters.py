@@ -40,6 +40,15 @@ class StaffAccountAdapter(DefaultAccountAdapter):
         path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
         return absolute_url(path.replace("UID-KEY", quote(key)))
 
+    def get_login_stages(self):
+        # The second-factor step knows about an identity provider's MFA (accounts.mfa).
+        return [
+            "accounts.mfa.StaffAuthenticateStage"
+            if stage == "allauth.mfa.stages.AuthenticateStage"
+            else stage
+            for stage in super().get_login_stages()
+        ]
+
     def format_email_subject(self, subject):
         prefix = account_settings.EMAIL_SUBJECT_PREFIX
         if prefix is None:

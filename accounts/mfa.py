@@ -5,7 +5,12 @@ Django admin all ask here.
 """
 
 from allauth.account.authentication import get_authentication_records
+from allauth.mfa.stages import AuthenticateStage
 from allauth.mfa.utils import is_mfa_enabled
+
+# The type of the "mfa" authentication record an identity provider's sign-in leaves when the
+# provider enforces MFA itself (sso: Entra ID with Conditional Access, set by a Global admin).
+IDENTITY_PROVIDER_MFA = "identity_provider"
 
 
 def is_signed_in_person(user):
@@ -26,3 +31,20 @@ def session_is_mfa_verified(request):
     return any(
         record.get("method") == "mfa" for record in get_authentication_records(request, user)
     )
+
+
+def mfa_by_identity_provider(request, user):
+    """This session's sign-in was through an identity provider that enforced MFA itself."""
+    return any(
+        (record.get("method"), record.get("type")) == ("mfa", IDENTITY_PROVIDER_MFA)
+        for record in get_authentication_records(request, user)
+    )
+
+
+class StaffAuthenticateStage(AuthenticateStage):
+    """allauth's second-factor step at sign-in, skipped when the identity provider did MFA."""
+
+    def _should_handle(self, request):
+        if self.login.user is not None and mfa_by_identity_provider(request, self.login.user):
+            return False
+        return super()._should_handle(request)

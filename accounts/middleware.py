@@ -20,7 +20,7 @@ from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from accounts.mfa import has_authenticator, is_signed_in_person
+from accounts.mfa import has_authenticator, is_signed_in_person, mfa_by_identity_provider
 from core.redirects import safe_next_url
 
 SIGNED_IN_AT = "portal_signed_in_at"
@@ -179,7 +179,8 @@ def enrolment_pending(request):
 
 
 class MfaEnrolmentMiddleware:
-    """With ``MFA_REQUIRED``, a signed-in person without an authenticator reaches only enrolment.
+    """With ``MFA_REQUIRED``, a signed-in person without an authenticator reaches only enrolment,
+    unless their identity provider enforced MFA at this sign-in (accounts.mfa).
 
     People only: API clients authenticate with a token, which the API checks after this, and
     carry no session, so ``request.user`` is anonymous here for them.
@@ -190,7 +191,12 @@ class MfaEnrolmentMiddleware:
 
     def __call__(self, request):
         user = request.user
-        if settings.MFA_REQUIRED and is_signed_in_person(user) and not has_authenticator(user):
+        if (
+            settings.MFA_REQUIRED
+            and is_signed_in_person(user)
+            and not has_authenticator(user)
+            and not mfa_by_identity_provider(request, user)
+        ):
             setattr(request, ENROLMENT_PENDING_ATTRIBUTE, True)
             if not _enrolment_reachable(request):
                 return self._refuse(request)

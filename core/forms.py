@@ -1,8 +1,22 @@
 """What the apps' forms share."""
 
+from django import forms
+
 
 def apply_errors(form, exc):
     """A service's ``ValidationError`` on the form: errors on fields the form shows go next to
     them, any other at the top."""
     for field, errors in exc.update_error_dict({}).items():
         form.add_error(field if field in form.fields else None, errors)
+
+
+def secret_field(label, help_text="", max_length=4000):
+    """A write-only secret: never rendered back, never offered by a password manager."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=False,
+        max_length=max_length,
+        help_text=help_text,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )

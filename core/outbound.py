@@ -44,14 +44,16 @@ def transport():
     return _transport_for(url_guard())
 
 
-def graph_client(connection, **kwargs):
-    """A Graph client on the transport, counting the tenant's request budget
-    (GRAPH_REQUESTS_PER_MINUTE) in the cache shared by every worker."""
-    return GraphClient(
+def graph_client(connection, *, client_class=GraphClient, **kwargs):
+    """A Graph client (``client_class``: GraphClient or a subclass with its own tokens) on the
+    transport, counting the tenant's request budgets (GRAPH_REQUESTS_PER_MINUTE and _PER_HOUR)
+    in the cache shared by every worker."""
+    return client_class(
         connection,
         transport=transport(),
         request_counter=cache,
         requests_per_minute=settings.GRAPH_REQUESTS_PER_MINUTE,
+        requests_per_hour=settings.GRAPH_REQUESTS_PER_HOUR,
         **kwargs,
     )
 

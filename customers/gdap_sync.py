@@ -3,6 +3,10 @@
 Everything is read first (all pages, every relationship's assignments); only then is anything
 written, in one transaction. A failed read changes no data and is recorded on
 ``GdapSyncState`` for the UI. A re-sync that learns nothing new writes nothing.
+
+GDAP reads are delegated: once the partner's Microsoft connection is ready, the sync reads as
+the partner user (its App+User Graph token); until then with the app-only settings
+(PARTNER_TENANT_ID, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET).
 """
 
 import logging
@@ -12,13 +16,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
-from django.utils import timezone
 
 from core import audit, broker
 from core.outbound import graph_client
 from customers import services
 from customers.models import AccessAssignment, Customer, DelegatedAdminRelationship, GdapSyncState
+from microsoft.clients import graph_as_partner
+from microsoft.services import connection_ready
 from outbound.graph import GraphConnection, GraphError, parse_datetime
 
 logger = logging.getLogger(__name__)
@@ -241,13 +245,14 @@ def _audit_assignment(action, assignment, before, after):
 
 
 def claim(now=None):
-    now = now or timezone.now()
-    GdapSyncState.get()
-    return bool(
-        GdapSyncState.objects.filter(pk=1)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=now + LEASE, last_started_at=now)
-    )
+    return GdapSyncState.claim(LEASE, now)
+
+
+def partner_client():
+    """Graph as the partner user once the Microsoft connection is ready, else app-only."""
+    if connection_ready():
+        return graph_as_partner()
+    return graph_client(partner_connection())
 
 
 def run(client=None):
@@ -258,7 +263,7 @@ def run(client=None):
         return None
     try:
         if client is None:
-            client = graph_client(partner_connection())
+            client = partner_client()
         summary = apply(fetch(client))
     except NotConfigured as exc:
         _record(GdapSyncState.Outcome.NOT_CONFIGURED, error=str(exc), attention=True)
@@ -274,19 +279,9 @@ def run(client=None):
 
 
 def _record(outcome, *, error="", attention=False, summary=None):
-    now = timezone.now()
-    values = {
-        "lease_until": None,
-        "last_finished_at": now,
-        "last_outcome": outcome,
-        "last_error": error,
-        "needs_attention": attention,
-    }
-    if outcome == GdapSyncState.Outcome.SUCCEEDED:
-        values.update(last_success_at=now, consecutive_failures=0, last_summary=summary.as_dict())
-    else:
-        values["consecutive_failures"] = F("consecutive_failures") + 1
-    GdapSyncState.objects.filter(pk=1).update(**values)
+    GdapSyncState.finish(
+        outcome, error=error, attention=attention, summary=summary.as_dict() if summary else None
+    )
 
 
 def queue():

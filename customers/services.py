@@ -235,6 +235,10 @@ def save_subscription(subscription, *, actor, request=None, **fields):
     return subscription
 
 
+def subscription_snapshot(subscription):
+    return _snapshot(subscription, SUBSCRIPTION_FIELDS)
+
+
 def relationship_snapshot(relationship):
     return _snapshot(relationship, RELATIONSHIP_FIELDS)
 

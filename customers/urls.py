@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers import views
+from customers import sync_views, views
 
 app_name = "customers"
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("customers/", views.customer_list, name="list"),
     path("customers/new/", views.customer_create, name="create"),
     path("customers/export.csv", views.customer_export, name="export"),
+    path("customers/sync/", sync_views.sync_page, name="sync"),
+    path("customers/sync/now/", sync_views.sync_now, name="sync_now"),
     path("customers/import/", views.import_upload, name="import_upload"),
     path("customers/import/template.csv", views.import_template, name="import_template"),
     path("customers/import/<int:pk>/", views.import_detail, name="import_detail"),

@@ -34,6 +34,7 @@ from customers.models import (
     CustomerImport,
     DelegatedAdminRelationship,
     GdapSyncState,
+    PartnerCenterSyncState,
     Subscription,
     SubscriptionStatusChoices,
     Tag,
@@ -65,7 +66,10 @@ def _get_customer(request, tenant_id):
 @capability_required(VIEW)
 def customer_list(request):
     filterset, customers, sort = _filtered_customers(request)
-    page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
+    # feed_sources: the row says when the customer's health feed is refused or failing.
+    page = Paginator(customers.prefetch_related("feed_sources"), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     query = request.GET.copy()
     query.pop("page", None)
     sort_query = query.copy()
@@ -81,6 +85,7 @@ def customer_list(request):
             "sort_query": sort_query.urlencode(),
             "tags": Tag.objects.all(),
             "can_manage": request.user.has_capability(MANAGE),
+            "sync_state": PartnerCenterSyncState.get(),
         },
     )
 

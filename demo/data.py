@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 
 from accounts.models import User
 from accounts.roles import Role
-from demo import customers, integrations, microsoft, servicehealth, servicerequests
+from demo import customers, integrations, microsoft, servicehealth, servicerequests, sso
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - demo data only, refused in production
 
@@ -39,4 +39,5 @@ def load():
     summary.extend(servicerequests.load())
     summary.extend(integrations.load())
     summary.extend(microsoft.load())
+    summary.extend(sso.load())
     return summary

@@ -1,5 +1,6 @@
-"""Demo escalation setup for `make run`: channels to the bundled Partner Center simulator and
-webhook receiver, routing rules, and a few service requests (delivered by the worker)."""
+"""Demo escalation setup for `make run`: channels to the bundled Partner Center simulator (on
+the demo's Microsoft connection) and webhook receiver, routing rules, and a few service requests
+(delivered by the worker)."""
 
 from django.conf import settings
 from django.db import transaction
@@ -9,6 +10,8 @@ from servicerequests import services
 from servicerequests.models import Channel, RoutingRule, ServiceRequest, SupportTopic
 
 PARTNER_CENTER_URL = "http://127.0.0.1:8003"
+# What demo databases from before the Microsoft connection pasted into the channel; the
+# simulator still accepts it.
 PARTNER_CENTER_TOKEN = "partner-center-sim-token"  # noqa: S105 - the simulator's demo token
 WEBHOOK_URL = "http://127.0.0.1:8004/tickets"
 WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - the simulator's demo secret
@@ -57,7 +60,7 @@ def load():
         category="technical",
         tier="premier",
         endpoint=PARTNER_CENTER_URL,
-        credentials={"access_token": PARTNER_CENTER_TOKEN},
+        credentials={},  # no pasted token: the demo's Microsoft connection (demo/microsoft.py)
     )
     desk, created_desk = _channel(
         "Advanced Support desk webhook (simulated)",

@@ -11,6 +11,7 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import secret_field
 from core.models import EventTypeChoices
 from core.outbound import http_url_error
 from customers.models import Customer
@@ -22,17 +23,6 @@ from integrations.models import (
     WebhookDeliveryStateChoices,
     WebhookSubscription,
 )
-
-
-def _secret_field(label, help_text, max_length=4000):
-    return forms.CharField(
-        label=label,
-        required=False,
-        strip=False,
-        max_length=max_length,
-        help_text=help_text,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-    )
 
 
 class CustomerListField(forms.CharField):
@@ -111,11 +101,11 @@ class WebhookSubscriptionForm(forms.ModelForm):
             "that concern no customer (such as a failing feed)."
         ),
     )
-    auth_secret = _secret_field(
+    auth_secret = secret_field(
         _("Password or token"),
         _("Sent in the Authorization header with each delivery."),
     )
-    secret = _secret_field(
+    secret = secret_field(
         _("Signing secret"),
         _(
             "Leave empty and the portal generates one (recommended). To reuse a receiver's "

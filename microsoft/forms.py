@@ -2,6 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import secret_field
 from microsoft.models import MicrosoftConnection
 from microsoft.services import SETTINGS_FIELDS, URL_FIELDS, secret_needed
 
@@ -36,13 +37,7 @@ class ConnectionSettingsForm(forms.Form):
         # No password manager should offer a person's login for the app's id and secret.
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    client_secret = forms.CharField(
-        label=_("Client secret"),
-        required=False,
-        strip=False,
-        max_length=1000,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-    )
+    client_secret = secret_field(_("Client secret"), max_length=1000)
     login_url = _url_field(_("Login URL"), "login_url")
     graph_url = _url_field(_("Graph URL"), "graph_url")
     partner_center_url = _url_field(_("Partner Center URL"), "partner_center_url")

@@ -51,6 +51,13 @@ def clear_access_tokens():
     _access_tokens.clear()
 
 
+def forget_access_token(scope, tenant_id=None):
+    """Drop the token held for ``scope`` (in ``tenant_id``): the API refused it (401), so the
+    next call redeems a new one. Other tenants' tokens are kept."""
+    partner = tenant_id is None or str(tenant_id) == str(get_connection().tenant_id)
+    _access_tokens.forget(scope if partner else (str(tenant_id), scope))
+
+
 def snapshot(connection):
     """The connection's settings and state for the audit log: no secret."""
     data = {name: str(getattr(connection, name) or "") for name in SETTINGS_FIELDS}

@@ -10,9 +10,10 @@ classification this client follows, within a total deadline:
   first fetches a new token once, in case the cached one was revoked);
 - a body that is not the JSON Graph documents (truncated, HTML, wrong shape, too large) is an error;
 - ``@odata.nextLink`` must stay on the base URL's host, and a link seen twice stops the walk;
-- at most ``requests_per_minute`` requests per tenant and minute, counted across every worker in
-  a shared counter: past that a call fails with ``retry_after`` set to the next minute, before
-  Graph throttles the tenant for everyone (feeds, GDAP sync).
+- at most ``requests_per_minute`` requests per tenant and minute (and ``requests_per_hour`` an
+  hour), counted across every worker in a shared counter: past that a call fails with
+  ``retry_after`` set to the next minute (hour), before Graph throttles the tenant for everyone
+  (feeds, messages, GDAP sync).
 Act on Graph's ``error.code``, never its message.
 """
 
@@ -120,7 +121,8 @@ def _graph_error(exc, subject):
 class GraphClient:
     """``transport``: an ``outbound.transport.Transport``. ``request_counter``: shared counts
     with ``add(key, value, timeout)`` and ``incr(key)`` (Django's cache has both), or None to
-    count nothing; ``requests_per_minute`` is the budget it counts against."""
+    count nothing; ``requests_per_minute`` and ``requests_per_hour`` are the budgets it counts
+    against."""
 
     def __init__(
         self,
@@ -129,6 +131,7 @@ class GraphClient:
         transport,
         request_counter=None,
         requests_per_minute=None,
+        requests_per_hour=None,
         timeout=(5, 30),
         max_attempts=4,
         deadline_seconds=240,
@@ -140,6 +143,7 @@ class GraphClient:
         self.transport = transport
         self.request_counter = request_counter
         self.requests_per_minute = requests_per_minute
+        self.requests_per_hour = requests_per_hour
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.deadline = time.monotonic() + deadline_seconds
@@ -151,24 +155,30 @@ class GraphClient:
 
     # --- the tenant's request budget -------------------------------------------------------
     def _spend_request(self):
-        """Count one request against the tenant's minute; refuse it past the budget."""
-        if self.request_counter is None or not self.requests_per_minute:
+        """Count one request against the tenant's minute and hour; refuse it past a budget."""
+        if self.request_counter is None:
             return
         now = self.clock()
-        key = f"graph-requests:{self.connection.tenant_id}:{int(now // 60)}"
-        try:
-            self.request_counter.add(key, 0, timeout=120)
-            spent = self.request_counter.incr(key)
-        except Exception:  # the counter is down: Graph's own throttling still applies
-            logger.warning("Graph request budget unavailable; not counted", exc_info=True)
-            return
-        if spent > self.requests_per_minute:
-            wait = 60 - now % 60
-            raise GraphError(
-                f"This tenant's Graph request budget ({self.requests_per_minute} a "
-                f"minute) is spent; trying again in {wait:.0f} s.",
-                retry_after=wait,
-            )
+        budgets = (("minute", 60, self.requests_per_minute), ("hour", 3600, self.requests_per_hour))
+        for name, seconds, budget in budgets:
+            if not budget:
+                continue
+            # The minute's key keeps its old form: workers of both versions share one count.
+            window = "" if seconds == 60 else f"{name}:"
+            key = f"graph-requests:{self.connection.tenant_id}:{window}{int(now // seconds)}"
+            try:
+                self.request_counter.add(key, 0, timeout=seconds * 2)
+                spent = self.request_counter.incr(key)
+            except Exception:  # the counter is down: Graph's own throttling still applies
+                logger.warning("Graph request budget unavailable; not counted", exc_info=True)
+                return
+            if spent > budget:
+                wait = seconds - now % seconds
+                raise GraphError(
+                    f"This tenant's Graph request budget ({budget} a {name}) is spent; "
+                    f"trying again in {wait:.0f} s.",
+                    retry_after=wait,
+                )
 
     def _request(self, method, url, **kwargs):
         """One attempt through the transport, spent from the budget and counted."""

@@ -59,13 +59,17 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.usersessions",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "csp",
     "core",
     "accounts",
     "microsoft",
+    "sso",
     "customers",
     "servicehealth",
     "incidents",
+    "messagecenter",
     "servicerequests",
     "integrations",
     # The top of the layers: pages across apps, and the demo data and simulators of `make run`.
@@ -192,7 +196,9 @@ LOGIN_REDIRECT_URL = "dashboard:index"
 DJANGO_ADMIN_ENABLED = env.bool("DJANGO_ADMIN_ENABLED", default=False)
 
 # django-allauth: email login, no public sign-up (staff are invited), TOTP MFA.
-ACCOUNT_ADAPTER = "accounts.adapters.StaffAccountAdapter"
+# sso's adapter: accounts' staff adapter, with password sign-in closed when a Global admin turns
+# it off for sign-in with Microsoft.
+ACCOUNT_ADAPTER = "sso.adapters.PortalAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -225,6 +231,14 @@ MFA_REAUTHENTICATION_REQUIRED = True
 # each session's last-seen time and address at most once a minute instead.
 USERSESSIONS_TRACK_ACTIVITY = False
 USERSESSIONS_ADAPTER = "accounts.adapters.StaffUserSessionsAdapter"  # audits ended sessions
+# Staff sign in with the partner tenant's Entra ID (sso): the app comes from the sso settings
+# row (secret encrypted), never from allauth's SocialApp table; sso.oidc checks every id_token.
+SOCIALACCOUNT_ADAPTER = "sso.adapters.SsoSocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"provider_class": "sso.oidc.EntraProvider"}}
+# "Sign in with Microsoft" is a link: the CSP lets forms post only to the portal.
+SOCIALACCOUNT_LOGIN_ON_GET = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 
 # A session ends SESSION_COOKIE_AGE seconds after sign-in however active it is, and after
 # SESSION_IDLE_TIMEOUT_MINUTES without a request (accounts.middleware enforces both).
@@ -409,6 +423,8 @@ API_TOKEN_ROTATION_GRACE_HOURS = env.int("API_TOKEN_ROTATION_GRACE_HOURS", 24, m
 # commits late cannot land behind a poller that moved on (core.incremental).
 # Microsoft throttles Graph per tenant; the portal stays under this across all its workers.
 GRAPH_REQUESTS_PER_MINUTE = env.int("GRAPH_REQUESTS_PER_MINUTE", 240, minimum=1)
+# ...and per hour: Graph's service communications allow 800 an hour per app and tenant.
+GRAPH_REQUESTS_PER_HOUR = env.int("GRAPH_REQUESTS_PER_HOUR", 800, minimum=1)
 API_SYNC_SETTLE_SECONDS = env.int("API_SYNC_SETTLE_SECONDS", 5, minimum=0)
 # ...but a transaction open longer than this (a forgotten psql session) is not waited for.
 API_SYNC_MAX_WRITE_SECONDS = env.int("API_SYNC_MAX_WRITE_SECONDS", 1800, minimum=0)
@@ -438,6 +454,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Deep links put a link inside each operation's toggle button (nested interactive controls,
+    # which screen readers cannot operate); without them each operation is one button.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "SubscriptionStatusEnum": "customers.choices.SubscriptionStatusChoices.choices",
@@ -511,6 +530,7 @@ CELERY_TASK_DEFAULT_QUEUE = "feeds"
 CELERY_TASK_QUEUES_NAMES = ("feeds", "escalations", "webhooks")
 CELERY_TASK_ROUTES = {
     "servicehealth.tasks.*": {"queue": "feeds"},
+    "messagecenter.tasks.*": {"queue": "feeds"},
     "customers.tasks.*": {"queue": "feeds"},
     "microsoft.tasks.*": {"queue": "feeds"},
     "servicerequests.tasks.*": {"queue": "escalations"},
@@ -549,10 +569,23 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=30),
         "options": {"expires": 30},
     },
+    "poll-due-message-feeds": {
+        "task": "messagecenter.tasks.poll_due_message_feeds",
+        # Each tenant's messages are read hourly; this only finds the due ones (and the first
+        # read of a new customer's within a minute).
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 60},
+    },
     "sync-gdap": {
         "task": "customers.tasks.sync_gdap",
         "schedule": timedelta(minutes=GDAP_SYNC_INTERVAL_MINUTES),
         "options": {"expires": 300},
+    },
+    # Customers from Partner Center and Graph (GDAP); "Sync now" on the customer list as well.
+    "sync-customers": {
+        "task": "customers.tasks.sync_customers",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 600},
     },
     "warn-expiring-gdap": {
         "task": "customers.tasks.warn_expiring_gdap",
@@ -579,6 +612,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "servicerequests.tasks.poll_channel_statuses",
         "schedule": timedelta(minutes=CHANNEL_STATUS_POLL_MINUTES),
         "options": {"expires": 120},
+    },
+    # Daily: Partner Center's support topics replace the stored ones (ids kept).
+    "sync-support-topics": {
+        "task": "servicerequests.tasks.sync_support_topics",
+        "schedule": crontab(hour=4, minute=23),
+        "options": {"expires": 6 * 60 * 60},
+    },
+    # Daily: staff disabled or removed in Entra ID lose the portal (sso.leavers).
+    "sso-leavers": {
+        "task": "sso.tasks.sweep_leavers",
+        "schedule": crontab(hour=4, minute=41),
+        "options": {"expires": 6 * 60 * 60},
     },
     # Weekly, so the refresh token's 90 days (from its last redemption) never run out.
     "redeem-microsoft-refresh-token": {

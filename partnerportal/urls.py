@@ -10,13 +10,17 @@ api_v1 = [
     path("", include("customers.api_urls")),
     path("", include("servicehealth.api.urls")),
     path("", include("incidents.api_urls")),
+    path("", include("messagecenter.api_urls")),
     path("", include("servicerequests.api.urls")),
     path("", include("integrations.api.urls")),
     path("service-requests/callbacks/", include("servicerequests.callback_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "docs/",
-        SpectacularSwaggerSplitView.as_view(url_name="api-v1:schema"),
+        # Our page around Swagger UI: a language, a skip link and accessibility overrides.
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-v1:schema", template_name="api/swagger_ui.html"
+        ),
         name="docs",
     ),
 ]
@@ -26,14 +30,18 @@ urlpatterns = [
     path("", include("dashboard.urls")),
     path("", include("accounts.urls")),
     path("", include("microsoft.urls")),
+    path("", include("sso.urls")),
     path("", include("customers.urls")),
     path("", include("servicehealth.urls")),
     path("", include("incidents.urls")),
+    path("", include("messagecenter.urls")),
     path("", include("servicerequests.urls")),
     path("", include("integrations.urls")),
     # Staff sign in with the address they were invited with and cannot change it: allauth's page
     # for adding and switching addresses is not served (see accounts.views.no_email_management).
     path("accounts/email/", account_views.no_email_management),
+    # allauth's OpenID Connect paths, with the id_token checks of sso.oidc: before allauth's own.
+    path("accounts/oidc/<str:provider_id>/", include("sso.urls_oidc")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include((api_v1, "api-v1"))),

@@ -17,6 +17,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing+=(chromium)
 command -v xgettext >/dev/null || missing+=(gettext)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing: ${missing[*]}. Install them with: sudo apt-get install -y ${missing[*]}"
@@ -26,6 +27,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get -o DPkg::Lock::Timeout=600 update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null \
     || { log "apt-get install ${missing[*]} failed"; exit 1; }
+fi
+
+# --- axe-core for the accessibility sweep: the version pinned in tests/e2e/package-lock.json,
+# whose sha512 npm checks; the tests read it from disk, nothing is fetched while they run ------
+if [ ! tests/e2e/node_modules/axe-core/axe.min.js -nt tests/e2e/package-lock.json ]; then
+  log "npm ci (axe-core)"
+  npm ci --prefix tests/e2e --ignore-scripts --no-audit --no-fund --loglevel=error \
+    || { log "npm ci in tests/e2e failed"; exit 1; }
 fi
 
 # --- lint and migrations (no services needed) ---------------------------------------------

@@ -1,5 +1,11 @@
 """The service-communications feed of one tenant, read from Microsoft Graph.
 
+``client_for(source)`` is the Graph client a source reads with, whatever its access mode
+(``FeedSource.auth_mode``): the partner's refresh token redeemed in the customer tenant
+(delegated, through GDAP), the partner's multi-tenant app with client credentials in the
+customer tenant (app-only), or an app registration typed in for that tenant. ``access_problem``
+tells, from Graph's or Entra ID's error code, what an admin must grant when a tenant refuses.
+
 ``fetch`` reads everything a poll needs (health overviews with their issues, and the issues
 modified since the watermark, or all of them when Graph refuses the filter) and returns it
 parsed; it writes nothing. Values are parsed defensively: a record Graph sends in a shape we
@@ -10,7 +16,15 @@ import hashlib
 from dataclasses import dataclass, field
 
 from core.outbound import graph_client
-from outbound.graph import GraphConnection, GraphError, parse_datetime
+from microsoft.clients import (
+    NOT_CONNECTED_CODE,
+    PartnerGraphClient,
+    TenantRefused,
+    graph_connection,
+)
+from microsoft.services import get_connection
+from outbound.graph import GraphAuthError, GraphConnection, GraphError, parse_datetime
+from servicehealth.models import AccessProblem, AuthMode
 
 HEALTH_OVERVIEWS = "/admin/serviceAnnouncement/healthOverviews"
 ISSUES = "/admin/serviceAnnouncement/issues"
@@ -44,19 +58,62 @@ class FeedSnapshot:
         return max(times) if times else None
 
 
+# Graph's codes for a tenant that does not know the app (never consented there); any other 403
+# (Authorization_RequestDenied, Forbidden, AccessDenied) is a user or app without the right
+# here. Act on the code, never the message.
+CONSENT_REFUSAL_CODES = frozenset(
+    {
+        "Authorization_IdentityNotFound",
+        "Authorization_IdentityDisabled",
+        "InvalidAuthenticationToken",
+    }
+)
+# Entra ID's codes for a partner user the customer tenant does not admit (no GDAP relationship
+# or no role in it), as opposed to an app it was never consented to.
+NO_GDAP_ACCESS_AADSTS = frozenset({50020, 50177, 90072, 530004})
+
+
 def connection_for(source):
-    return GraphConnection(
-        base_url=source.base_url,
-        token_url=source.token_url,
-        tenant_id=str(source.tenant_id),
-        client_id=source.client_id,
-        client_secret=source.client_secret,
-    )
+    """Where and as whom ``source`` reads Graph. For the connection's modes, the URLs and the
+    app are the partner connection's, read at every poll (a moved Graph URL is followed)."""
+    if source.auth_mode == AuthMode.CLIENT_CREDENTIALS:
+        return GraphConnection(
+            base_url=source.base_url,
+            token_url=source.token_url,
+            tenant_id=str(source.tenant_id),
+            client_id=source.client_id,
+            client_secret=source.client_secret,
+        )
+    if source.auth_mode == AuthMode.APP_PER_TENANT:
+        return graph_connection(source.tenant_id, client_secret=get_connection().client_secret)
+    return graph_connection(source.tenant_id)
 
 
 def client_for(source, **kwargs):
+    """The Graph client ``source`` reads with (see the module's docstring)."""
     kwargs.setdefault("deadline_seconds", POLL_DEADLINE_SECONDS)
-    return graph_client(connection_for(source), **kwargs)
+    connection = connection_for(source)
+    if source.auth_mode == AuthMode.DELEGATED:
+        return graph_client(connection, client_class=PartnerGraphClient, **kwargs)
+    return graph_client(connection, **kwargs)
+
+
+def access_problem(error, auth_mode):
+    """What an admin must grant for a refusal (an ``AccessProblem``), or NONE when ``error``
+    is not one. Delegated reads need a GDAP role; app-only ones the app's consent."""
+    if not isinstance(error, GraphAuthError):
+        return AccessProblem.NONE
+    if error.code == NOT_CONNECTED_CODE:
+        return AccessProblem.NEEDS_CONSENT
+    if isinstance(error, TenantRefused):
+        if error.aadsts & NO_GDAP_ACCESS_AADSTS:
+            return AccessProblem.NEEDS_ROLE
+        return AccessProblem.NEEDS_CONSENT
+    if auth_mode == AuthMode.DELEGATED and error.status == 403:
+        if error.code in CONSENT_REFUSAL_CODES:
+            return AccessProblem.NEEDS_CONSENT
+        return AccessProblem.NEEDS_ROLE
+    return AccessProblem.NEEDS_CONSENT
 
 
 def _text(value, limit):

@@ -36,6 +36,34 @@ class Service(models.Model):
         return self.name
 
 
+class AuthMode(models.TextChoices):
+    """How a feed source gets its Graph token."""
+
+    # The partner's refresh token redeemed against the customer tenant: the partner user's GDAP
+    # roles grant the access. What the portal creates for every customer it reaches.
+    DELEGATED = "delegated", _("Partner delegated (GDAP)")
+    # The partner's multi-tenant app with its own credentials in the customer tenant, once the
+    # app is consented there.
+    APP_PER_TENANT = "app_per_tenant", _("App-only per customer tenant")
+    # An app registration of its own, typed in: for tenants outside GDAP.
+    CLIENT_CREDENTIALS = "client_credentials", _("Client credentials (added by hand)")
+
+
+# Through the partner's Microsoft connection: no client id or secret of their own.
+CONNECTION_MODES = (AuthMode.DELEGATED, AuthMode.APP_PER_TENANT)
+
+
+class AccessProblem(models.TextChoices):
+    """Why Microsoft refused a tenant's feed, as an admin can act on it."""
+
+    NONE = "", _("None")
+    NEEDS_ROLE = (
+        "needs_role",
+        _("No access: needs the Service Support Administrator or Global Reader role"),
+    )
+    NEEDS_CONSENT = "needs_consent", _("Needs consent")
+
+
 class FeedSourceQuerySet(models.QuerySet):
     def due(self, now=None):
         """Enabled sources whose next poll is due and that no scheduler has queued recently."""
@@ -48,6 +76,10 @@ class FeedSourceQuerySet(models.QuerySet):
         if user.is_authenticated and user.has_capability(Capability.MANAGE_INTEGRATIONS):
             return self
         return self.none()
+
+    def through_connection(self):
+        """Sources that read their tenant through the partner's Microsoft connection."""
+        return self.filter(auth_mode__in=CONNECTION_MODES)
 
 
 class FeedSource(models.Model):
@@ -69,13 +101,24 @@ class FeedSource(models.Model):
         help_text=_("Empty for the partner's own tenant."),
     )
     tenant_id = models.UUIDField(_("tenant id"))
+    auth_mode = models.CharField(
+        _("access"),
+        max_length=20,
+        choices=AuthMode.choices,
+        default=AuthMode.CLIENT_CREDENTIALS,
+        help_text=_(
+            "Through the partner's Microsoft connection (no credentials here), or an app "
+            "registration of the tenant's own."
+        ),
+    )
+    # For the connection's modes the Graph and token URLs and the app are the connection's.
     base_url = models.URLField(_("Graph base URL"), default="https://graph.microsoft.com/v1.0")
     token_url = models.CharField(
         _("token URL"),
         max_length=300,
         default="https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token",
     )
-    client_id = models.CharField(_("client id"), max_length=100)
+    client_id = models.CharField(_("client id"), max_length=100, blank=True)
     # Fernet ciphertext (core.crypto); never shown back, never logged.
     client_secret_encrypted = models.TextField(editable=False, default="")
     poll_interval_seconds = models.PositiveIntegerField(
@@ -95,10 +138,20 @@ class FeedSource(models.Model):
         default=False,
         help_text=_("The last error needs an admin: missing consent, role or a wrong secret."),
     )
+    access_problem = models.CharField(
+        _("access problem"),
+        max_length=20,
+        choices=AccessProblem.choices,
+        blank=True,
+        default=AccessProblem.NONE,
+        editable=False,
+    )
     consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
     # When the current run of failures began (the first failed poll after a success); how long
     # the tenant's data has been getting old.
     failing_since = models.DateTimeField(_("failing since"), null=True, blank=True, editable=False)
+    # When the last poll ended, well or not: the end of a polling cycle (servicehealth.cycles).
+    last_finished_at = models.DateTimeField(null=True, blank=True, editable=False)
     # lastModifiedDateTime of the newest issue seen: the next poll asks only for newer ones.
     issues_watermark = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -131,12 +184,48 @@ class FeedSource(models.Model):
     client_secret = crypto.encrypted_text("client_secret_encrypted")
 
     @property
+    def through_connection(self):
+        return self.auth_mode in CONNECTION_MODES
+
+    @property
     def is_failing(self):
         return self.consecutive_failures > 0
 
     @property
     def poll_interval(self):
         return timedelta(seconds=self.poll_interval_seconds)
+
+
+class PollCycle(models.Model):
+    """A single row (``get()``): sweeps over every enabled source read through the partner's
+    connection, each from the first source due to the last one finished, so the Feeds page can
+    say how long a full cycle takes (Graph's per-tenant limits make it grow with the number of
+    customers). The current sweep, if one is running, and the last one that finished."""
+
+    started_at = models.DateTimeField(_("current cycle started"), null=True, blank=True)
+    sources = models.PositiveIntegerField(_("sources in the current cycle"), default=0)
+    last_started_at = models.DateTimeField(_("last cycle started"), null=True, blank=True)
+    last_finished_at = models.DateTimeField(_("last cycle finished"), null=True, blank=True)
+    last_sources = models.PositiveIntegerField(_("sources in the last cycle"), default=0)
+    last_failures = models.PositiveIntegerField(_("failed sources in the last cycle"), default=0)
+
+    class Meta:
+        verbose_name = _("polling cycle")
+        verbose_name_plural = _("polling cycles")
+
+    def __str__(self):
+        return f"Polling cycles (last finished {self.last_finished_at or 'never'})"
+
+    @classmethod
+    def get(cls):
+        cycle, _created = cls.objects.get_or_create(pk=1)
+        return cycle
+
+    @property
+    def last_duration(self):
+        if self.last_started_at and self.last_finished_at:
+            return self.last_finished_at - self.last_started_at
+        return None
 
 
 class TenantServiceHealth(models.Model):

@@ -20,7 +20,7 @@ from core import broker, events
 from core.models import EventTypeChoices
 from incidents.models import REPORTED_FIELDS, AffectedCustomer, Incident, IncidentPost
 from outbound.graph import GraphError
-from servicehealth import feeds
+from servicehealth import cycles, feeds
 from servicehealth.models import FeedSource, Service, TenantServiceHealth, TenantServiceHealthChange
 
 logger = logging.getLogger(__name__)
@@ -313,6 +313,7 @@ def poll(source_id, client=None):
     source = claim(source_id)
     if source is None:
         raise PollSkipped(f"Feed source {source_id} is being polled elsewhere or is disabled.")
+    failure = None
     try:
         client = client or feeds.client_for(source)
         snapshot = feeds.fetch(client, source.issues_watermark)
@@ -321,13 +322,22 @@ def poll(source_id, client=None):
             summary = apply(source, snapshot)
             record_success(source)
     except GraphError as exc:
+        failure = exc
         _record_failure_or_interrupt(
-            source, str(exc), permanent=exc.permanent, retry_after=exc.retry_after
+            source,
+            str(exc),
+            permanent=exc.permanent,
+            retry_after=exc.retry_after,
+            access_problem=feeds.access_problem(exc, source.auth_mode),
         )
-        raise
     except Exception as exc:
+        failure = exc
         _record_failure_or_interrupt(source, f"Unexpected error: {type(exc).__name__}")
-        raise
+    if source.through_connection:
+        # After the outcome is committed, so two polls ending at once see each other's.
+        cycles.source_finished()
+    if failure is not None:
+        raise failure
     return summary
 
 
@@ -345,7 +355,9 @@ def record_success(source, now=None):
         lease_until=None,
         queued_until=None,
         last_success_at=now,
+        last_finished_at=now,
         last_error="",
+        access_problem="",
         needs_attention=False,
         consecutive_failures=0,
         failing_since=None,
@@ -354,7 +366,11 @@ def record_success(source, now=None):
 
 
 @transaction.atomic
-def record_failure(source, error, *, permanent=False, retry_after=None, now=None):
+def record_failure(
+    source, error, *, permanent=False, retry_after=None, access_problem="", now=None
+):
+    """Record a failed poll; ``access_problem`` (an AccessProblem): what Microsoft's refusal
+    asks an admin to grant, shown beside the error."""
     now = now or timezone.now()
     failures = source.consecutive_failures + 1
     if retry_after is not None:
@@ -366,6 +382,8 @@ def record_failure(source, error, *, permanent=False, retry_after=None, now=None
         queued_until=None,
         last_error=error[:2000],
         last_error_at=now,
+        last_finished_at=now,
+        access_problem=access_problem,
         needs_attention=permanent,
         consecutive_failures=F("consecutive_failures") + 1,
         failing_since=Coalesce(F("failing_since"), Value(now)),

@@ -23,6 +23,7 @@ FEED_SOURCE_FIELDS = (
     "client_id",
     "poll_interval_seconds",
     "enabled",
+    "auth_mode",
 )
 # Fields whose change asks for the outbound URLs to be checked again.
 URL_FIELDS = {"base_url", "token_url", "tenant_id"}
@@ -73,12 +74,18 @@ def _validate(source, *, check_urls=True, secret_moved=False):
         source.full_clean()
     except ValidationError as exc:
         errors = exc.update_error_dict(errors)
-    if not source.client_secret_encrypted:
-        errors["client_secret"] = [_("A feed source needs its client secret.")]
-    elif secret_moved:
-        errors["client_secret"] = [
-            _("Enter the secret again: it is not sent to a new host without it.")
-        ]
+    if source.through_connection:
+        # The connection's app and URLs are used; nothing typed here is sent anywhere.
+        check_urls = False
+    else:
+        if not source.client_id:
+            errors["client_id"] = [_("A feed source added by hand needs its app's client id.")]
+        if not source.client_secret_encrypted:
+            errors["client_secret"] = [_("A feed source needs its client secret.")]
+        elif secret_moved:
+            errors["client_secret"] = [
+                _("Enter the secret again: it is not sent to a new host without it.")
+            ]
     wrong_tenant = (
         source.customer_id
         and source.tenant_id
@@ -98,16 +105,17 @@ def _validate(source, *, check_urls=True, secret_moved=False):
 
 
 @transaction.atomic
-def create_feed_source(*, actor, request=None, client_secret, **fields):
-    if not client_secret:
-        raise ValidationError({"client_secret": _("A new feed source needs its client secret.")})
+def create_feed_source(*, actor, request=None, client_secret=None, **fields):
     unknown = set(fields) - set(FEED_SOURCE_FIELDS)
     if unknown:
         raise TypeError(f"Unknown feed source fields: {', '.join(sorted(unknown))}")
     source = FeedSource(**fields)
+    if not client_secret and not source.through_connection:
+        raise ValidationError({"client_secret": _("A new feed source needs its client secret.")})
     if source.customer_id and not source.tenant_id:
         source.tenant_id = source.customer.tenant_id
-    source.client_secret = client_secret
+    if client_secret:
+        source.client_secret = client_secret
     _validate(source)
     source.next_poll_at = timezone.now()
     source.save()

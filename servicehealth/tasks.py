@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from outbound.graph import GraphError
-from servicehealth import polling
+from servicehealth import connection_sources, cycles, polling
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,10 @@ RECORD_MAX_RETRIES = 30
 
 @shared_task
 def poll_due_sources():
-    """Beat, every 30 s: queue a poll of every feed source that is due."""
+    """Beat, every 30 s: give every customer the connection reaches a feed source, then queue a
+    poll of every feed source that is due."""
+    connection_sources.add_missing()
+    cycles.start_if_due()
     polling.queue_due_sources()
 
 

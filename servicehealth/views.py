@@ -8,7 +8,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -23,7 +25,7 @@ from incidents.status import (
     status_label,
     status_severity,
 )
-from servicehealth import polling, services
+from servicehealth import cycles, polling, services
 from servicehealth.forms import FeedSourceForm
 from servicehealth.models import FeedSource, Service, TenantServiceHealth
 
@@ -123,6 +125,15 @@ def _get_source(request, pk):
     return get_object_or_404(FeedSource.objects.visible_to(request.user), pk=pk)
 
 
+def duration_text(delta):
+    """A cycle's length as people say it: seconds up to two minutes, then minutes and hours."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 120:
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    now = timezone.now()
+    return timesince(now - delta, now)
+
+
 @capability_required(MANAGE)
 def feed_list(request):
     # What needs an admin first, then the failing ones, then by name.
@@ -131,7 +142,17 @@ def feed_list(request):
         .select_related("customer")
         .order_by("-needs_attention", "-consecutive_failures", "name", "pk")
     )
-    return render(request, "servicehealth/feed_list.html", {"sources": sources})
+    cycle = cycles.progress()
+    duration = cycle.last_duration
+    return render(
+        request,
+        "servicehealth/feed_list.html",
+        {
+            "sources": sources,
+            "cycle": cycle,
+            "cycle_duration": duration_text(duration) if duration is not None else "",
+        },
+    )
 
 
 def _save_source(request, form, source=None):

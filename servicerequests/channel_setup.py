@@ -1,7 +1,7 @@
 """Changes to support channels, routing rules and support topics, each in one transaction with its
 audit entry.
 
-A channel's credentials (Partner Center access token, webhook signing secret) are write-only: they
+A channel's credentials (a pasted Partner Center access token, webhook signing secret) are write-only: they
 are encrypted on the row and never appear in an audit entry, a log line or a response. The audit
 log records only which of them are set, and which one a change replaced.
 """
@@ -32,11 +32,14 @@ RULE_FIELDS = (
 )
 TOPIC_FIELDS = ("name", "description", "category", "partner_center_id", "active")
 
-# The secret each kind needs; a kind missing here needs none.
-REQUIRED_CREDENTIALS = {
+# The secret each kind takes; a kind missing here takes none.
+CREDENTIALS = {
     "partner_center": "access_token",
     "webhook": "signing_secret",
 }
+# Kinds that work without their secret: Partner Center uses the partner's Microsoft connection,
+# and a pasted access token is only an explicit fallback.
+OPTIONAL_CREDENTIALS = {"partner_center"}
 # The kinds the portal connects to over HTTP: their endpoint is checked before it is stored.
 HTTP_KINDS = {"partner_center", "webhook"}
 # The least a signing secret the admin chooses may hold: it is the HMAC key that proves a status
@@ -110,7 +113,7 @@ def _validate_channel(channel, *, check_endpoint=True, errors=None):
         message = _check_endpoint(channel)
         if message:
             errors.setdefault("endpoint", []).append(message)
-    needed = REQUIRED_CREDENTIALS.get(channel.kind)
+    needed = None if channel.kind in OPTIONAL_CREDENTIALS else CREDENTIALS.get(channel.kind)
     if needed and not channel.credentials.get(needed):
         errors.setdefault(needed, []).append(_("This kind of channel needs it."))
     if errors:
@@ -119,7 +122,7 @@ def _validate_channel(channel, *, check_endpoint=True, errors=None):
 
 def _credentials_for(kind, stored, typed):
     """The stored secrets with the typed ones replacing them, keeping only what ``kind`` uses."""
-    keep = REQUIRED_CREDENTIALS.get(kind)
+    keep = CREDENTIALS.get(kind)
     merged = {**stored, **{key: value for key, value in typed.items() if value}}
     return {key: value for key, value in merged.items() if key == keep}
 
@@ -137,8 +140,9 @@ def create_channel(*, actor, request=None, credentials=None, **fields):
 
 
 @transaction.atomic
-def update_channel(channel, *, actor, request=None, credentials=None, **fields):
-    """Change the given fields; a secret left empty keeps the stored one.
+def update_channel(channel, *, actor, request=None, credentials=None, forget=(), **fields):
+    """Change the given fields; a secret left empty keeps the stored one, unless its key is in
+    ``forget`` (a Partner Center channel going back to the Microsoft connection).
 
     Not when the endpoint moves to another origin (scheme, host, port): whoever may edit the
     endpoint could then send the stored secret (or requests signed with it) to a host of their
@@ -153,7 +157,8 @@ def update_channel(channel, *, actor, request=None, credentials=None, **fields):
     for field, value in fields.items():
         setattr(channel, field, value)
     typed = {key: value for key, value in (credentials or {}).items() if value}
-    channel.set_credentials(_credentials_for(channel.kind, channel.credentials, typed))
+    kept = {key: value for key, value in channel.credentials.items() if key not in forget}
+    channel.set_credentials(_credentials_for(channel.kind, kept, typed))
     endpoint_changed = before["kind"] != channel.kind or before["endpoint"] != channel.endpoint
     errors = _typed_secret_errors(typed)
     if not same_origin(channel.endpoint, before["endpoint"]):
@@ -162,8 +167,9 @@ def update_channel(channel, *, actor, request=None, credentials=None, **fields):
     # Check the endpoint again only when it may point elsewhere, so renaming a channel does not
     # depend on DNS answering right now.
     _validate_channel(channel, check_endpoint=endpoint_changed, errors=errors)
+    forgotten = set(forget) & set(before["credentials"])
     if channel.needs_attention and (
-        endpoint_changed or typed or (channel.enabled and not before["enabled"])
+        endpoint_changed or typed or forgotten or (channel.enabled and not before["enabled"])
     ):
         channel.needs_attention = False
         channel.last_error = ""

@@ -42,9 +42,14 @@ def apply_channel_update(service_request, status, notes=(), source=""):
     """Apply what a channel says: a status (its vocabulary) and notes, only what is new."""
     changed = False
     known = set(service_request.notes.filter(from_channel=True).values_list("author_name", "text"))
+    # The portal's own notes come back in the channel's list too (under whatever name the
+    # channel gives them): they are on the timeline already.
+    written_here = set(
+        service_request.notes.filter(from_channel=False).values_list("text", flat=True)
+    )
     for note in notes:
         key = (note.get("author_name") or "Microsoft", note["text"])
-        if key in known:
+        if key in known or note["text"] in written_here:
             continue
         known.add(key)
         services.add_note(

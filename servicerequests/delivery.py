@@ -8,14 +8,22 @@ shows *delivery failed* with a timeline entry, and a permanent error flags the c
 killed between claim and record leaves the row in ``sending`` until the lease runs out; the sweep
 then hands it to another worker, which sends it again with the same key, so a channel that
 honours the key never creates a second ticket.
+
+Notes written in the portal on a Partner Center request go the same way (``NoteDelivery`` rows,
+claimed once the request has Microsoft's reference). A failure for want of the partner's
+Microsoft connection (none, or its token refused) is a dead letter marked
+``waiting_for_connection_since``; once the connection is renewed after it, the sweep sends the
+row again (``resume_after_connection``).
 """
 
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils.translation import gettext_noop
 
 from core import outbox
+from microsoft.services import connection_ready, get_connection
 from servicerequests.channels.base import ChannelError
 from servicerequests.events import record_status_event
 from servicerequests.models import (
@@ -23,6 +31,8 @@ from servicerequests.models import (
     Delivery,
     DeliveryAttempt,
     DeliveryStateChoices,
+    NoteDelivery,
+    NoteDeliveryAttempt,
     ServiceRequest,
     StatusChoices,
     TimelineEntry,
@@ -31,6 +41,7 @@ from servicerequests.models import (
 
 # The task that runs ``deliver`` (servicerequests.tasks); queued by name: tasks imports this module.
 DELIVER_TASK = "servicerequests.tasks.deliver"
+DELIVER_NOTE_TASK = "servicerequests.tasks.deliver_note"
 State = DeliveryStateChoices
 ATTEMPT_OUTCOMES = {
     outbox.Outcome.SUCCESS: DeliveryAttempt.Outcome.SUCCESS,
@@ -39,10 +50,17 @@ ATTEMPT_OUTCOMES = {
 }
 
 
-class EscalationOutbox(outbox.Outbox):
-    model = Delivery
-    task_name = DELIVER_TASK
-    # How long a worker may hold a delivery; a worker killed mid-send frees it after this.
+def needs_connection(failure):
+    return bool(getattr(failure.cause, "needs_connection", False))
+
+
+class ChannelOutbox(outbox.Outbox):
+    """What a request's delivery and a note's share: sent through the channel's adapter, its
+    ``ChannelError``s classified, attempts logged, and a failure for want of the Microsoft
+    connection marked so that the row is sent again once it is renewed."""
+
+    attempt_model = None
+    # How long a worker may hold a row; a worker killed mid-send frees it after this.
     lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     # 5 s, 10 s, 20 s, … up to 30 min, plus up to half as much again; 8 attempts in all.
     retry = outbox.ExponentialRetry(
@@ -53,15 +71,6 @@ class EscalationOutbox(outbox.Outbox):
         longest=timedelta(minutes=30),
     )
     failure_types = (ChannelError,)
-    related = (
-        "channel",
-        "service_request__customer",
-        "service_request__support_topic",
-        "service_request__incident",
-    )
-
-    def send(self, row):
-        return row.channel.adapter().send(row)
 
     def classify(self, exc):
         return outbox.Failure(
@@ -74,7 +83,7 @@ class EscalationOutbox(outbox.Outbox):
 
     def log_attempt(self, row, attempt):
         failure = attempt.failure
-        DeliveryAttempt.objects.create(
+        self.attempt_model.objects.create(
             delivery=row,
             number=attempt.number,
             started_at=attempt.started_at,
@@ -85,9 +94,54 @@ class EscalationOutbox(outbox.Outbox):
         )
 
     def success_changes(self, row, result, now):
+        return {"state": State.DELIVERED, "delivered_at": now, "waiting_for_connection_since": None}
+
+    def failure_changes(self, row, failure, now):
+        return {"waiting_for_connection_since": now if needs_connection(failure) else None}
+
+    def flag_channel(self, row, failure, now):
+        """A permanent failure of the channel's own (not of the connection's) needs its admin."""
+        if not failure.permanent or needs_connection(failure):
+            return
+        # modified_at: API clients syncing channels learn that it needs attention.
+        Channel.objects.filter(pk=row.channel_id).update(
+            needs_attention=True,
+            last_error=failure.message[: outbox.ERROR_LENGTH],
+            last_error_at=now,
+            modified_at=now,
+        )
+
+    def waiting_for_connection(self):
+        """Dead letters that only wanted the connection, once it was renewed after them."""
+        if not connection_ready():
+            return self.model.objects.none()
+        renewed = get_connection().last_redeemed_at
+        if renewed is None:
+            return self.model.objects.none()
+        return self.model.objects.filter(
+            state=outbox.DEAD_LETTER, waiting_for_connection_since__lt=renewed
+        )
+
+
+class EscalationOutbox(ChannelOutbox):
+    model = Delivery
+    attempt_model = DeliveryAttempt
+    task_name = DELIVER_TASK
+    related = (
+        "channel",
+        "service_request__customer",
+        "service_request__support_topic",
+        "service_request__incident",
+        "service_request__created_by",
+    )
+
+    def send(self, row):
+        return row.channel.adapter().send(row)
+
+    def success_changes(self, row, result, now):
         if result.needs_agent:
             return {"state": State.MANUAL}
-        return {"state": State.DELIVERED, "delivered_at": now}
+        return super().success_changes(row, result, now)
 
     def delivered(self, row, result, now):
         service_request = row.service_request
@@ -102,11 +156,7 @@ class EscalationOutbox(outbox.Outbox):
             )
             return
         # Locked and read first: the status event names the status it replaced.
-        previous_status = (
-            ServiceRequest.objects.select_for_update()
-            .values_list("status", flat=True)
-            .get(pk=service_request.pk)
-        )
+        previous_status = locked_status(service_request.pk)
         ServiceRequest.objects.filter(pk=service_request.pk).update(
             channel_reference=result.reference[:100], modified_at=now
         )
@@ -129,6 +179,14 @@ class EscalationOutbox(outbox.Outbox):
             },
             data={"reference": result.reference, "attempt": row.attempts},
         )
+        # Notes written while it was on its way can go now.
+        waiting_notes = list(
+            NoteDelivery.objects.filter(
+                note__service_request=service_request, state=State.PENDING
+            ).values_list("pk", flat=True)
+        )
+        if waiting_notes:
+            transaction.on_commit(lambda: NOTE_OUTBOX.queue(waiting_notes))
 
     def retrying(self, row, failure, wait, now):
         TimelineEntry.write(
@@ -148,30 +206,116 @@ class EscalationOutbox(outbox.Outbox):
             pk=service_request.pk, status=StatusChoices.PENDING_DELIVERY
         ).update(status=StatusChoices.DELIVERY_FAILED, modified_at=now):
             record_status_event(service_request.pk, StatusChoices.PENDING_DELIVERY)
-        if failure.permanent:
-            # modified_at: API clients syncing channels learn that it needs attention.
-            Channel.objects.filter(pk=row.channel_id).update(
-                needs_attention=True,
-                last_error=failure.message[: outbox.ERROR_LENGTH],
-                last_error_at=now,
-                modified_at=now,
+        self.flag_channel(row, failure, now)
+        if needs_connection(failure):
+            template = gettext_noop(
+                "Delivery waits for the Microsoft connection: %(error)s It is sent again once "
+                "Microsoft is connected."
+            )
+        else:
+            template = gettext_noop(
+                "Delivery failed for good after %(attempts)s attempts: %(error)s"
             )
         TimelineEntry.write(
             service_request,
             TimelineKindChoices.DELIVERY_FAILED,
-            gettext_noop("Delivery failed for good after %(attempts)s attempts: %(error)s"),
+            template,
             {"attempts": row.attempts, "error": failure.message},
         )
 
 
+class NoteOutbox(ChannelOutbox):
+    """Notes written in the portal, sent to the request Partner Center holds."""
+
+    model = NoteDelivery
+    attempt_model = NoteDeliveryAttempt
+    task_name = DELIVER_NOTE_TASK
+    related = ("channel", "note__author", "note__service_request")
+
+    def claimable(self):
+        # Only once the request itself is delivered: the PATCH needs Microsoft's reference.
+        return NoteDelivery.objects.exclude(note__service_request__channel_reference="")
+
+    def send(self, row):
+        return row.channel.adapter().send_note(row)
+
+    def dead_lettered(self, row, failure, now):
+        self.flag_channel(row, failure, now)
+        TimelineEntry.write(
+            row.note.service_request,
+            TimelineKindChoices.DELIVERY_FAILED,
+            gettext_noop("A note could not be sent to %(channel)s: %(error)s"),
+            {"channel": str(row.channel), "error": failure.message},
+        )
+
+
 OUTBOX = EscalationOutbox()
+NOTE_OUTBOX = NoteOutbox()
 LEASE = OUTBOX.lease
 claim = OUTBOX.claim
 deliver = OUTBOX.deliver
-sweep = OUTBOX.sweep
+deliver_note = NOTE_OUTBOX.deliver
 redeliver = OUTBOX.redeliver
+
+
+def sweep(now=None):
+    """Beat, every 15 s: queue the requests and notes that are due (or whose worker died)."""
+    return OUTBOX.sweep(now) + NOTE_OUTBOX.sweep(now)
 
 
 def queue(delivery_id):
     """Wake a worker. A broker error is logged, not raised: the sweep delivers the row anyway."""
     return OUTBOX.queue([delivery_id])
+
+
+def queue_note(note_delivery_id):
+    return NOTE_OUTBOX.queue([note_delivery_id])
+
+
+def locked_status(service_request_id):
+    """The stored status, the row locked until commit (callers hold the delivery row first)."""
+    return (
+        ServiceRequest.objects.select_for_update()
+        .values_list("status", flat=True)
+        .get(pk=service_request_id)
+    )
+
+
+@transaction.atomic
+def restart(row, template, *, actor=None):
+    """Send a dead-lettered delivery again (the same idempotency key): the request is back to
+    pending delivery, with ``template`` on its timeline. Returns the ids queued."""
+    ids = redeliver(Delivery.objects.filter(pk=row.pk))
+    Delivery.objects.filter(pk__in=ids).update(waiting_for_connection_since=None)
+    previous_status = locked_status(row.service_request_id)
+    ServiceRequest.objects.filter(pk=row.service_request_id).update(
+        status=StatusChoices.PENDING_DELIVERY
+    )
+    if previous_status != StatusChoices.PENDING_DELIVERY:
+        record_status_event(row.service_request_id, previous_status)
+    TimelineEntry.write(row.service_request, TimelineKindChoices.RETRIED, template, actor=actor)
+    return ids
+
+
+def resume_after_connection():
+    """Beat: once the Microsoft connection is renewed, send again what waited for it (requests
+    and notes). Returns how many rows were restarted."""
+    restarted = 0
+    for pk in OUTBOX.waiting_for_connection().values_list("pk", flat=True):
+        with transaction.atomic():
+            # Locked and read again: an admin may have retried it meanwhile.
+            row = (
+                OUTBOX.waiting_for_connection()
+                .select_for_update()
+                .select_related("service_request")
+                .filter(pk=pk)
+                .first()
+            )
+            if row is not None:
+                message = gettext_noop("Microsoft is connected: delivery retried.")
+                restarted += len(restart(row, message))
+    with transaction.atomic():
+        notes = NOTE_OUTBOX.waiting_for_connection().select_for_update()
+        ids = NOTE_OUTBOX.redeliver(notes)
+        NoteDelivery.objects.filter(pk__in=ids).update(waiting_for_connection_since=None)
+    return restarted + len(ids)

@@ -174,7 +174,16 @@ def _secret_field(label, help_text):
 
 class ChannelForm(forms.ModelForm):
     access_token = _secret_field(
-        _("Access token (Partner Center)"), _("The bearer token for Partner Center's API.")
+        _("Access token (Partner Center, fallback)"),
+        _(
+            "Leave empty: the channel uses the Microsoft connection. A bearer token pasted here "
+            "is used instead of it, and expires within the hour."
+        ),
+    )
+    forget_access_token = forms.BooleanField(
+        label=_("Use the Microsoft connection: forget the pasted access token"),
+        required=False,
+        widget=forms.CheckboxInput(attrs={"data-channel-kind": "partner_center"}),
     )
     signing_secret = _secret_field(
         _("Signing secret (webhook)"),
@@ -215,6 +224,8 @@ class ChannelForm(forms.ModelForm):
                 field.widget.attrs["data-channel-kind"] = kind
                 if key in stored:
                     field.help_text = f"{field.help_text} {keep} {moved}"
+        if "access_token" not in stored:
+            del self.fields["forget_access_token"]  # nothing pasted to forget
 
     def credentials(self):
         """The secrets typed in this time (empty ones left out: they keep what is stored)."""
@@ -224,6 +235,12 @@ class ChannelForm(forms.ModelForm):
             for key in CREDENTIAL_FIELDS.get(kind, [])
             if self.cleaned_data.get(key)
         }
+
+    def forgotten(self):
+        """The stored secrets to drop (a pasted Partner Center token, for the connection)."""
+        if self.cleaned_data.get("forget_access_token"):
+            return ["access_token"]
+        return []
 
     def service_fields(self):
         return {field: self.cleaned_data[field] for field in self.Meta.fields}, self.credentials()

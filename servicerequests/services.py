@@ -17,6 +17,7 @@ from servicerequests.events import record_status_event, request_event
 from servicerequests.models import (
     Delivery,
     DeliveryStateChoices,
+    NoteDelivery,
     ServiceRequest,
     ServiceRequestNote,
     StatusChoices,
@@ -27,6 +28,8 @@ from servicerequests.models import (
 
 logger = logging.getLogger(__name__)
 
+# The channels that take the portal's notes onto the request they hold.
+NOTE_CHANNELS = {"partner_center"}
 SNAPSHOT_FIELDS = ("title", "severity", "status", "category", "channel_reference", "assignee_id")
 
 
@@ -64,15 +67,6 @@ def _audit_change(service_request, action, before, *, actor, request):
         before=before,
         after=_snapshot(service_request),
         request=request,
-    )
-
-
-def _locked_status(service_request_id):
-    """The stored status, the row locked until commit (callers hold the delivery row first)."""
-    return (
-        ServiceRequest.objects.select_for_update()
-        .values_list("status", flat=True)
-        .get(pk=service_request_id)
     )
 
 
@@ -179,6 +173,11 @@ def add_note(
         actor_name=note.author_name,
         translate=False,
     )
+    channel = service_request.channel
+    if not from_channel and channel is not None and channel.kind in NOTE_CHANNELS:
+        # Through the outbox: the note reaches Microsoft even if a worker dies on the way.
+        outbox = NoteDelivery.objects.create(note=note, channel=channel)
+        transaction.on_commit(lambda: delivery.queue_note(outbox.pk))
     if from_channel and service_request.first_response_at is None:
         ServiceRequest.objects.filter(pk=service_request.pk).update(
             first_response_at=note.created_at
@@ -249,7 +248,7 @@ def record_manual_reference(service_request, reference, *, actor, request=None):
     outbox.delivered_at = now
     outbox.save(update_fields=["state", "delivered_at"])
     # The stored status, not the caller's copy: the event must name the status it replaced.
-    service_request.status = _locked_status(service_request.pk)
+    service_request.status = delivery.locked_status(service_request.pk)
     before = _snapshot(service_request)
     previous_status = service_request.status
     service_request.channel_reference = reference
@@ -276,19 +275,7 @@ def retry_delivery(service_request, *, actor, request=None):
     outbox = Delivery.objects.select_for_update().get(service_request=service_request)
     if outbox.state != DeliveryStateChoices.FAILED:
         return outbox
-    delivery.redeliver(Delivery.objects.filter(pk=outbox.pk))
-    previous_status = _locked_status(service_request.pk)
-    ServiceRequest.objects.filter(pk=service_request.pk).update(
-        status=StatusChoices.PENDING_DELIVERY
-    )
-    if previous_status != StatusChoices.PENDING_DELIVERY:
-        record_status_event(service_request.pk, previous_status)
-    TimelineEntry.write(
-        service_request,
-        TimelineKindChoices.RETRIED,
-        gettext_noop("Delivery retried by an admin."),
-        actor=actor,
-    )
+    delivery.restart(outbox, gettext_noop("Delivery retried by an admin."), actor=actor)
     audit.record(
         actor=actor,
         action="servicerequest.delivery_retried",

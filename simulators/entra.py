@@ -5,7 +5,14 @@ Routes:
                                          ``redirect_uri`` with a code (``consent_refusal`` scripts
                                          an ``error`` instead); PKCE S256 is required
   POST /{tenant}/oauth2/v2.0/token       ``authorization_code`` (checks the PKCE verifier and the
-                                         redirect URI) and ``refresh_token`` grants
+                                         redirect URI; with ``openid`` in the scope it adds a
+                                         signed ``id_token``) and ``refresh_token`` grants
+  GET  /{tenant}/v2.0/.well-known/openid-configuration, /{tenant}/discovery/v2.0/keys
+                                         the tenant's discovery document and JWKS
+
+Staff sign-in (simulators.entra_oidc): ``add_user(email, roles=…, groups=…)`` adds a person;
+the authorize endpoint signs in the first one added, or the one ``sign_in_as(user)`` names;
+``bad_id_token`` (one of ``BAD_ID_TOKENS``) makes the next id_token a bad one.
 
 The partner tenant and every customer tenant added with ``add_customer_tenant`` answer the token
 route: the partner's refresh token redeemed against a customer tenant is how GDAP access works.
@@ -25,7 +32,10 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode
 
+from simulators.entra_oidc import BAD_ID_TOKENS, DISCOVERY_ROUTE, KEYS_ROUTE, OidcIssuer
 from simulators.scripting import FaultScript, HeldAnswers, as_bytes
+
+__all__ = ["BAD_ID_TOKENS", "EntraSimulator"]
 
 TENANT_ROUTE = re.compile(r"^/([^/]+)/oauth2/v2\.0/(authorize|token)$")
 REASONS = {
@@ -74,7 +84,11 @@ class EntraSimulator(FaultScript):
         self.access_tokens = {}  # token -> (tenant id, scope)
         # Customer tenants the partner reaches through GDAP: tenant -> None or a refusal.
         self.customer_tenants = {}
-        self.codes = {}  # authorization code -> (redirect_uri, code_challenge, scope)
+        # authorization code -> (redirect_uri, code_challenge, scope, nonce, signed-in oid)
+        self.codes = {}
+        self.oidc = OidcIssuer(tenant_id, client_id)
+        # One of BAD_ID_TOKENS: the next id_token issued is that bad one.
+        self.bad_id_token = None
         # An ``error`` and description the next sign-ins answer with instead of a code.
         self.consent_refusal = None
         self.faults = []
@@ -107,6 +121,23 @@ class EntraSimulator(FaultScript):
         with self.lock:
             self.customer_tenants[str(tenant_id)] = refusal
 
+    def add_user(self, email, **person):
+        """A person who can sign in (``roles``, ``groups``, ``name``, ``oid``, ``enabled``)."""
+        with self.lock:
+            return self.oidc.add_user(email, **person)
+
+    def sign_in_as(self, user):
+        with self.lock:
+            self.oidc.signed_in = user["oid"]
+
+    def set_enabled(self, user, enabled):
+        with self.lock:
+            self.oidc.users[user["oid"]]["enabled"] = enabled
+
+    def remove_user(self, user):
+        with self.lock:
+            self.oidc.users.pop(user["oid"], None)
+
     def token_info(self, access_token):
         """(tenant id, scope) of an access token this simulator issued, else None."""
         with self.lock:
@@ -135,6 +166,8 @@ class EntraSimulator(FaultScript):
                         error_body("temporarily_unavailable", 90033, f"Simulated {fault.status}.")
                     ).encode()
                 return self._respond(start_response, fault.status, body, dict(fault.headers))
+        if method == "GET" and (metadata := self._metadata(path)) is not None:
+            return self._respond(start_response, *metadata)
         route = TENANT_ROUTE.match(path)
         tenant, endpoint = route.groups() if route else (None, None)
         with self.lock:
@@ -148,6 +181,24 @@ class EntraSimulator(FaultScript):
         else:
             status, payload = 405, error_body("invalid_request", 900561, "Method not allowed.")
         return self._respond(start_response, status, json.dumps(payload).encode())
+
+    def _metadata(self, path):
+        """(status, body) for the discovery document or the keys, else None."""
+        for route, answer in ((DISCOVERY_ROUTE, "discovery"), (KEYS_ROUTE, "keys")):
+            match = route.match(path)
+            if match is None:
+                continue
+            if match.group(1) != self.tenant_id:
+                return 400, json.dumps(
+                    error_body("invalid_tenant", 90002, "Tenant not found.")
+                ).encode()
+            body = (
+                self.oidc.discovery(self.base_url, self.tenant_id)
+                if answer == "discovery"
+                else self.oidc.jwks()
+            )
+            return 200, json.dumps(body).encode()
+        return None
 
     def _authorize(self, start_response, query):
         """The partner admin signs in and consents at once; the answer goes back to the
@@ -169,7 +220,13 @@ class EntraSimulator(FaultScript):
         else:
             code = f"sim-code-{uuid.uuid4().hex}"
             with self.lock:
-                self.codes[code] = (redirect_uri, query["code_challenge"], query.get("scope", ""))
+                self.codes[code] = (
+                    redirect_uri,
+                    query["code_challenge"],
+                    query.get("scope", ""),
+                    query.get("nonce", ""),
+                    self.oidc.signed_in,
+                )
             answer["code"] = code
         location = f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(answer)}"
         return self._respond(start_response, 302, b"", {"Location": location})
@@ -200,8 +257,9 @@ class EntraSimulator(FaultScript):
             )
         if form.get("client_secret") != self.client_secret:
             return 401, error_body("invalid_client", 7000215, "Invalid client secret provided.")
+        id_token = None
         if grant_type == "authorization_code":
-            refusal = self._redeem_code(form)
+            refusal, id_token = self._redeem_code(form)
         else:
             with self.lock:
                 known = form.get("refresh_token") in self.refresh_tokens
@@ -216,7 +274,7 @@ class EntraSimulator(FaultScript):
         scope = form.get("scope", "")
         with self.lock:
             self.access_tokens[access_token] = (tenant, scope)
-        return 200, {
+        answer = {
             "token_type": "Bearer",
             "scope": " ".join(part for part in scope.split() if part != "offline_access"),
             "expires_in": self.access_token_lifetime,
@@ -224,19 +282,29 @@ class EntraSimulator(FaultScript):
             "access_token": access_token,
             "refresh_token": self.issue_refresh_token(),
         }
+        if id_token:
+            answer["id_token"] = id_token
+        return 200, answer
 
     def _redeem_code(self, form):
-        """None when the code is good for this redirect URI and PKCE verifier, else a refusal.
-        A code is good once."""
+        """(refusal, id_token): refusal None when the code is good for this redirect URI and
+        PKCE verifier; an id_token when the sign-in asked for ``openid``. A code is good once."""
         with self.lock:
             issued = self.codes.pop(form.get("code", ""), None)
         if issued is None:
-            return (70008, "The provided authorization code has expired or was already redeemed.")
-        redirect_uri, challenge, _scope = issued
+            return (
+                70008,
+                "The provided authorization code has expired or was already redeemed.",
+            ), None
+        redirect_uri, challenge, scope, nonce, oid = issued
         if form.get("redirect_uri") != redirect_uri:
-            return (50148, "The redirect URI does not match the one the code was issued for.")
+            return (50148, "The redirect URI does not match the one the code was issued for."), None
         verifier = form.get("code_verifier", "").encode()
         expected = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
         if expected.decode() != challenge:
-            return (501481, "The Code_Verifier does not match the code_challenge supplied.")
-        return None
+            return (501481, "The Code_Verifier does not match the code_challenge supplied."), None
+        if "openid" not in scope.split() or oid is None:
+            return None, None
+        with self.lock:
+            mode, self.bad_id_token = self.bad_id_token, None
+            return None, self.oidc.id_token(self.base_url, oid, nonce, mode)

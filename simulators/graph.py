@@ -1,14 +1,21 @@
-"""Microsoft Graph simulator: the OAuth2 token endpoint and the GDAP relationship APIs.
+"""Microsoft Graph simulator: the OAuth2 token endpoint, the GDAP APIs and a tenant's root site.
 
 Routes (``{tenant}`` is the tenant id):
   POST /{tenant}/oauth2/v2.0/token                                      client credentials
   GET  /v1.0/tenantRelationships/delegatedAdminRelationships              paged collection
   GET  /v1.0/tenantRelationships/delegatedAdminRelationships/{id}/accessAssignments
+  GET  /v1.0/tenantRelationships/delegatedAdminCustomers                  paged collection
+  GET  /v1.0/tenantRelationships/delegatedAdminCustomers/{id}/serviceManagementDetails
+  GET  /v1.0/sites/root                        the SharePoint root site of the token's tenant
 
-Shapes follow Microsoft's documentation of ``delegatedAdminRelationship`` and
-``delegatedAdminAccessAssignment``. Tests script faults with ``fail_next`` (status, headers,
-raw body: throttling with Retry-After, 5xx, truncated or HTML bodies, slow answers) and read
-``requests`` to assert on what the portal sent.
+Shapes follow Microsoft's documentation of ``delegatedAdminRelationship``,
+``delegatedAdminAccessAssignment``, ``delegatedAdminCustomer``,
+``delegatedAdminServiceManagementDetail`` and ``site`` (``docs/reference/graph-gdap/``). Tokens
+are the simulator's own client-credential tokens for the partner tenant or, with ``entra`` (an
+Entra ID simulator in the same process), any token it minted: for the partner tenant, or for a
+customer tenant (``sites/root`` answers for the tenant the token is for). Tests script faults
+with ``fail_next`` (status, headers, raw body: throttling with Retry-After, 5xx, truncated or
+HTML bodies, slow answers) and read ``requests`` to assert on what the portal sent.
 """
 
 import json
@@ -19,11 +26,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
+from simulators.entra_oidc import USER_ROUTE
 from simulators.scripting import FaultScript
 
 GRAPH_CONTEXT = (
     "https://graph.microsoft.com/v1.0/$metadata#tenantRelationships/delegatedAdminRelationships"
 )
+CUSTOMERS_PREFIX = "/v1.0/tenantRelationships/delegatedAdminCustomers"
+CUSTOMERS_CONTEXT = (
+    "https://graph.microsoft.com/v1.0/tenantRelationships/$metadata#delegatedAdminCustomers"
+)
+_NOT_FOUND = {"error": {"code": "ResourceNotFound", "message": "Not found."}}
 
 
 def graph_time(value):
@@ -43,11 +56,17 @@ class PartnerTenant:
     assignments: dict = field(default_factory=dict)  # relationship id -> [assignment dicts]
     # relationship id -> (seconds after start, new status): lifecycle moves over time.
     progressions: dict = field(default_factory=dict)
+    customers: list = field(default_factory=list)  # delegatedAdminCustomer dicts
+    # customer tenant id -> [delegatedAdminServiceManagementDetail dicts]
+    service_management: dict = field(default_factory=dict)
+    # customer tenant id -> its SharePoint host, e.g. contoso.sharepoint.com (sites/root)
+    sharepoint_hosts: dict = field(default_factory=dict)
 
 
 class GraphSimulator(FaultScript):
-    def __init__(self, partner, *, page_size=50, started=None):
+    def __init__(self, partner, *, page_size=50, started=None, entra=None):
         self.partner = partner
+        self.entra = entra
         self.page_size = page_size
         self.started = started or time.monotonic()
         self.tokens = {}
@@ -140,10 +159,30 @@ class GraphSimulator(FaultScript):
             and path == f"/{partner.tenant_id}/oauth2/v2.0/token"
         ):
             return self._token(environ)
+        if environ["REQUEST_METHOD"] != "GET":
+            raise _HttpError(404, _NOT_FOUND)
+        tenant = self._authorise(headers)
+        if path.rstrip("/") == "/v1.0/sites/root":
+            return self._root_site(tenant)
+        if tenant != partner.tenant_id:
+            raise _HttpError(
+                403,
+                {"error": {"code": "Authorization_RequestDenied", "message": "Partner only."}},
+            )
+        if path.startswith(CUSTOMERS_PREFIX):
+            return self._customers(path, query)
+        person = USER_ROUTE.match(path)
+        if person and self.entra is not None:
+            # The partner tenant's people are the Entra simulator's (the leaver check reads them).
+            found = self.entra.oidc.directory_user(person.group(1))
+            if found is None:
+                raise _HttpError(
+                    404, {"error": {"code": "Request_ResourceNotFound", "message": "No such user."}}
+                )
+            return 200, found
         prefix = "/v1.0/tenantRelationships/delegatedAdminRelationships"
-        if environ["REQUEST_METHOD"] != "GET" or not path.startswith(prefix):
-            raise _HttpError(404, {"error": {"code": "ResourceNotFound", "message": "Not found."}})
-        self._authorise(headers)
+        if not path.startswith(prefix):
+            raise _HttpError(404, _NOT_FOUND)
         rest = path[len(prefix) :].strip("/")
         relationships = self._current_relationships()
         if not rest:
@@ -188,20 +227,58 @@ class GraphSimulator(FaultScript):
         }
 
     def _authorise(self, headers):
+        """The tenant the bearer token is for; 401 for a token nobody issued or that expired."""
         auth = headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else ""
         with self.lock:
             valid = self.tokens.get(token, 0) > time.monotonic()
-        if not valid:
+        if valid:
+            return self.partner.tenant_id
+        minted = self.entra.token_info(token) if self.entra is not None and token else None
+        if minted is not None:
+            return str(minted[0])
+        raise _HttpError(
+            401,
+            {
+                "error": {
+                    "code": "InvalidAuthenticationToken",
+                    "message": "Access token is empty or invalid.",
+                }
+            },
+        )
+
+    def _customers(self, path, query):
+        rest = path[len(CUSTOMERS_PREFIX) :].strip("/")
+        if not rest:
+            return self._page(self.partner.customers, query, path, CUSTOMERS_CONTEXT)
+        tenant_id, _slash, tail = rest.partition("/")
+        known = {c["id"] for c in self.partner.customers}
+        if tail != "serviceManagementDetails" or tenant_id not in known:
+            raise _HttpError(404, _NOT_FOUND)
+        return 200, {
+            "@odata.context": f"{CUSTOMERS_CONTEXT}/{tenant_id}/serviceManagementDetails",
+            "value": self.partner.service_management.get(tenant_id, []),
+        }
+
+    def _root_site(self, tenant):
+        host = self.partner.sharepoint_hosts.get(tenant)
+        if host is None:
             raise _HttpError(
-                401,
-                {
-                    "error": {
-                        "code": "InvalidAuthenticationToken",
-                        "message": "Access token is empty or invalid.",
-                    }
-                },
+                404, {"error": {"code": "itemNotFound", "message": "Requested site not found."}}
             )
+        now = graph_time(datetime.now(UTC))
+        return 200, {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites/$entity",
+            "createdDateTime": now,
+            "description": "",
+            "id": f"{host},{uuid.uuid5(uuid.NAMESPACE_DNS, host)},{uuid.uuid5(uuid.NAMESPACE_URL, host)}",
+            "lastModifiedDateTime": now,
+            "name": "",
+            "webUrl": f"https://{host}",
+            "displayName": "Communication site",
+            "root": {},
+            "siteCollection": {"hostname": host},
+        }
 
     def _current_relationships(self):
         """The relationships as they are now: scheduled lifecycle steps applied."""
@@ -222,11 +299,11 @@ class GraphSimulator(FaultScript):
             result.append(relationship)
         return result
 
-    def _page(self, items, query, path):
+    def _page(self, items, query, path, context=GRAPH_CONTEXT):
         skip = int(query.get("$skiptoken", ["0"])[0] or 0)
         top = min(int(query.get("$top", [self.page_size])[0]), 300)
         page = items[skip : skip + top]
-        payload = {"@odata.context": GRAPH_CONTEXT, "value": page}
+        payload = {"@odata.context": context, "value": page}
         if skip + top < len(items):
             payload["@odata.nextLink"] = f"{self.base_url}{path}?$top={top}&$skiptoken={skip + top}"
         return 200, payload
@@ -286,4 +363,26 @@ def assignment_json(
             "accessContainerType": "securityGroup",
         },
         "accessDetails": {"unifiedRoles": [{"roleDefinitionId": role} for role in roles]},
+    }
+
+
+def delegated_admin_customer_json(*, tenant_id, display_name):
+    """A ``delegatedAdminCustomer`` as Graph returns it: its id is the tenant id."""
+    etag = uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant_id}:{display_name}").hex
+    return {
+        "@odata.type": "#microsoft.graph.delegatedAdminCustomer",
+        "@odata.etag": f'W/"{etag}"',
+        "id": str(tenant_id),
+        "tenantId": str(tenant_id),
+        "displayName": display_name,
+    }
+
+
+def service_management_detail_json(*, service_name, url):
+    """A ``delegatedAdminServiceManagementDetail``: one admin portal Microsoft links to."""
+    return {
+        "@odata.type": "#microsoft.graph.delegatedAdminServiceManagementDetail",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, url)),
+        "serviceManagementUrl": url,
+        "serviceName": service_name,
     }

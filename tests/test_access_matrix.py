@@ -69,6 +69,8 @@ URL_ACCESS = {
     "customers:detail": ("get", SUPPORT, 200, "customer"),
     "customers:expiring_access": ("get", SUPPORT, 200, None),
     "customers:gdap_sync": ("post", MANAGERS, 302, None),
+    "customers:sync": ("get", SUPPORT, 200, None),
+    "customers:sync_now": ("post", MANAGERS, 302, None),
     # Form pages are write pages: helpdesk agents see the customer but get 403 here.
     "customers:create": ("get", MANAGERS, 200, None),
     "customers:import_upload": ("get", MANAGERS, 200, None),
@@ -90,6 +92,8 @@ URL_ACCESS = {
     "incidents:detail": ("get", SUPPORT, 200, "incident"),
     "incidents:acknowledge": ("post", SUPPORT, 302, "incident"),
     "incidents:snooze": ("post", SUPPORT, 302, "incident"),
+    "messagecenter:list": ("get", SUPPORT, 200, None),
+    "messagecenter:detail": ("get", SUPPORT, 200, "service_message"),
     "servicerequests:list": ("get", SUPPORT, 200, None),
     "servicerequests:create": ("get", SUPPORT, 200, None),
     "servicerequests:route_preview": ("get", SUPPORT, 200, None),
@@ -135,6 +139,10 @@ URL_ACCESS = {
     # No sign-in was started: refused with a message on the page.
     "microsoft:consent_callback": ("get", GLOBAL_ADMINS, 302, None),
     "microsoft:test_api": ("post", GLOBAL_ADMINS, 302, "api_probe"),
+    "sso:settings": ("get", GLOBAL_ADMINS, 200, None),
+    # Not configured yet: back to the settings with a message (configured: off to Entra ID).
+    "sso:test_start": ("get", GLOBAL_ADMINS, 302, None),
+    "sso:test_result": ("get", GLOBAL_ADMINS, 200, None),
     "api-v1:customer-list": ("get", SUPPORT, 200, None),
     "api-v1:customer-detail": ("get", SUPPORT, 200, "customer"),
     "api-v1:customer-subscriptions": ("get", SUPPORT, 200, "customer"),
@@ -148,6 +156,8 @@ URL_ACCESS = {
     "api-v1:incident-detail": ("get", SUPPORT, 200, "incident"),
     "api-v1:incident-posts": ("get", SUPPORT, 200, "incident"),
     "api-v1:incident-acknowledge": ("post", SUPPORT, 201, "incident"),
+    "api-v1:message-list": ("get", SUPPORT, 200, None),
+    "api-v1:message-detail": ("get", SUPPORT, 200, "service_message"),
     "api-v1:service-request-list": ("get", SUPPORT, 200, None),
     "api-v1:service-request-detail": ("get", SUPPORT, 200, "service_request"),
     "api-v1:service-request-notes": ("get", SUPPORT, 200, "service_request"),
@@ -294,6 +304,16 @@ def _kwargs(kind, cast):
             service="Exchange Online",
         )
         return {"microsoft_id": incident.microsoft_id}
+    if kind == "service_message":
+        from messagecenter.models import ServiceMessage
+
+        message = ServiceMessage.objects.create(
+            microsoft_id=f"MC{uuid.uuid4().int % 10**8:08d}",
+            title="Matrix message",
+            category="planForChange",
+            severity="normal",
+        )
+        return {"microsoft_id": message.microsoft_id}
     if kind == "service_request":
         from tests.servicerequests.factories import ServiceRequestFactory
 
@@ -407,6 +427,7 @@ NAVIGATION_LINKS = {
     "accounts:api_client_list": GLOBAL_ADMINS,
     "dashboard:audit_log": GLOBAL_ADMINS,
     "microsoft:connection": GLOBAL_ADMINS,
+    "sso:settings": GLOBAL_ADMINS,
 }
 
 
@@ -461,6 +482,8 @@ def test_api_access_with_tokens(url_name, principal, api_token_for, client_for, 
 # Which scope resource each API URL belongs to, restated here independently of the views; None
 # for what every client may call whatever its scopes.
 API_RESOURCES_BY_PREFIX = [
+    # Before "api-v1:me", which its names start with.
+    ("api-v1:message-", "service_health"),
     ("api-v1:me", None),
     ("api-v1:customer-", "customers"),
     ("api-v1:service-request-", "service_requests"),

@@ -36,6 +36,7 @@ FEED_SOURCE_EXAMPLE = {
     "client_id": "2f1c7a43-9b7e-4d51-8d0e-3c2a6f4b9e10",
     "poll_interval_seconds": 300,
     "enabled": True,
+    "auth_mode": "client_credentials",
 }
 FEED_SOURCE_REQUEST = {**FEED_SOURCE_EXAMPLE, "client_secret": "Zx18Q~example-client-secret"}
 FEED_SOURCE_RESPONSE = {
@@ -47,6 +48,7 @@ FEED_SOURCE_RESPONSE = {
     "last_polled_at": "2025-11-27T09:05:00Z",
     "last_success_at": "2025-11-27T09:05:00Z",
     "last_error": "",
+    "access_problem": "",
     "needs_attention": False,
     "consecutive_failures": 0,
     "failing_since": None,

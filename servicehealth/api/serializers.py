@@ -154,6 +154,7 @@ _FEED_SOURCE_STATUS_FIELDS = (
     "last_polled_at",
     "last_success_at",
     "last_error",
+    "access_problem",
     "needs_attention",
     "consecutive_failures",
     "failing_since",
@@ -185,10 +186,12 @@ class FeedSourceSerializer(serializers.ModelSerializer):
     )
     client_secret = serializers.CharField(
         write_only=True,
+        required=False,
         max_length=1000,
         trim_whitespace=False,
         style={"input_type": "password"},
-        help_text="The app registration's client secret. Write-only: it is never returned.",
+        help_text="The app registration's client secret, required with `client_credentials`. "
+        "Write-only: it is never returned.",
     )
     has_client_secret = serializers.SerializerMethodField()
 

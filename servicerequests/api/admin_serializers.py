@@ -27,7 +27,7 @@ from servicerequests.serializers import ChannelRefSerializer
 
 def _nest_credentials(errors):
     """A service's error about a secret (``signing_secret``) belongs to ``credentials``."""
-    for key in channel_setup.REQUIRED_CREDENTIALS.values():
+    for key in channel_setup.CREDENTIALS.values():
         if key in errors:
             errors.setdefault("credentials", {})[key] = errors.pop(key)
     return errors
@@ -132,7 +132,8 @@ class ChannelSerializer(_WritesThroughChannelSetup, serializers.ModelSerializer)
         write_only=True,
         required=False,
         help_text=(
-            "Write-only: never returned. `partner_center` takes `access_token`; `webhook` takes "
+            "Write-only: never returned. `partner_center` uses the Microsoft connection, or "
+            "an `access_token` given here instead (an explicit fallback); `webhook` takes "
             "`signing_secret` (at least 24 bytes); the other kinds take none. An empty or "
             "missing value keeps the stored one, unless `endpoint` moves to another origin "
             "(scheme, host or port): the stored secret is never sent to a new host, so such a "
@@ -185,7 +186,7 @@ class ChannelSerializer(_WritesThroughChannelSetup, serializers.ModelSerializer)
     def validate(self, attrs):
         kind = attrs.get("kind") or getattr(self.instance, "kind", None)
         credentials = attrs.get("credentials") or {}
-        allowed = channel_setup.REQUIRED_CREDENTIALS.get(kind)
+        allowed = channel_setup.CREDENTIALS.get(kind)
         # The message names no key the caller sent: a secret may have been typed as a key.
         if any(key != allowed for key in credentials):
             takes = f"only `{allowed}`" if allowed else "no credentials"

@@ -3,6 +3,8 @@
 ``send(delivery)`` returns a ``SendResult`` with the channel's reference, or raises
 ``ChannelError``: ``permanent=True`` stops retrying and flags the channel for an admin; otherwise
 the delivery is retried with backoff (``retry_after`` if the channel said how long to wait).
+``needs_connection=True`` (permanent too): the partner's Microsoft connection is missing or was
+refused; the delivery waits, visibly, and is sent again once Microsoft is connected.
 """
 
 import json
@@ -23,9 +25,18 @@ class SendResult:
 
 
 class ChannelError(Exception):
-    def __init__(self, message, *, permanent=False, retry_after=None, status_code=None):
+    def __init__(
+        self,
+        message,
+        *,
+        permanent=False,
+        retry_after=None,
+        status_code=None,
+        needs_connection=False,
+    ):
         super().__init__(message)
-        self.permanent = permanent
+        self.permanent = permanent or needs_connection
+        self.needs_connection = needs_connection
         self.retry_after = retry_after
         self.status_code = status_code
 

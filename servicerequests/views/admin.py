@@ -80,7 +80,12 @@ def channel_edit(request, pk):
         fields, credentials = form.service_fields()
         try:
             saved = channel_setup.update_channel(
-                channel, actor=request.user, request=request, credentials=credentials, **fields
+                channel,
+                actor=request.user,
+                request=request,
+                credentials=credentials,
+                forget=form.forgotten(),
+                **fields,
             )
         except ValidationError as exc:
             apply_errors(form, exc)

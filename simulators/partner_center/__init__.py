@@ -7,6 +7,14 @@ Routes (every one needs ``Authorization: Bearer <token>``):
   GET   /v1/servicerequests/{servicerequest-id}             one request, with its notes
   PATCH /v1/servicerequests/{servicerequest-id}             add a note, change severity, close
   GET   /v1/customers/{customer-tenant-id}/servicerequests  one customer's requests
+  GET   /v1/serviceincidents/office                         legacy service incidents (404
+                                                            unless ``service_incidents`` is set)
+
+Tokens: the static ``token``, and with ``entra=`` (an EntraSimulator) every token it minted; an
+unknown token, or one ``expire_access_tokens`` expired, gets 401 with
+``WWW-Authenticate: Bearer error="invalid_token"``. With ``page_size`` set, lists are paged:
+``links.next`` with an ``MS-ContinuationToken`` header, as the .NET SDK follows them. A create's
+``Organization`` and ``PrimaryContact`` are kept and shown back.
 
 Shapes are those of the samples in Microsoft's Partner Center developer documentation (copied
 in ``docs/reference/partner-center/``): request bodies use PascalCase keys

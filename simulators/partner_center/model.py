@@ -219,6 +219,19 @@ def error_body(status, description, code=None, data=None):
     }
 
 
+def camel_case(body, drop=()):
+    """A PascalCase object of a request body (``PrimaryContact``) in the answers' camelCase,
+    null properties and ``drop`` left out; None when there is nothing."""
+    if not isinstance(body, dict):
+        return None
+    result = {
+        key[:1].lower() + key[1:]: value
+        for key, value in body.items()
+        if value is not None and key not in drop
+    }
+    return result or None
+
+
 # --- time ------------------------------------------------------------------------------------
 
 

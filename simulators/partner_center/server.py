@@ -7,16 +7,17 @@ import uuid
 from http import HTTPStatus
 from urllib.parse import unquote
 
+from simulators.partner_center.customers import CUSTOMER_PATH, PartnerCenterCustomers
 from simulators.partner_center.headers import read_body, request_headers
 from simulators.partner_center.model import (
     CREATE_SEVERITIES,
     SEVERITIES,
-    SUPPORT_TOPICS,
     TOPICS,
     Fault,
     HttpError,
     Note,
     SimulatedServiceRequest,
+    camel_case,
     error_body,
 )
 from simulators.partner_center.store import ServiceRequestStore
@@ -25,10 +26,11 @@ from simulators.scripting import FaultScript
 CONTENT_TYPE = "application/json; charset=utf-8"
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _PREFIX = "/v1/servicerequests"
+_SERVICE_INCIDENTS = "/v1/serviceincidents/office"
 _CUSTOMER = re.compile(r"^/v1/customers/([^/]+)/servicerequests/?$")
 
 
-class PartnerCenterSimulator(FaultScript, ServiceRequestStore):
+class PartnerCenterSimulator(FaultScript, PartnerCenterCustomers, ServiceRequestStore):
     """A WSGI app serving Partner Center's service-request API to one partner."""
 
     fault_class = Fault
@@ -99,29 +101,46 @@ class PartnerCenterSimulator(FaultScript, ServiceRequestStore):
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise HttpError(401, "Authorization header is missing or is not a bearer token.")
-        if self.token is not None and token != self.token:
-            raise HttpError(401, "Authentication failed: the access token is not valid.")
+        with self.lock:
+            self.seen_tokens.add(token)
+            expired = token in self.expired_tokens
+        minted = self.entra is not None and self.entra.token_info(token) is not None
+        static = token == self.token or (self.token is None and self.entra is None)
+        if expired or not (minted or static):
+            raise HttpError(
+                401,
+                "Authentication failed: the access token is expired or not valid.",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
 
     # --- routes -------------------------------------------------------------------------------
     def _route(self, method, path, headers, body):
+        # The partner's customers: simulators/partner_center/customers.py.
+        if CUSTOMER_PATH.match(path):
+            return self._customer_route(method, path, headers)
+        if path.rstrip("/") == _SERVICE_INCIDENTS and method == "GET":
+            if self.service_incidents is None:
+                raise HttpError(404, f"The resource '{path}' was not found.")
+            incidents = list(self.service_incidents)
+            return 200, self._paged(incidents, path, headers.get("MS-ContinuationToken")), {}
         customer = _CUSTOMER.match(path)
         if customer:
             if method != "GET":
                 raise HttpError(405, f"The HTTP method '{method}' is not allowed.")
-            return self._list(customer.group(1))
+            return self._list(customer.group(1), path, headers)
         if path != _PREFIX and not path.startswith(_PREFIX + "/"):
             raise HttpError(404, f"The resource '{path}' was not found.")
         rest = path[len(_PREFIX) :].strip("/")
         if not rest:
             if method != "GET":
                 raise HttpError(405, f"The HTTP method '{method}' is not allowed.")
-            return self._list(None)
+            return self._list(None, path, headers)
         if "/" in rest:
             raise HttpError(404, f"The resource '{path}' was not found.")
         if rest.lower() == "supporttopics":
             if method != "GET":
                 raise HttpError(405, f"The HTTP method '{method}' is not allowed.")
-            return self._topics()
+            return self._topics(path, headers)
         if method == "POST":
             return self._idempotent(method, path, headers, lambda: self._create(rest, body))
         if rest.isdigit():
@@ -140,7 +159,7 @@ class PartnerCenterSimulator(FaultScript, ServiceRequestStore):
         self._refresh(sr)
         return sr
 
-    def _list(self, customer_tenant_id):
+    def _list(self, customer_tenant_id, path, headers):
         with self.lock:
             self._refresh_all()
             items = [
@@ -148,9 +167,9 @@ class PartnerCenterSimulator(FaultScript, ServiceRequestStore):
                 for sr in self.service_requests.values()
                 if customer_tenant_id is None or sr.customer_tenant_id == customer_tenant_id
             ]
-        return 200, self._collection(items), {}
+        return 200, self._paged(items, path, headers.get("MS-ContinuationToken")), {}
 
-    def _topics(self):
+    def _topics(self, path, headers):
         items = [
             {
                 "name": name,
@@ -158,9 +177,9 @@ class PartnerCenterSimulator(FaultScript, ServiceRequestStore):
                 "id": topic_id,
                 "attributes": {"objectType": "SupportTopic"},
             }
-            for topic_id, name, description, _product in SUPPORT_TOPICS
+            for topic_id, name, description, _product in self.support_topics
         ]
-        return 200, self._collection(items), {}
+        return 200, self._paged(items, path, headers.get("MS-ContinuationToken")), {}
 
     def _idempotent(self, method, path, headers, action):
         """Run ``action`` once per MS-RequestId / Idempotency-Key: a repeat gets the first
@@ -223,8 +242,9 @@ class PartnerCenterSimulator(FaultScript, ServiceRequestStore):
                 status="none",
                 created=now,
                 modified=now,
-                organization=dict(self.organization),
-                primary_contact=dict(self.primary_contact) if self.primary_contact else None,
+                organization=camel_case(data.get("Organization")) or dict(self.organization),
+                primary_contact=camel_case(data.get("PrimaryContact"), drop=("Organization",))
+                or (dict(self.primary_contact) if self.primary_contact else None),
                 country_code=self.country_code,
                 locale=locale,
                 schedule=list(self.schedule),

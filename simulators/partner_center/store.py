@@ -3,6 +3,7 @@ Microsoft Support, and shown as Partner Center's JSON."""
 
 import random
 import threading
+import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -15,7 +16,9 @@ from simulators.partner_center.model import (
     SEVERITY_NUMBERS,
     STATUS_NUMBERS,
     STATUSES,
+    SUPPORT_TOPICS,
     TOPICS,
+    HttpError,
     Note,
     SimulatedServiceRequest,
     pc_time,
@@ -38,13 +41,27 @@ class ServiceRequestStore(ScenarioClock):
         schedule=DEFAULT_SCHEDULE,
         numeric_enums=False,
         seed=None,
+        entra=None,
+        page_size=None,
     ):
         """``token``: the bearer token accepted (None: any non-empty one). ``organization`` /
         ``primary_contact``: what new requests carry (default: the documentation's). ``schedule``:
         the default ScheduleStep list (or ``(after, status[, note])`` tuples) of new requests.
         ``numeric_enums``: list items give severity and status as numbers 0..3, like the
-        documentation's customer-list sample. ``seed``: reproducible request ids."""
+        documentation's customer-list sample. ``seed``: reproducible request ids. ``entra``: an
+        EntraSimulator whose Partner Center tokens are accepted too (``token`` stays accepted).
+        ``page_size``: lists longer than this are paged with ``links.next`` (None: one page)."""
         self.token = token
+        self.entra = entra
+        self.page_size = page_size
+        # (id, name, description, product id) that GET supporttopics lists; tests change it.
+        self.support_topics = list(SUPPORT_TOPICS)
+        # Legacy service incidents (``ServiceIncidents`` objects, one per workload) that
+        # ``GET /v1/serviceincidents/office`` lists; None: it answers 404, as it may by now.
+        self.service_incidents = None
+        self.expired_tokens = set()  # tokens answered 401 from now on
+        self.seen_tokens = set()
+        self._continuations = {}  # continuation token -> (path, offset of the next page)
         self.organization = dict(organization or DEFAULT_ORGANIZATION)
         self.primary_contact = (
             dict(primary_contact) if primary_contact is not None else dict(DEFAULT_PRIMARY_CONTACT)
@@ -148,6 +165,11 @@ class ServiceRequestStore(ScenarioClock):
             sr.notes.append(Note(by, now, text))
             sr.modified = now
             return sr
+
+    def expire_access_tokens(self):
+        """Every token used so far expires: Partner Center answers 401 to it from now on."""
+        with self.lock:
+            self.expired_tokens |= self.seen_tokens
 
     def created_count(self, key):
         """How many requests POSTs with this MS-RequestId / Idempotency-Key created (0 or 1)."""
@@ -300,3 +322,32 @@ class ServiceRequestStore(ScenarioClock):
             "items": items,
             "attributes": {"objectType": "Collection"},
         }
+
+    def _paged(self, items, path, continuation=None):
+        """A page of ``items``: a page with more after it carries ``continuationToken`` and
+        ``links.next``, as the .NET SDK follows them. Without ``page_size``, every item in the
+        documented samples' shape (no ``links``)."""
+        if self.page_size is None and not continuation:
+            return self._collection(items)
+        with self.lock:
+            offset = 0
+            if continuation:
+                if self._continuations.get(continuation, (None,))[0] != path:
+                    raise HttpError(400, "The continuation token is not valid.", code=2000)
+                offset = self._continuations[continuation][1]
+            size = self.page_size or len(items) or 1
+            payload = self._collection(items[offset : offset + size])
+            payload["totalCount"] = len(items)
+            payload["links"] = {
+                "self": {"uri": f"{path}?size={size}", "method": "GET", "headers": []}
+            }
+            if offset + size < len(items):
+                token = uuid.uuid4().hex
+                self._continuations[token] = (path, offset + size)
+                payload["continuationToken"] = token
+                payload["links"]["next"] = {
+                    "uri": f"{path}?size={size}&seekOperation=Next",
+                    "method": "GET",
+                    "headers": [{"key": "MS-ContinuationToken", "value": token}],
+                }
+        return payload

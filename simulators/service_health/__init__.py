@@ -1,7 +1,8 @@
 """Microsoft Graph service-communications simulator: service health of many tenants at once.
 
 Routes (``{tenant}`` is a tenant id; every GET answers with the data of the tenant whose token
-it carries):
+it carries: one from the token route below, or, with ``entra=EntraSimulator``, the partner's
+refresh token redeemed in a customer tenant, as GDAP reads do):
   POST /{tenant}/oauth2/v2.0/token                                   client credentials
   GET  /v1.0/admin/serviceAnnouncement/healthOverviews                ?$expand=issues
   GET  /v1.0/admin/serviceAnnouncement/healthOverviews/{service}      id or name
@@ -24,7 +25,8 @@ service is the worst status of its unresolved incidents there, else ``serviceOpe
 
 ``scenarios.demo`` builds the scenario ``make run`` serves; ``scenarios.bulk`` a large
 deterministic one for benchmarks. Tests script faults with ``fail_next`` (optionally for one
-tenant only) and read ``requests``. Standard library only.
+tenant only), a tenant's 403 with ``refuse_tenant`` (Graph's error shape and code), and read
+``requests``. Standard library only.
 
 Modules, from the bottom: ``model`` (vocabularies, time formats, tenants and issues), ``errors``
 and ``odata`` (error bodies, query options), ``catalogue`` (the scenario and its clock),

@@ -50,17 +50,21 @@ def demo(
     seed=20261127,
     secret="demo-graph-secret",  # noqa: S107 - the simulator's own demo credential
     client_id="partner-portal-demo",
+    entra=None,
+    other_graph=None,
 ):
     """A realistic scenario for ``tenant_ids``: the first is the partner's own tenant and has
     every service; the others have the core Microsoft 365 services and some of the rest. All
-    accept ``client_id``/``secret`` (one multi-tenant app registration, consented everywhere).
+    accept ``client_id``/``secret`` (one multi-tenant app registration, consented everywhere)
+    and, with ``entra``, the partner's tokens that EntraSimulator redeemed in them (GDAP);
+    ``other_graph`` answers the rest of Graph on the same host.
 
     Thirteen issues: one Exchange Online incident every tenant sees, some resolved days ago (one
     with a post-incident review, one false positive), some progressing over the next minutes
     (Exchange restored at +6 min, Teams at +12, Intune at +15), one appearing at +3 min (Power
     Platform), some still open, and advisories."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible scenario, not cryptography
-    simulator = ServiceHealthSimulator()
+    simulator = ServiceHealthSimulator(entra=entra, other_graph=other_graph)
     t0 = simulator.now()
     tenant_ids = [str(t) for t in tenant_ids]
     optional = [sid for sid in SERVICES if sid not in CORE_SERVICES]

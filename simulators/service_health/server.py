@@ -5,13 +5,14 @@ import json
 import re
 import time
 import uuid
-from datetime import timedelta
 from http import HTTPStatus
 from urllib.parse import parse_qs, quote, urlencode
 
 from simulators.scripting import FaultScript
+from simulators.service_health.access import ANNOUNCEMENT, TenantAccess
 from simulators.service_health.catalogue import IssueCatalogue
-from simulators.service_health.errors import HttpError, fault_body, graph_error, identity_error
+from simulators.service_health.errors import HttpError, fault_body, graph_error
+from simulators.service_health.messages import MessageBoard
 from simulators.service_health.model import Fault
 from simulators.service_health.odata import (
     COMPARE,
@@ -23,10 +24,8 @@ from simulators.service_health.odata import (
 )
 
 GRAPH_METADATA = "https://graph.microsoft.com/v1.0/$metadata"
-ANNOUNCEMENT = "/v1.0/admin/serviceAnnouncement"
 TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/token$")
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-TOKEN_LIFETIME = 3599
 CONTENT_TYPE = (
     "application/json;odata.metadata=minimal;odata.streaming=true;"
     "IEEE754Compatible=false;charset=utf-8"
@@ -35,28 +34,43 @@ DEFAULT_PAGE_SIZE = 100  # Microsoft: "default page size is 100"
 MAX_PAGE_SIZE = 1000  # Microsoft: "cannot be greater than 1000"
 
 
-class ServiceHealthSimulator(FaultScript, IssueCatalogue):
+class ServiceHealthSimulator(FaultScript, TenantAccess, MessageBoard, IssueCatalogue):
     """A WSGI app serving Graph service communications for every tenant in ``tenants``."""
 
     fault_class = Fault
 
-    def __init__(self, *, page_size=DEFAULT_PAGE_SIZE, seven_digit_times=False):
+    def __init__(
+        self, *, page_size=DEFAULT_PAGE_SIZE, seven_digit_times=False, entra=None, other_graph=None
+    ):
         super().__init__(seven_digit_times=seven_digit_times)
+        # Another Graph simulator (WSGI app) answering every path outside the service
+        # announcement, so one host serves all of Graph as Microsoft's does (``make run``).
+        self.other_graph = other_graph
         self.page_size = page_size
+        # An EntraSimulator whose access tokens (the partner's, redeemed in a customer tenant)
+        # are accepted beside this simulator's own client-credentials tokens.
+        self.entra = entra
+        # Tenants whose tokens Graph refuses: tenant id -> [(path prefix, code, message)].
+        self.refusals = {}
         self.faults = []  # Fault, consumed in order (with their path prefix)
         self.requests = []  # (method, path, query, headers)
         self._tokens = {}  # token -> (tenant id, expires at on the scenario clock)
         self._token_tenants = {}  # every token ever issued -> tenant id (for the request log)
         # Where the simulator is served, for the absolute @odata.nextLink; set once serving.
-        self.base_url = "http://127.0.0.1"
+        self._base_url = "http://127.0.0.1"
+
+    @property
+    def base_url(self):
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, url):
+        # The other Graph simulator is served here too: its links must point here.
+        self._base_url = url
+        if self.other_graph is not None:
+            self.other_graph.base_url = url
 
     # --- scripting --------------------------------------------------------------------------
-    def revoke_tokens(self, tenant_id=None):
-        with self.lock:
-            for token, (owner, _expires) in list(self._tokens.items()):
-                if tenant_id is None or owner == str(tenant_id):
-                    del self._tokens[token]
-
     def requests_by_tenant(self, tenant_id):
         """The logged requests made as ``tenant_id`` (token requests and Graph calls)."""
         tenant_id = str(tenant_id)
@@ -68,6 +82,8 @@ class ServiceHealthSimulator(FaultScript, IssueCatalogue):
     def __call__(self, environ, start_response):
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
+        if self.other_graph is not None and not path.startswith(ANNOUNCEMENT + "/"):
+            return self.other_graph(environ, start_response)
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         headers = {
             key[5:].replace("_", "-").title(): value
@@ -128,8 +144,12 @@ class ServiceHealthSimulator(FaultScript, IssueCatalogue):
         if method == "POST" and match:
             return match.group(1)
         auth = headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else ""
         with self.lock:
-            return self._token_tenants.get(auth[7:]) if auth.startswith("Bearer ") else None
+            tenant_id = self._token_tenants.get(token)
+        if tenant_id is None and token and self.entra is not None:
+            tenant_id = (self.entra.token_info(token) or (None, ""))[0]
+        return tenant_id
 
     # --- routes -----------------------------------------------------------------------------
     def _route(self, environ, method, path, query, headers):
@@ -145,6 +165,7 @@ class ServiceHealthSimulator(FaultScript, IssueCatalogue):
         if method != "GET":
             raise graph_error(405, "BadRequest", f"The HTTP method '{method}' is not allowed.")
         tenant = self._authorise(headers)
+        self._refuse_if_scripted(tenant, path)
         at = self.now()
         parts = []
         for segment in path[len(ANNOUNCEMENT) :].split("/"):
@@ -160,6 +181,8 @@ class ServiceHealthSimulator(FaultScript, IssueCatalogue):
             visible = self._visible(tenant, at)
             if parts[0] == "healthOverviews":
                 return self._health(tenant, visible, parts[1:], query, headers, path)
+            if parts[0] == "messages":
+                return self._messages_route(tenant, parts[1:], query, headers, path)
             if parts[0] == "issues":
                 if len(parts) == 1:
                     return self._collection(
@@ -172,103 +195,6 @@ class ServiceHealthSimulator(FaultScript, IssueCatalogue):
                 if len(parts) == 2:
                     return self._single_issue(visible, parts[1], query)
         raise graph_error(400, "BadRequest", f"Resource not found for the segment '{parts[-1]}'.")
-
-    def _token(self, environ, tenant_id):
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        form = parse_qs(environ["wsgi.input"].read(length).decode(errors="replace"))
-        given = {key: values[0] for key, values in form.items()}
-        with self.lock:
-            tenant = self.tenants.get(tenant_id)
-        if tenant is None:
-            raise identity_error(
-                400,
-                "invalid_request",
-                90002,
-                f"Tenant '{tenant_id}' not found. Check to make sure you have the correct "
-                "tenant ID and are signing into the correct cloud.",
-            )
-        if given.get("grant_type") != "client_credentials":
-            raise identity_error(
-                400,
-                "unsupported_grant_type",
-                70003,
-                "The app requested an unsupported grant type.",
-            )
-        if given.get("client_id") != tenant.client_id:
-            raise identity_error(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{given.get('client_id', '')}' was not found in "
-                f"the directory '{tenant_id}'.",
-            )
-        if given.get("client_secret") != tenant.client_secret:
-            raise identity_error(
-                401,
-                "invalid_client",
-                7000215,
-                "Invalid client secret provided. Ensure the secret being sent in the request is "
-                f"the client secret value, not the client secret ID, for a secret added to app "
-                f"'{tenant.client_id}'.",
-            )
-        if not given.get("scope", "").endswith("/.default"):
-            raise identity_error(
-                400,
-                "invalid_scope",
-                1002012,
-                f"The provided value for scope {given.get('scope', '')} is not valid. Client "
-                "credential flows must have a scope value with /.default suffixed to the "
-                "resource identifier (application ID URI).",
-            )
-        token = f"sim-sh-{uuid.uuid4().hex}"
-        with self.lock:
-            self._tokens[token] = (tenant_id, self.now() + timedelta(seconds=TOKEN_LIFETIME))
-            self._token_tenants[token] = tenant_id
-        return (
-            200,
-            {
-                "token_type": "Bearer",
-                "expires_in": TOKEN_LIFETIME,
-                "ext_expires_in": TOKEN_LIFETIME,
-                "access_token": token,
-            },
-            {},
-        )
-
-    def _authorise(self, headers):
-        auth = headers.get("Authorization", "")
-        token = auth[7:].strip() if auth.startswith("Bearer ") else ""
-        with self.lock:
-            owner = self._tokens.get(token)
-        challenge = {"WWW-Authenticate": 'Bearer realm="", authorization_uri="", client_id=""'}
-        if not token:
-            error = graph_error(401, "InvalidAuthenticationToken", "Access token is empty.")
-            error.headers = challenge
-            raise error
-        if owner is None:
-            error = graph_error(
-                401, "InvalidAuthenticationToken", "Access token validation failure."
-            )
-            error.headers = challenge
-            raise error
-        tenant_id, expires = owner
-        if expires <= self.now():
-            error = graph_error(
-                401,
-                "InvalidAuthenticationToken",
-                "Lifetime validation failed, the token is expired.",
-            )
-            error.headers = challenge
-            raise error
-        tenant = self.tenants[tenant_id]
-        if not tenant.consented:
-            raise graph_error(
-                403, "Forbidden", "Caller does not have access to the requested resource."
-            )
-        return tenant
 
     def _health(self, tenant, visible, rest, query, headers, path):
         expand = query.get("$expand", [""])[0].strip()

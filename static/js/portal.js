@@ -71,3 +71,32 @@ document.addEventListener("keydown", (event) => {
     document.querySelectorAll("details.nav-more[open]").forEach((menu) => menu.removeAttribute("open"));
   }
 });
+
+// Wide tables and long code scroll inside their own box. While a box scrolls, it is a named
+// region in the tab order, so a keyboard user can reach it and scroll it with the arrow keys.
+const SCROLL_BOXES = ".table-wrap, pre.payload, pre.excerpt, pre.code-sample";
+
+const scrollRegionName = (box) => {
+  const caption = box.querySelector("caption");
+  const heading = box.closest("section, .card")?.querySelector("h2, h3") || document.querySelector("main h1");
+  return (caption || heading)?.textContent.trim() || document.title;
+};
+
+const markScrollRegions = () => {
+  document.querySelectorAll(SCROLL_BOXES).forEach((box) => {
+    const scrolls = box.scrollWidth > box.clientWidth || box.scrollHeight > box.clientHeight;
+    if (scrolls && !box.hasAttribute("tabindex")) {
+      box.dataset.scrollRegion = "true";
+      box.tabIndex = 0;
+      box.setAttribute("role", "region");
+      box.setAttribute("aria-label", scrollRegionName(box));
+    } else if (!scrolls && box.dataset.scrollRegion) {
+      delete box.dataset.scrollRegion;
+      box.removeAttribute("tabindex");
+      box.removeAttribute("role");
+      box.removeAttribute("aria-label");
+    }
+  });
+};
+document.addEventListener("DOMContentLoaded", markScrollRegions);
+window.addEventListener("resize", () => window.requestAnimationFrame(markScrollRegions));

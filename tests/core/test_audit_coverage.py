@@ -64,6 +64,8 @@ NOT_CHANGES = {
     "servicehealth:feed_poll": "asks a worker to poll now; the poll records what it changes",
     "api-v1:feed-source-poll": "the same, through the API",
     "customers:gdap_sync": "asks a worker to read GDAP now; the sync audits what it changes",
+    "customers:sync_now": "asks a worker to read customers now; the sync audits what it changes",
+    "microsoft:test_api": "one read call as the partner, answered on the page; stores nothing",
     "servicerequests:reference": "only for a request waiting to be filed by hand (tested apart)",
 }
 ACTIONS = sorted(

@@ -17,9 +17,13 @@ from django.urls import reverse
 from accounts.roles import Role
 from core import crypto
 from integrations.models import WebhookSubscription
+from microsoft.models import MicrosoftConnection
 from servicehealth.models import FeedSource
 from servicerequests.models import Channel
+from simulators.entra import EntraSimulator
+from simulators.http import SimulatorServer
 from tests.accounts.test_mfa import code_for
+from tests.microsoft.helpers import CALLBACK_URL, sign_in
 
 FEED_SECRET = "canary-feed-client-secret-31f2"
 CHANNEL_SECRET = "canary-channel-signing-secret-8a01"
@@ -179,5 +183,46 @@ def test_no_secret_is_stored_shown_or_audited_in_the_clear(client_for, cast, pas
     for url in pages:
         response = admin.get(url)
         assert response.status_code == 200, url
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert [s for s in secrets if s in body.decode()] == [], url
+
+
+MICROSOFT_SECRET = "canary-microsoft-client-secret-6e1d"
+
+
+def test_the_microsoft_connection_keeps_its_secret_and_tokens_out_of_sight(client_for):
+    """The app's client secret typed on the page, the refresh token a consent gives and the
+    access tokens it redeems: ciphertext at rest, never on a page or in the audit log."""
+    simulator = EntraSimulator(
+        tenant_id="11111111-2222-3333-4444-555555555555",
+        client_id="portal-app",
+        client_secret=MICROSOFT_SECRET,
+    )
+    admin = client_for("global_admin")
+    with SimulatorServer(simulator):
+        settings = {
+            "tenant_id": simulator.tenant_id,
+            "client_id": simulator.client_id,
+            "client_secret": MICROSOFT_SECRET,
+            "login_url": simulator.base_url,
+            "graph_url": "https://graph.microsoft.com",
+            "partner_center_url": "https://api.partnercenter.microsoft.com",
+        }
+        assert admin.post(reverse("microsoft:connection"), settings).status_code == 302
+        assert admin.get(CALLBACK_URL, sign_in(admin, simulator)).status_code == 302
+        assert admin.post(reverse("microsoft:redeem")).status_code == 302
+    connection = MicrosoftConnection.objects.get(pk=1)
+    assert connection.state == MicrosoftConnection.State.CONNECTED
+    secrets = [MICROSOFT_SECRET, *simulator.refresh_tokens, *simulator.access_tokens]
+    assert connection.refresh_token in secrets
+
+    leaks = [(table, s) for table, value in every_stored_value() for s in secrets if s in value]
+    assert leaks == []
+    for url in (
+        reverse("microsoft:connection"),
+        reverse("dashboard:audit_log"),
+        reverse("dashboard:audit_log_export"),
+    ):
+        response = admin.get(url)
         body = b"".join(response.streaming_content) if response.streaming else response.content
         assert [s for s in secrets if s in body.decode()] == [], url

@@ -98,7 +98,10 @@ def test_the_export_holds_the_filtered_customers(client_for, cast):
 
 
 def test_detail_shows_contacts_subscriptions_links_and_relationships(client_for, cast):
-    customer = CustomerFactory(default_domain="fabrikam.onmicrosoft.com")
+    customer = CustomerFactory(
+        default_domain="fabrikam.onmicrosoft.com",
+        sharepoint_admin_url="https://fabrikam-admin.sharepoint.com/",
+    )
     customer.contacts.create(name="Elif Kaya", email="elif@fabrikam.example", role="technical")
     SubscriptionFactory(customer=customer, service_family="azure", offer_name="Azure plan")
     SubscriptionFactory(customer=customer, service_family="microsoft_365")
@@ -113,9 +116,10 @@ def test_detail_shows_contacts_subscriptions_links_and_relationships(client_for,
     assert "Elif Kaya" in agent.get(url).content.decode()
     assert "Azure plan" in agent.get(url, {"tab": "subscriptions"}).content.decode()
     services = agent.get(url, {"tab": "services"}).content.decode()
-    assert f"https://portal.azure.com/#@{customer.tenant_id}" in services
+    assert f"https://portal.azure.com/{customer.tenant_id}" in services
+    assert "https://admin.teams.microsoft.com/?delegatedOrg=fabrikam.onmicrosoft.com" in services
     assert "https://fabrikam-admin.sharepoint.com/" in services
-    assert "Dynamics 365 admin center" not in services
+    assert "Power Platform admin center" not in services
     access = agent.get(url, {"tab": "access"}).content.decode()
     assert "Tier 2" in access
     assert "Global Administrator" in access

@@ -1,6 +1,17 @@
-import pytest
+import importlib
+import io
 
+import pytest
+from django.apps import apps as django_apps
+from django.core.management import call_command
+
+from customers.models import Customer
 from tests.factories import PASSWORD
+from tests.incidents.factories import AffectedCustomerFactory, IncidentPostFactory
+
+SERVICE_REQUEST_SEED = importlib.import_module(
+    "servicerequests.migrations.0002_seed_topics_and_channels"
+)
 
 
 @pytest.fixture
@@ -25,3 +36,17 @@ def csp_violations(page):
         ),
     )
     return messages
+
+
+@pytest.fixture
+def demo_portal(live_server):
+    """The live server with `make run`'s demo data (one login per role, whose password is
+    ``demo_data.DEMO_PASSWORD``), plus an incident: the demo's come from polling the simulators.
+    The demo builds on rows the migrations seed (roles, support topics, manual channels), which
+    transactional tests flush: they are seeded again first."""
+    call_command("sync_roles", verbosity=0)
+    SERVICE_REQUEST_SEED.seed(django_apps, None)
+    call_command("load_demo", stdout=io.StringIO())
+    customer = Customer.objects.order_by("company_name").first()
+    AffectedCustomerFactory(incident=IncidentPostFactory().incident, customer=customer)
+    return live_server

@@ -4,18 +4,14 @@ simulator over real HTTP, and every way the answer can be refused without changi
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
-from django.urls import reverse
 
 from core.models import AuditEntry
 from microsoft import services
 from microsoft.consent import SESSION_KEY
 from microsoft.models import MicrosoftConnection
-from tests.microsoft.helpers import stored
+from tests.microsoft.helpers import CALLBACK_URL, CONSENT_URL, sign_in, stored
 
 pytestmark = pytest.mark.django_db
-CONSENT_URL = reverse("microsoft:consent")
-CALLBACK_URL = reverse("microsoft:consent_callback")
 
 
 @pytest.fixture
@@ -33,21 +29,6 @@ def configured(entra_simulator):
         client_secret=entra_simulator.client_secret,
     )
     return entra_simulator
-
-
-def sign_in(client, simulator):
-    """Follow the page's link to the simulator and back: Microsoft's answer as a query dict."""
-    response = client.get(CONSENT_URL)
-    assert response.status_code == 302
-    authorize = response["Location"]
-    assert authorize.startswith(
-        f"{simulator.base_url}/{simulator.tenant_id}/oauth2/v2.0/authorize?"
-    )
-    answer = requests.get(authorize, allow_redirects=False, timeout=5)
-    assert answer.status_code == 302
-    back = urlsplit(answer.headers["Location"])
-    assert back.path == CALLBACK_URL
-    return {key: values[0] for key, values in parse_qs(back.query).items()}
 
 
 def test_signing_in_stores_the_refresh_token_and_is_audited(client_for, cast, configured):

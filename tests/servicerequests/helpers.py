@@ -1,6 +1,9 @@
 """Rows the delivery tests need, built directly (transactional tests flush seeded rows)."""
 
-from servicerequests.models import Channel, SupportTopic
+from django.utils import timezone
+
+from servicerequests import delivery
+from servicerequests.models import Channel, Delivery, SupportTopic
 
 
 def topic(category="technical", pc_id="32444673", name="Microsoft 365 technical issue"):
@@ -23,3 +26,10 @@ def channel(
     created.set_credentials(credentials or {})
     created.save()
     return created
+
+
+def deliver_now(service_request):
+    """Deliver the request's outbox row now, as a worker would; returns its new state."""
+    outbox = Delivery.objects.get(service_request=service_request)
+    Delivery.objects.filter(pk=outbox.pk).update(next_attempt_at=timezone.now())
+    return delivery.deliver(outbox.pk)

@@ -19,7 +19,7 @@ from servicerequests.models import (
     TimelineEntry,
 )
 from tests.customers.factories import CustomerFactory
-from tests.servicerequests.helpers import channel, topic
+from tests.servicerequests.helpers import channel, deliver_now, topic
 
 
 @pytest.fixture
@@ -42,12 +42,6 @@ def open_request(db, cast, django_capture_on_commit_callbacks):
         return services.open_service_request(actor=cast["helpdesk_agent"], **values)
 
     return make
-
-
-def deliver_now(service_request):
-    outbox = Delivery.objects.get(service_request=service_request)
-    Delivery.objects.filter(pk=outbox.pk).update(next_attempt_at=timezone.now())
-    return delivery.deliver(outbox.pk)
 
 
 def pc_channel(simulator):

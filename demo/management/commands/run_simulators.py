@@ -7,11 +7,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from customers.models import DelegatedAdminRelationship
+from customers.models import Customer, DelegatedAdminRelationship
 from demo.integrations import PSA_WEBHOOK_SECRET
 from demo.microsoft import DEMO_REFRESH_TOKEN
+from demo.partner_center import serve_customers
 from demo.servicehealth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PARTNER_TENANT
 from demo.servicerequests import PARTNER_CENTER_TOKEN, WEBHOOK_SECRET
+from demo.sso import add_demo_user
 from servicehealth.models import FeedSource
 from simulators.entra import EntraSimulator
 from simulators.graph import GraphSimulator, PartnerTenant, assignment_json, relationship_json
@@ -19,6 +21,7 @@ from simulators.http import SimulatorServer
 from simulators.partner_center.server import PartnerCenterSimulator
 from simulators.psa_webhooks import PsaWebhookReceiver
 from simulators.service_health import scenarios as service_health_scenarios
+from simulators.service_health.messages import publish_demo_messages
 from simulators.webhook_receiver import WebhookReceiver
 
 
@@ -80,28 +83,48 @@ class Command(BaseCommand):
     def handle(self, *args, port, **options):
         if not settings.SIMULATORS_ENABLED:
             raise CommandError("The simulators are never served in production.")
-        gdap = GraphSimulator(demo_partner_tenant())
-        gdap_server = SimulatorServer(gdap, port=port)
-        tenants = [
-            str(t) for t in FeedSource.objects.order_by("pk").values_list("tenant_id", flat=True)
-        ]
-        health = service_health_scenarios.demo(
-            tenants or [DEMO_PARTNER_TENANT], secret=DEMO_CLIENT_SECRET, client_id=DEMO_CLIENT_ID
-        )
-        health_server = SimulatorServer(health, port=port + 1)
-        partner_center = PartnerCenterSimulator(token=PARTNER_CENTER_TOKEN)
-        partner_center_server = SimulatorServer(partner_center, port=port + 2)
-        receiver = WebhookReceiver(secret=WEBHOOK_SECRET, latency=(0.05, 0.4))
-        receiver_server = SimulatorServer(receiver, port=port + 3)
-        psa = PsaWebhookReceiver(secret=PSA_WEBHOOK_SECRET, latency=(0.02, 0.2))
-        psa_server = SimulatorServer(psa, port=port + 4)
         entra = EntraSimulator(
             tenant_id=DEMO_PARTNER_TENANT,
             client_id=DEMO_CLIENT_ID,
             client_secret=DEMO_CLIENT_SECRET,
         )
         entra.issue_refresh_token(DEMO_REFRESH_TOKEN)
+        add_demo_user(entra)  # "Sign in with Microsoft" signs this person in at once
+        # Every customer, not only those with a source yet: the scheduler adds theirs.
+        tenants = list(
+            dict.fromkeys(
+                [
+                    DEMO_PARTNER_TENANT,
+                    *(str(t) for t in FeedSource.objects.values_list("tenant_id", flat=True)),
+                    *(str(t) for t in Customer.objects.values_list("tenant_id", flat=True)),
+                ]
+            )
+        )
+        for tenant_id in tenants[1:]:
+            entra.add_customer_tenant(tenant_id)
+        gdap = GraphSimulator(demo_partner_tenant(), entra=entra)
+        # One Graph host, as Microsoft's: service communications (read through the connection)
+        # and GDAP on --port; service communications alone on --port + 1 for older demo sources.
+        health = service_health_scenarios.demo(
+            tenants,
+            secret=DEMO_CLIENT_SECRET,
+            client_id=DEMO_CLIENT_ID,
+            entra=entra,
+            other_graph=gdap,
+        )
+        publish_demo_messages(health, tenants[1:] or [DEMO_PARTNER_TENANT])
+        health_server = SimulatorServer(health, port=port + 1)
+        # Last, so the links both simulators write point at the connection's Graph URL.
+        gdap_server = SimulatorServer(health, port=port)
+        receiver = WebhookReceiver(secret=WEBHOOK_SECRET, latency=(0.05, 0.4))
+        receiver_server = SimulatorServer(receiver, port=port + 3)
+        psa = PsaWebhookReceiver(secret=PSA_WEBHOOK_SECRET, latency=(0.02, 0.2))
+        psa_server = SimulatorServer(psa, port=port + 4)
         entra_server = SimulatorServer(entra, port=port + 5)
+        # The connection's App+User tokens; the pasted demo token of older demo databases too.
+        partner_center = PartnerCenterSimulator(token=PARTNER_CENTER_TOKEN, entra=entra)
+        serve_customers(partner_center, gdap.partner)
+        partner_center_server = SimulatorServer(partner_center, port=port + 2)
         servers = [
             gdap_server,
             health_server,
@@ -118,7 +141,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"Graph simulator (service health) on {health_server.url}/v1.0: "
-            f"{len(tenants)} tenants, {len(health.issues)} issues progressing over time"
+            f"{len(tenants)} tenants, {len(health.issues)} issues progressing over time, "
+            f"{len(health.messages)} Message center posts"
         )
         self.stdout.write(
             f"Partner Center simulator on {partner_center_server.url} (requests move to "

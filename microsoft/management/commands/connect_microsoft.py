@@ -3,36 +3,12 @@ token from an earlier consent for hosts without a browser. Secrets are read from
 a value on the command line would stay in the shell's history and the process list."""
 
 import uuid
-from pathlib import Path
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from core.commands import read_secret_file, url_option
 from microsoft import services
-from microsoft.forms import no_braces
 from outbound.entra import EntraError
-
-
-def _read_secret(path, what):
-    try:
-        value = Path(path).read_text().strip()
-    except OSError as exc:
-        raise CommandError(f"Cannot read the {what} file {path}: {exc.strerror}.") from None
-    if not value:
-        raise CommandError(f"The {what} file {path} is empty.")
-    return value
-
-
-def _url(value, option):
-    if value is None:
-        return None
-    try:
-        no_braces(value)
-    except ValidationError:
-        raise CommandError(f"{option} may not contain braces.") from None
-    if not value.startswith(("https://", "http://")):
-        raise CommandError(f"{option} must be an http or https URL.")
-    return value
 
 
 class Command(BaseCommand):
@@ -59,10 +35,10 @@ class Command(BaseCommand):
             tenant_id = uuid.UUID(options["tenant_id"])
         except ValueError:
             raise CommandError("--tenant-id must be a GUID.") from None
-        client_secret = _read_secret(options["client_secret_file"], "client secret")
+        client_secret = read_secret_file(options["client_secret_file"], "client secret")
         refresh_token = None
         if options["refresh_token_file"]:
-            refresh_token = _read_secret(options["refresh_token_file"], "refresh token")
+            refresh_token = read_secret_file(options["refresh_token_file"], "refresh token")
         try:
             connection = services.connect(
                 actor=None,
@@ -70,9 +46,11 @@ class Command(BaseCommand):
                 client_id=options["client_id"],
                 client_secret=client_secret,
                 refresh_token=refresh_token,
-                login_url=_url(options["login_url"], "--login-url"),
-                graph_url=_url(options["graph_url"], "--graph-url"),
-                partner_center_url=_url(options["partner_center_url"], "--partner-center-url"),
+                login_url=url_option(options["login_url"], "--login-url"),
+                graph_url=url_option(options["graph_url"], "--graph-url"),
+                partner_center_url=url_option(
+                    options["partner_center_url"], "--partner-center-url"
+                ),
             )
         except EntraError as exc:
             raise CommandError(f"Not connected, nothing stored: {exc}") from None

@@ -1,5 +1,6 @@
+"""Service requests, their channels, routing rules, support topics, timeline and notes."""
+
 import json
-import uuid
 
 from django.conf import settings
 from django.db import models
@@ -14,7 +15,6 @@ from core import crypto
 from servicerequests.channels import CHANNEL_LABELS, CHANNELS, adapter_class
 from servicerequests.choices import (
     CategoryChoices,
-    DeliveryStateChoices,
     SeverityChoices,
     StatusChoices,
     TierChoices,
@@ -344,66 +344,6 @@ class TimelineEntry(models.Model):
         if not stored:
             return self.message
         return render_message(stored["template"], stored["params"])
-
-
-class Delivery(models.Model):
-    """The outbox row: written with the request, claimed by a worker under a lease, and sent
-    with the same idempotency key on every attempt."""
-
-    service_request = models.OneToOneField(
-        ServiceRequest, on_delete=models.CASCADE, related_name="delivery"
-    )
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="deliveries")
-    state = models.CharField(
-        max_length=20, choices=DeliveryStateChoices.choices, default=DeliveryStateChoices.PENDING
-    )
-    idempotency_key = models.UUIDField(default=uuid.uuid4, editable=False)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        verbose_name = _("delivery")
-        verbose_name_plural = _("deliveries")
-        indexes = [
-            # The sweep: pending deliveries that are due, and sending ones whose lease ran out.
-            models.Index(fields=["state", "next_attempt_at"], name="servicerequests_delivery_due"),
-            models.Index(fields=["state", "lease_until"], name="servicerequests_delivery_lease"),
-        ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["idempotency_key"], name="servicerequests_delivery_unique_key"
-            )
-        ]
-
-    def __str__(self):
-        return f"{self.service_request.number} via {self.channel} ({self.state})"
-
-
-class DeliveryAttempt(models.Model):
-    class Outcome(models.TextChoices):
-        SUCCESS = "success", _("Delivered")
-        TRANSIENT = "transient", _("Failed, will retry")
-        PERMANENT = "permanent", _("Failed for good")
-
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
-    number = models.PositiveIntegerField()
-    started_at = models.DateTimeField()
-    duration_ms = models.PositiveIntegerField()
-    outcome = models.CharField(max_length=20, choices=Outcome.choices)
-    status_code = models.PositiveIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-
-    class Meta:
-        verbose_name = _("delivery attempt")
-        verbose_name_plural = _("delivery attempts")
-        ordering = ["delivery_id", "number"]
-
-    def __str__(self):
-        return f"attempt {self.number}: {self.outcome}"
 
 
 class ServiceRequestNote(models.Model):

@@ -1,0 +1,86 @@
+from django.db.models import Count, F
+from django.shortcuts import get_object_or_404, render
+
+from accounts.permissions import capability_required
+from accounts.roles import Capability
+from core.pagination import page_of
+from customers.filters import filtered_customer
+from messagecenter.filters import MessageFilterSet
+from messagecenter.models import (
+    MessageCategoryChoices,
+    MessageFeed,
+    MessageSeverityChoices,
+    ServiceMessage,
+)
+
+VIEW = Capability.VIEW_SUPPORT
+PAGE_SIZE = 50
+# The latest change by Microsoft first (the messagecenter_recent index).
+LIST_ORDER = (F("last_modified_at").desc(nulls_last=True), "-pk")
+# Feeds whose last read failed, shown above the list.
+FAILING_SHOWN = 20
+
+
+def _choices(known, present):
+    """Known values with their labels, plus any value Microsoft sent that we do not know yet."""
+    labels = dict(known)
+    extra = sorted(value for value in present if value and value not in labels)
+    return [*known, *((value, value) for value in extra)]
+
+
+@capability_required(VIEW)
+def message_list(request):
+    messages = (
+        ServiceMessage.objects.visible_to(request.user)
+        .defer("body", "details")
+        .annotate(recipient_count=Count("recipients", distinct=True))
+        .order_by(*LIST_ORDER)
+    )
+    filterset = MessageFilterSet(request.GET, queryset=messages)
+    filtered = filterset.qs if filterset.is_valid() else messages.none()
+    page, query = page_of(request, filtered, PAGE_SIZE)
+    # One query for the filter menus: the values that occur, however many messages there are.
+    values = (
+        ServiceMessage.objects.visible_to(request.user)
+        .order_by()
+        .values_list("category", "severity", "services")
+        .distinct()
+    )
+    categories, severities, services = set(), set(), set()
+    for category, severity, message_services in values:
+        categories.add(category)
+        severities.add(severity)
+        services.update(message_services)
+    failing = MessageFeed.objects.visible_to(request.user).failing()
+    return render(
+        request,
+        "messagecenter/message_list.html",
+        {
+            "filterset": filterset,
+            "page": page,
+            "query": query,
+            "categories": _choices(MessageCategoryChoices.choices, categories),
+            "severities": _choices(MessageSeverityChoices.choices, severities),
+            "services": sorted(s for s in services if s),
+            "customer": filtered_customer(filterset, request.user),
+            "failing_feeds": failing[:FAILING_SHOWN],
+            "failing_count": failing.count(),
+        },
+    )
+
+
+@capability_required(VIEW)
+def message_detail(request, microsoft_id):
+    message = get_object_or_404(
+        ServiceMessage.objects.visible_to(request.user), microsoft_id=microsoft_id
+    )
+    return render(
+        request,
+        "messagecenter/message_detail.html",
+        {
+            "message": message,
+            "recipients": message.recipients.select_related("customer").order_by(
+                "customer__company_name", "customer_id"
+            ),
+        },
+    )

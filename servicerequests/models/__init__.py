@@ -1,0 +1,56 @@
+"""The service request app's models: requests and what they are made of
+(``service_request``), and their outbox rows (``outbox``). Import them from here."""
+
+from servicerequests.choices import (
+    CategoryChoices,
+    DeliveryStateChoices,
+    SeverityChoices,
+    StatusChoices,
+    TierChoices,
+    TimelineKindChoices,
+)
+from servicerequests.models.outbox import (
+    Delivery,
+    DeliveryAttempt,
+    NoteDelivery,
+    NoteDeliveryAttempt,
+)
+from servicerequests.models.service_request import (
+    ApiIdempotencyKey,
+    CallbackNonce,
+    Channel,
+    ChannelQuerySet,
+    RoutingRule,
+    ServiceRequest,
+    ServiceRequestNote,
+    ServiceRequestQuerySet,
+    SupportTopic,
+    TimelineEntry,
+    english,
+    render_message,
+)
+
+__all__ = [
+    "ApiIdempotencyKey",
+    "CallbackNonce",
+    "CategoryChoices",
+    "Channel",
+    "ChannelQuerySet",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryStateChoices",
+    "NoteDelivery",
+    "NoteDeliveryAttempt",
+    "RoutingRule",
+    "ServiceRequest",
+    "ServiceRequestNote",
+    "ServiceRequestQuerySet",
+    "SeverityChoices",
+    "StatusChoices",
+    "SupportTopic",
+    "TierChoices",
+    "TimelineEntry",
+    "TimelineKindChoices",
+    "english",
+    "render_message",
+]
