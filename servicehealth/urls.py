@@ -11,4 +11,5 @@ urlpatterns = [
     path("feeds/new/", views.feed_create, name="feed_create"),
     path("feeds/<int:pk>/", views.feed_edit, name="feed_edit"),
     path("feeds/<int:pk>/poll/", views.feed_poll, name="feed_poll"),
+    path("feeds/<int:pk>/consent-app/", views.feed_consent_app, name="feed_consent_app"),
 ]

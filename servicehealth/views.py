@@ -25,7 +25,10 @@ from incidents.status import (
     status_label,
     status_severity,
 )
-from servicehealth import cycles, polling, services
+from microsoft.services import NotConnected
+from outbound.entra import EntraError
+from outbound.partner_center import PartnerCenterError
+from servicehealth import app_consent, cycles, polling, services
 from servicehealth.forms import FeedSourceForm
 from servicehealth.models import FeedSource, Service, TenantServiceHealth
 
@@ -220,6 +223,26 @@ def feed_poll(request, pk):
             request, _("Polling %(name)s now; refresh in a moment.") % {"name": source}
         )
     return redirect("servicehealth:feed_list")
+
+
+@require_POST
+@capability_required(MANAGE)
+def feed_consent_app(request, pk):
+    """Consent the partner's app in this source's tenant (Partner Center), then read app-only."""
+    source = _get_source(request, pk)
+    try:
+        app_consent.consent_and_read_app_only(source, actor=request.user, request=request)
+    except (NotConnected, EntraError, PartnerCenterError) as exc:
+        messages.error(
+            request, _("The app was not consented in this tenant: %(error)s") % {"error": exc}
+        )
+    else:
+        messages.success(
+            request,
+            _("The app is consented in %(name)s's tenant; it is read app-only now.")
+            % {"name": source},
+        )
+    return redirect("servicehealth:feed_edit", pk=source.pk)
 
 
 def _is_uuid(value):

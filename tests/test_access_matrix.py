@@ -88,6 +88,8 @@ URL_ACCESS = {
     "servicehealth:feed_create": ("get", GLOBAL_ADMINS, 200, None),
     "servicehealth:feed_edit": ("get", GLOBAL_ADMINS, 200, "feed_source"),
     "servicehealth:feed_poll": ("post", GLOBAL_ADMINS, 302, "feed_source"),
+    # Not connected here: refused with a message, back to the source's page.
+    "servicehealth:feed_consent_app": ("post", GLOBAL_ADMINS, 302, "feed_source"),
     "incidents:list": ("get", SUPPORT, 200, None),
     "incidents:detail": ("get", SUPPORT, 200, "incident"),
     "incidents:acknowledge": ("post", SUPPORT, 302, "incident"),

@@ -6,6 +6,8 @@ the token must also be one it minted and still knows):
   GET /v1/customers/{customer-tenant-id}          one customer, with its company profile
   GET /v1/customers/{customer-tenant-id}/subscriptions
   GET /v1/customers/{customer-tenant-id}/profiles/company
+  POST /v1/customers/{customer-tenant-id}/applicationconsents   the partner's app consented in
+                                                  the customer tenant (409 when it already is)
 
 Shapes follow the samples of Microsoft's documentation (``docs/reference/partner-center/``):
 collections ``{"totalCount", "items", "links", "attributes": {"objectType": "Collection"}}``; a
@@ -20,6 +22,7 @@ that loops back with ``repeat_continuation``; ``fail_next`` of the server answer
 """
 
 import functools
+import json
 import re
 import threading
 import uuid
@@ -28,7 +31,9 @@ from datetime import UTC, datetime, timedelta
 
 from simulators.partner_center.model import Fault, HttpError, pc_time
 
-CUSTOMER_PATH = re.compile(r"^/v1/customers(?:/([^/]+)(?:/(subscriptions|profiles/company))?)?/?$")
+CUSTOMER_PATH = re.compile(
+    r"^/v1/customers(?:/([^/]+)(?:/(subscriptions|profiles/company|applicationconsents))?)?/?$"
+)
 DEFAULT_PAGE_SIZE = 40
 
 
@@ -69,6 +74,7 @@ class CustomerDirectory:
         self._continuations = {}  # token -> offset of the page it continues with
         self._page_faults = {}  # page number (1 = first) -> Fault
         self._repeat = False
+        self.consents = {}  # tenant id -> {application id: the consent as posted}
 
     # --- test hooks -------------------------------------------------------------------------
     def add(self, tenant_id, company_name, domain, *, subscriptions=(), **more):
@@ -102,11 +108,11 @@ class CustomerDirectory:
             self._repeat = repeat
 
     # --- routes -----------------------------------------------------------------------------
-    def route(self, method, path, headers):
-        if method != "GET":
-            raise HttpError(405, f"The HTTP method '{method}' is not allowed.")
+    def route(self, method, path, headers, body=None):
         match = CUSTOMER_PATH.match(path)
         tenant_id, tail = match.groups()
+        if method != ("POST" if tail == "applicationconsents" else "GET"):
+            raise HttpError(405, f"The HTTP method '{method}' is not allowed.")
         if tenant_id is None:
             return self._page(headers.get("MS-ContinuationToken"))
         with self.lock:
@@ -124,7 +130,24 @@ class CustomerDirectory:
             )
         if tail == "profiles/company":
             return 200, _profile_json(customer, full=True), {}
+        if tail == "applicationconsents":
+            return self._consent(customer, body)
         return 200, _customer_json(customer, full=True), {}
+
+    def _consent(self, customer, body):
+        """Record the app's consent in the customer tenant, as Partner Center grants it."""
+        try:
+            body = json.loads(body or b"null")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not body.get("applicationId"):
+            raise HttpError(400, "The application id is required.", code=2000)
+        with self.lock:
+            given = self.consents.setdefault(customer.tenant_id, {})
+            if body["applicationId"] in given:
+                raise HttpError(409, "Permission entry already exists.", code=600041)
+            given[body["applicationId"]] = body
+        return 201, body, {}
 
     def _page(self, token):
         with self.lock:
@@ -168,7 +191,7 @@ class PartnerCenterCustomers:
     def customers(self):
         return CustomerDirectory()
 
-    def _customer_route(self, method, path, headers):
+    def _customer_route(self, method, path, headers, body=None):
         if self.entra is not None:
             token = headers.get("Authorization", "").partition(" ")[2].strip()
             if self.entra.token_info(token) is None:
@@ -177,7 +200,7 @@ class PartnerCenterCustomers:
                     "Authentication failed: the access token is expired or not valid.",
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
-        return self.customers.route(method, path, headers)
+        return self.customers.route(method, path, headers, body)
 
 
 def _links(uri):

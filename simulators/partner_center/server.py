@@ -117,7 +117,7 @@ class PartnerCenterSimulator(FaultScript, PartnerCenterCustomers, ServiceRequest
     def _route(self, method, path, headers, body):
         # The partner's customers: simulators/partner_center/customers.py.
         if CUSTOMER_PATH.match(path):
-            return self._customer_route(method, path, headers)
+            return self._customer_route(method, path, headers, body)
         if path.rstrip("/") == _SERVICE_INCIDENTS and method == "GET":
             if self.service_incidents is None:
                 raise HttpError(404, f"The resource '{path}' was not found.")
