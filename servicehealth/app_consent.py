@@ -11,10 +11,11 @@ Center said yes.
 import uuid
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core import audit
 from microsoft.clients import partner_center_client
-from microsoft.services import get_connection
+from microsoft.services import NotConnected, connection_ready, get_connection
 from outbound.partner_center import PartnerCenterError
 from servicehealth.models import AccessProblem, AuthMode, FeedSource
 
@@ -36,6 +37,8 @@ def consent_and_read_app_only(source, *, actor, request=None):
     """Consent the app in ``source``'s tenant and switch the source to app-only reads. Raises
     ``PartnerCenterError`` (or ``NotConnected``/``EntraError`` for the token) having changed
     nothing."""
+    if not connection_ready():
+        raise NotConnected(_("Connect Microsoft first: Partner Center is asked as the partner."))
     client = partner_center_client()
     path = f"/v1/customers/{uuid.UUID(str(source.tenant_id))}/applicationconsents"
     try:

@@ -28,6 +28,7 @@ from incidents.status import (
 from microsoft.services import NotConnected
 from outbound.entra import EntraError
 from outbound.partner_center import PartnerCenterError
+from outbound.urlguard import UnsafeURL
 from servicehealth import app_consent, cycles, polling, services
 from servicehealth.forms import FeedSourceForm
 from servicehealth.models import FeedSource, Service, TenantServiceHealth
@@ -232,7 +233,7 @@ def feed_consent_app(request, pk):
     source = _get_source(request, pk)
     try:
         app_consent.consent_and_read_app_only(source, actor=request.user, request=request)
-    except (NotConnected, EntraError, PartnerCenterError) as exc:
+    except (NotConnected, EntraError, PartnerCenterError, UnsafeURL) as exc:
         messages.error(
             request, _("The app was not consented in this tenant: %(error)s") % {"error": exc}
         )

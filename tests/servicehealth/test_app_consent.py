@@ -13,6 +13,7 @@ from servicehealth.app_consent import GRAPH_APPLICATION_ID
 from servicehealth.models import AuthMode, FeedSource
 from simulators.http import SimulatorServer
 from simulators.partner_center.server import PartnerCenterSimulator
+from tests.servicehealth.factories import FeedSourceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +83,11 @@ def test_a_refusal_is_shown_and_changes_nothing(client_for, world):
     source.refresh_from_db()
     assert source.auth_mode == AuthMode.DELEGATED
     assert not AuditEntry.objects.filter(action="feed_source.app_consented").exists()
+
+
+def test_before_the_connection_it_says_so_and_asks_nothing(client_for, db):
+    source = FeedSourceFactory(auth_mode=AuthMode.DELEGATED)
+    response = consent(client_for("global_admin"), source)
+    assert "Connect Microsoft first" in response.content.decode()
+    source.refresh_from_db()
+    assert source.auth_mode == AuthMode.DELEGATED
