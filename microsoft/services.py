@@ -33,7 +33,13 @@ class NotConnected(Exception):
     """No refresh token is stored (a partner admin has not consented yet), or it is broken."""
 
 
-_access_tokens = AccessTokens()  # by scope (the partner tenant) or (customer tenant, scope)
+# By (tenant, scope). The partner's own are held under its tenant id and under None (asked for
+# without a tenant), so a cached token is found without reading the connection's row.
+_access_tokens = AccessTokens()
+
+
+def _partner_keys(connection, scope):
+    return [(None, scope), (str(connection.tenant_id), scope)]
 
 
 def get_connection():
@@ -54,8 +60,10 @@ def clear_access_tokens():
 def forget_access_token(scope, tenant_id=None):
     """Drop the token held for ``scope`` (in ``tenant_id``): the API refused it (401), so the
     next call redeems a new one. Other tenants' tokens are kept."""
-    partner = tenant_id is None or str(tenant_id) == str(get_connection().tenant_id)
-    _access_tokens.forget(scope if partner else (str(tenant_id), scope))
+    connection = get_connection()
+    partner = tenant_id is None or str(tenant_id) == str(connection.tenant_id)
+    for key in _partner_keys(connection, scope) if partner else [(str(tenant_id), scope)]:
+        _access_tokens.forget(key)
 
 
 def snapshot(connection):
@@ -106,7 +114,8 @@ def store_consent(connection, tokens, scope):
     connection.refresh_expires_at = now + REFRESH_TOKEN_LIFETIME
     connection.state = MicrosoftConnection.State.CONNECTED
     connection.last_error, connection.last_error_at = "", None
-    _access_tokens.put(scope, tokens.access_token, tokens.expires_in)
+    for key in _partner_keys(connection, scope):
+        _access_tokens.put(key, tokens.access_token, tokens.expires_in)
 
 
 def _forget_consent(connection):
@@ -256,13 +265,13 @@ def access_token(scope=PARTNER_CENTER_SCOPE, *, tenant_id=None):
     """An access token for ``scope`` in the partner tenant, or in the customer tenant
     ``tenant_id``: the one this process holds until shortly before it expires, else a new one.
     Raises ``NotConnected`` or ``EntraError``."""
-    connection = MicrosoftConnection.get()
-    if tenant_id is None or str(tenant_id) == str(connection.tenant_id):
-        return _access_tokens.get(scope) or redeem_refresh_token(scope=scope).access_token
-    key = (str(tenant_id), scope)
+    key = (str(tenant_id) if tenant_id is not None else None, scope)
     held = _access_tokens.get(key)
     if held:
         return held
+    connection = MicrosoftConnection.get()
+    if tenant_id is None or str(tenant_id) == str(connection.tenant_id):
+        return redeem_refresh_token(scope=scope).access_token
     if connection.state != MicrosoftConnection.State.CONNECTED:
         raise NotConnected(
             _("The Microsoft connection is not connected: %(state)s.")

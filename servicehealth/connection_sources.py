@@ -13,7 +13,7 @@ import logging
 from django.utils import timezone
 
 from customers.models import Customer
-from microsoft.services import connection_ready, get_connection
+from microsoft.services import get_connection
 from servicehealth.models import AuthMode, FeedSource
 
 logger = logging.getLogger(__name__)
@@ -22,10 +22,11 @@ logger = logging.getLogger(__name__)
 def add_missing(now=None):
     """Create the missing delegated sources; returns how many (racing another scheduler, some
     may have been its)."""
-    if not connection_ready():
+    connection = get_connection()
+    if connection.state != connection.State.CONNECTED:
         return 0
     now = now or timezone.now()
-    partner_tenant = get_connection().tenant_id
+    partner_tenant = connection.tenant_id
     customers = (
         Customer.objects.exclude(tenant_id__in=FeedSource.objects.values("tenant_id"))
         .exclude(tenant_id=partner_tenant)

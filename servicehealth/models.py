@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Capability
-from core import crypto
+from core import crypto, leases
 from incidents.status import status_label, status_severity
 
 
@@ -67,10 +67,7 @@ class AccessProblem(models.TextChoices):
 class FeedSourceQuerySet(models.QuerySet):
     def due(self, now=None):
         """Enabled sources whose next poll is due and that no scheduler has queued recently."""
-        now = now or timezone.now()
-        return self.filter(enabled=True, next_poll_at__lte=now).filter(
-            models.Q(queued_until__isnull=True) | models.Q(queued_until__lt=now)
-        )
+        return leases.due(self.filter(enabled=True), now or timezone.now())
 
     def visible_to(self, user):
         if user.is_authenticated and user.has_capability(Capability.MANAGE_INTEGRATIONS):

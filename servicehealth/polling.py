@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core import broker, events
+from core import broker, events, leases
 from core.models import EventTypeChoices
 from incidents.models import REPORTED_FIELDS, AffectedCustomer, Incident, IncidentPost
 from outbound.graph import GraphError
@@ -36,6 +36,8 @@ QUEUE_TIMEOUT = timedelta(minutes=2)
 # The task that runs ``poll`` (servicehealth.tasks); queued by name: tasks imports this module.
 POLL_TASK = "servicehealth.tasks.poll_source"
 MAX_BACKOFF = timedelta(hours=1)
+# Sources queued per beat tick at most; the rest wait for the next one.
+QUEUE_LIMIT = 200
 INCIDENT_FIELDS = [*REPORTED_FIELDS, "details"]
 
 
@@ -299,11 +301,8 @@ def claim(source_id, now=None):
     """
     now = now or timezone.now()
     record_interrupted(source_id, now=now)
-    claimed = (
-        FeedSource.objects.filter(pk=source_id, enabled=True)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=now + LEASE, last_polled_at=now)
-    )
+    rows = FeedSource.objects.filter(pk=source_id, enabled=True)
+    claimed = leases.take(rows, now, LEASE, last_polled_at=now)
     return FeedSource.objects.select_related("customer").get(pk=source_id) if claimed else None
 
 
@@ -436,14 +435,8 @@ def queue_due_sources(now=None):
     source twice; ``queued_until`` re-queues a source whose message was lost.
     """
     now = now or timezone.now()
-    with transaction.atomic():
-        due = list(
-            FeedSource.objects.due(now)
-            .select_for_update(skip_locked=True)
-            .order_by("next_poll_at")
-            .values_list("pk", flat=True)[:200]
-        )
-        FeedSource.objects.filter(pk__in=due).update(queued_until=now + QUEUE_TIMEOUT)
+    enabled = FeedSource.objects.filter(enabled=True)
+    due = leases.mark_queued(enabled, now, QUEUE_TIMEOUT, QUEUE_LIMIT)
     for source_id in due:
         try:
             queue_poll(source_id)

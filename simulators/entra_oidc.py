@@ -139,31 +139,3 @@ class OidcIssuer:
             "displayName": person["name"],
             "userPrincipalName": person["email"],
         }
-
-
-class DirectoryUsers:
-    """A tiny Graph stand-in serving ``GET /v1.0/users/{id}`` from an Entra simulator's people,
-    for the leaver check. Any bearer token the Entra simulator issued is accepted."""
-
-    def __init__(self, entra):
-        self.entra = entra
-        self.requests = []
-        self.base_url = "http://127.0.0.1"
-
-    def __call__(self, environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        self.requests.append(path)
-        token = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ")
-        match = USER_ROUTE.match(path)
-        user = self.entra.oidc.directory_user(match.group(1)) if match else None
-        if self.entra.token_info(token) is None:
-            status, body = "401 Unauthorized", {"error": {"code": "InvalidAuthenticationToken"}}
-        elif user is None:
-            status, body = "404 Not Found", {"error": {"code": "Request_ResourceNotFound"}}
-        else:
-            status, body = "200 OK", user
-        data = json.dumps(body).encode()
-        start_response(
-            status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
-        )
-        return [data]

@@ -58,3 +58,17 @@ def test_no_customer_token_before_consent(entra_simulator):
         services.access_token(GRAPH_SCOPE, tenant_id=CUSTOMER)
     assert token_requests(entra_simulator, CUSTOMER) == []
     assert services.connection_ready() is False
+
+
+def test_a_held_token_is_given_without_reading_the_database(
+    entra_simulator, django_assert_num_queries
+):
+    """Every Graph request asks for its token: a held one must not cost a query."""
+    connect(entra_simulator)
+    entra_simulator.add_customer_tenant(CUSTOMER)
+    customer = services.access_token(GRAPH_SCOPE, tenant_id=CUSTOMER)
+    partner = services.access_token(GRAPH_SCOPE)
+    with django_assert_num_queries(0):
+        assert services.access_token(GRAPH_SCOPE, tenant_id=CUSTOMER) == customer
+        assert services.access_token(GRAPH_SCOPE) == partner
+        assert services.access_token(GRAPH_SCOPE, tenant_id=entra_simulator.tenant_id) == partner

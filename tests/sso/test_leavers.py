@@ -8,7 +8,7 @@ from knox.models import AuthToken
 from accounts.models import User
 from core.models import AuditEntry
 from microsoft import services as microsoft
-from simulators.entra_oidc import DirectoryUsers
+from simulators.graph import GraphSimulator, PartnerTenant
 from simulators.http import SimulatorServer
 from sso import leavers
 from sso.models import SsoSettings
@@ -19,7 +19,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def graph(entra_simulator):
-    with SimulatorServer(DirectoryUsers(entra_simulator)) as server:
+    partner = PartnerTenant(
+        entra_simulator.tenant_id, entra_simulator.client_id, entra_simulator.client_secret
+    )
+    with SimulatorServer(GraphSimulator(partner, entra=entra_simulator)) as server:
         yield server
 
 
