@@ -10,6 +10,7 @@ import base64
 import uuid
 
 from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -22,6 +23,7 @@ from servicehealth.models import FeedSource
 from servicerequests.models import Channel
 from simulators.entra import EntraSimulator
 from simulators.http import SimulatorServer
+from sso.models import SsoSettings
 from tests.accounts.test_mfa import code_for
 from tests.microsoft.helpers import CALLBACK_URL, sign_in
 
@@ -226,3 +228,30 @@ def test_the_microsoft_connection_keeps_its_secret_and_tokens_out_of_sight(clien
         response = admin.get(url)
         body = b"".join(response.streaming_content) if response.streaming else response.content
         assert [s for s in secrets if s in body.decode()] == [], url
+
+
+SSO_SECRET = "canary-sso-client-secret-2b8e"
+
+
+def test_the_sign_in_settings_keep_their_secret_out_of_sight(client_for, entra_simulator):
+    """The staff sign-in app's client secret typed on the page: ciphertext at rest, never on a
+    page or in the audit log."""
+    admin = client_for("global_admin")
+    call_command("sync_roles", verbosity=0)
+    response = admin.post(
+        reverse("sso:settings"),
+        {
+            "enabled": "on",
+            "tenant_id": entra_simulator.tenant_id,
+            "client_id": entra_simulator.client_id,
+            "client_secret": SSO_SECRET,
+            "login_url": entra_simulator.base_url,
+            "local_sign_in": "on",
+        },
+    )
+    assert response.status_code == 302, response.content[:500]
+    assert SsoSettings.get().client_secret == SSO_SECRET
+    leaks = [table for table, value in every_stored_value() if SSO_SECRET in value]
+    assert leaks == []
+    for url in (reverse("sso:settings"), reverse("dashboard:audit_log")):
+        assert SSO_SECRET not in admin.get(url).content.decode(), url
