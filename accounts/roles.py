@@ -50,6 +50,18 @@ ROLE_CAPABILITIES = {
 }
 
 
+class CapabilityQuerySet(models.QuerySet):
+    """The access rule of rows a user sees all of with the subclass's ``capability`` and none of
+    without it; views and viewsets start from ``visible_to``."""
+
+    capability: Capability
+
+    def visible_to(self, user):
+        if user.is_authenticated and user.has_capability(self.capability):
+            return self
+        return self.none()
+
+
 def capability_permission(capability):
     """The ``app_label.codename`` string that ``User.has_perm`` takes."""
     return f"{PERMISSION_APP_LABEL}.{capability}"

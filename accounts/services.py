@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from knox.models import AuthToken
 
 from accounts import scopes as api_scopes
+from accounts import token_cache
 from accounts.models import ApiClient, User, validate_rate
 from accounts.roles import Role
 from core import audit
@@ -341,6 +342,8 @@ def rotate_api_client_token(request, client):
     grace_ends = now + timedelta(hours=settings.API_TOKEN_ROTATION_GRACE_HOURS)
     previous = live_tokens(client, now).filter(Q(expiry__isnull=True) | Q(expiry__gt=grace_ends))
     before = [token_snapshot(token) for token in live_tokens(client, now)]
+    # A queryset update sends no signal: the cached grants of these tokens still say "no expiry".
+    token_cache.forget_tokens(previous)
     previous.update(expiry=grace_ends)
     # Tokens whose grace ended at an earlier rotation: refused already, now gone too.
     AuthToken.objects.filter(user=client.user, expiry__lte=now).delete()

@@ -8,6 +8,7 @@ from django.contrib.auth import signals as auth_signals
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
+from accounts import token_cache  # noqa: F401 - connects the receivers that revoke cached grants
 from accounts.middleware import start_session_clock
 from core import audit
 

@@ -7,12 +7,19 @@ on a free loopback port (3 sync workers, as docker-compose.yml runs it) together
 Django JSON view, and loads each endpoint with wrk (16 connections, a Global admin API token) for
 a fixed time: requests/s, p50/p99 latency and errors, each as a ratio to the minimal view in the
 same run, plus queries per request (counted once in-process) and the CPU each request costs the
-gunicorn workers and PostgreSQL.
+gunicorn workers and PostgreSQL. Each list target also has a baseline, loaded the same way: a
+hand-written view returning the same 50 rows with the same fields, filter and cursor from
+``.values()`` as JSON, behind the same token check; ``x values`` is the list's throughput as a
+fraction of its baseline's. With ``--json`` the part ends with one line:
+``{"min_ratio_vs_values": …, "max_queries": …, "targets": {label: {"req_s", "ratio_vs_values",
+"queries"}}}``.
 
 Fan-out: records 1,000 events in one transaction for 10 webhook subscriptions pointing at the PSA
 receiver simulator (it verifies every Standard Webhooks signature); a real Celery worker fans them
-out and delivers them: deliveries/s and event-to-delivered p50/p99, against a bare Celery round
-trip through the same worker.
+out and delivers them (bench/harness/fanout.py): deliveries/s against one process POSTing the
+same signed bodies to the same receiver in a loop, and event-to-delivered p50/p99 against a bare
+Celery round trip through the same worker. With ``--json``: ``{"deliveries_per_s": …,
+"ratio_vs_keepalive_post": …}``.
 
 Needs PostgreSQL and Redis: it uses DATABASE_URL / REDIS_URL when set, otherwise starts its own
 on loopback with scripts/services.sh (as `make test` does) and stops them afterwards. Installs
@@ -20,7 +27,7 @@ wrk with apt-get when it is missing and the bench runs as root. Usage:
 
     .venv/bin/python bench/api.py [--part all|lists|fanout] [--customers 10000]
         [--incidents 100000] [--service-requests 10000] [--duration 10] [--connections 16]
-        [--events 1000] [--subscriptions 10] [--fanout-concurrency 4]
+        [--events 1000] [--subscriptions 10] [--fanout-concurrency 4] [--json]
 """
 
 import argparse
@@ -69,15 +76,122 @@ def minimal(request):
     return JsonResponse({"ok": True, "service": "bench"})
 
 
+def _values_baselines():
+    """``{list name: (model, columns, children)}``: what each list's baseline reads. The columns
+    are the portal list's; ``children`` are ``(key, queryset, parent column, fields)``."""
+    from django.db.models import F
+
+    from customers.models import Contact, Customer
+    from customers.serializers import CONTACT_FIELDS, CUSTOMER_LIST_COLUMNS
+    from incidents.api import INCIDENT_LIST_COLUMNS
+    from incidents.models import Acknowledgement, AffectedCustomer, Incident
+    from servicerequests.api.serializers import RELATED_COLUMNS, SERVICE_REQUEST_LIST_COLUMNS
+    from servicerequests.models import ServiceRequest
+
+    tags = Customer.tags.through.objects.order_by("tag__name").values(
+        "customer_id", name=F("tag__name")
+    )
+    return {
+        "customers": (
+            Customer,
+            CUSTOMER_LIST_COLUMNS,
+            [
+                ("tags", tags, "customer_id"),
+                (
+                    "contacts",
+                    Contact.objects.order_by("role", "name", "pk").values(
+                        "customer_id", *CONTACT_FIELDS
+                    ),
+                    "customer_id",
+                ),
+            ],
+        ),
+        "incidents": (
+            Incident,
+            INCIDENT_LIST_COLUMNS,
+            [
+                (
+                    "affected_customers",
+                    AffectedCustomer.objects.order_by(
+                        "customer__company_name", "customer_id"
+                    ).values("incident_id", "customer__tenant_id", "customer__company_name"),
+                    "incident_id",
+                ),
+                (
+                    "acknowledgements",
+                    Acknowledgement.objects.order_by("-created_at", "-pk").values(
+                        "incident_id", "note", "created_at", "user__email", "user__full_name"
+                    ),
+                    "incident_id",
+                ),
+            ],
+        ),
+        "service-requests": (
+            ServiceRequest,
+            SERVICE_REQUEST_LIST_COLUMNS,
+            [("related", ServiceRequest.objects.values("id", *RELATED_COLUMNS[1:]), "id")],
+        ),
+    }
+
+
+def values_baseline(request, name):
+    """The baseline a list is measured against: the same 50 rows with the same fields, filter
+    (``modified_since``) and keyset cursor (``after=<modified_at>|<pk>``) read with ``.values()``
+    and written with ``JsonResponse``, behind the portal's token check and nothing else."""
+    from collections import defaultdict
+    from datetime import datetime
+
+    from django.db.models import Q
+    from django.http import JsonResponse
+    from rest_framework.exceptions import AuthenticationFailed
+
+    from accounts.authentication import ApiClientTokenAuthentication
+
+    try:
+        authenticated = ApiClientTokenAuthentication().authenticate(request)
+    except AuthenticationFailed:
+        authenticated = None
+    if authenticated is None:
+        return JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
+    model, columns, children = _values_baselines()[name]
+    rows = model.objects.order_by("modified_at", "pk")
+    if request.GET.get("modified_since"):
+        rows = rows.filter(modified_at__gt=datetime.fromisoformat(request.GET["modified_since"]))
+    if request.GET.get("after"):
+        stamp, pk = request.GET["after"].rsplit("|", 1)
+        stamp = datetime.fromisoformat(stamp)
+        # ``modified_at >= stamp`` as well, as the portal's cursor states it: an index start key.
+        rows = rows.filter(
+            Q(modified_at__gt=stamp) | Q(modified_at=stamp, pk__gt=int(pk)), modified_at__gte=stamp
+        )
+    rows = list(rows.values(*columns)[:51])
+    more, rows = len(rows) > 50, rows[:50]
+    ids = [row["pk"] for row in rows]
+    for key, queryset, parent in children:
+        grouped = defaultdict(list)
+        for child in queryset.filter(**{f"{parent}__in": ids}):
+            grouped[child.pop(parent)].append(child)
+        for row in rows:
+            row[key] = grouped[row["pk"]]
+    last = rows[-1] if more else None
+    following = f"{last['modified_at'].isoformat()}|{last['pk']}" if last else None
+    return JsonResponse({"next": following, "results": rows})
+
+
 def use_bench_urls():
-    """Serve the portal's URLs plus /bench/minimal/ from this module (after django.setup())."""
+    """Serve the portal's URLs plus /bench/minimal/ and the lists' baselines,
+    /bench/values/<list>/, from this module (after django.setup())."""
     from django.conf import settings
     from django.urls import include, path
 
     from partnerportal import urls
 
     global urlpatterns, handler403, handler404, handler500
-    urlpatterns = [path("bench/minimal/", minimal), path("", include(urls))]
+    urlpatterns = [
+        path("bench/minimal/", minimal),
+        path("bench/values/<str:name>/", values_baseline),
+        path("", include(urls)),
+    ]
     handler403, handler404, handler500 = urls.handler403, urls.handler404, urls.handler500
     settings.ROOT_URLCONF = __name__
 
@@ -154,7 +268,7 @@ def cpu_used(before, after):
     return sum(seconds - before.get(pid, 0) for pid, seconds in after.items())
 
 
-def start_gunicorn(args, port, log, processes):
+def start_gunicorn(args, port, log, processes, app="bench.api:wsgi_application()"):
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -167,7 +281,7 @@ def start_gunicorn(args, port, log, processes):
             sys.executable,
             "-m",
             "gunicorn",
-            "bench.api:wsgi_application()",
+            app,
             "--chdir",
             str(ROOT),
             "--bind",
@@ -509,6 +623,19 @@ def halfway(path, model, token):
     return urllib.parse.urlunsplit(("", "", following.path, urllib.parse.urlencode(query), ""))
 
 
+def halfway_after(model):
+    """The baseline's cursor for the page ``halfway`` reaches: after the first row changed after
+    the middle one (``halfway`` pages on from that row)."""
+    middle = recent_cutoff(model, 0.5)
+    row = (
+        model.objects.filter(modified_at__gt=middle)
+        .order_by("modified_at", "pk")
+        .values("modified_at", "pk")
+        .first()
+    )
+    return urllib.parse.urlencode({"after": f"{row['modified_at'].isoformat()}|{row['pk']}"})
+
+
 def serve_and_load(args, wrk, targets, token, postmaster_pid_file, processes):
     """Serve with gunicorn and load every target with wrk: ``[(label, summary)]``."""
     postmaster = int(postmaster_pid_file.read_text().split()[0]) if postmaster_pid_file else None
@@ -580,24 +707,34 @@ def lists(args, postmaster_pid_file, processes):
         return urllib.parse.urlencode({"modified_since": cutoff.isoformat()})
 
     targets = [("minimal Django view (baseline)", "/bench/minimal/")]
+    # Each list target's baseline: label -> the baseline's label (core.listing's goal is a
+    # ratio to it, measured in the same run).
+    baselines = {}
     for name, path, model in [
         ("customers", "/api/v1/customers/", Customer),
         ("incidents", "/api/v1/incidents/", Incident),
-        ("service requests", "/api/v1/service-requests/", ServiceRequest),
+        ("service-requests", "/api/v1/service-requests/", ServiceRequest),
     ]:
-        targets += [
-            (f"{name}, first page", path),
-            (f"{name}, modified_since", f"{path}?{since(model)}"),
-            (f"{name}, cursor half-way", halfway(path, model, token)),
-        ]
-    queries = {}
+        values = f"/bench/values/{name}/"
+        filtered = since(model)
+        for shape, portal, baseline in [
+            ("first page", path, values),
+            ("modified_since", f"{path}?{filtered}", f"{values}?{filtered}"),
+            ("cursor half-way", halfway(path, model, token), f"{values}?{halfway_after(model)}"),
+        ]:
+            targets += [(f"{name}, {shape}", portal), (f"{name}, {shape}, values", baseline)]
+            baselines[f"{name}, {shape}"] = f"{name}, {shape}, values"
+    queries, most_queries = {}, {}
     for label, path in targets:
+        if label not in baselines:
+            continue  # the baselines' queries are not the portal's
         if args.show_queries:
             print(f"{label}: {path}")
         count, rows = count_queries(path, token, show=args.show_queries)
         # The count must not depend on the page size (no query per row).
         bigger, bigger_rows = count_queries(with_page_size(path, 200), token)
         queries[label] = count if count == bigger else f"{count}/{bigger}"
+        most_queries[label] = max(count, bigger)
         print(
             f"{label}: {count} queries for {rows} rows, {bigger} for {bigger_rows} rows",
             flush=True,
@@ -608,6 +745,9 @@ def lists(args, postmaster_pid_file, processes):
 
     base = results[0][1]
     base_rps = base["requests"] / (base["duration_us"] / 1e6)
+    rates = {
+        label: summary["requests"] / (summary["duration_us"] / 1e6) for label, summary in results
+    }
     print()
     print(
         f"{args.customers:,} customers, {args.incidents:,} incidents, "
@@ -616,7 +756,8 @@ def lists(args, postmaster_pid_file, processes):
         f"connections, {args.duration} s per target, {timezone.now():%Y-%m-%d}"
     )
     header = (
-        f"{'target':<34} {'req/s':>7} {'x base':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50 x':>6} "
+        f"{'target':<42} {'req/s':>7} {'x base':>7} {'x values':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'p50 x':>6} "
         f"{'errors':>6} {'queries':>7} {'app CPU ms':>10} {'db CPU ms':>9} {'wrk CPU':>7} "
         f"{'other':>5}"
     )
@@ -626,19 +767,40 @@ def lists(args, postmaster_pid_file, processes):
         rps = summary["requests"] / seconds
         per_request = 1000 / max(summary["requests"], 1)
         db = "—" if summary["db_cpu"] is None else f"{summary['db_cpu'] * per_request:.2f}"
+        versus = f"{rps / rates[baselines[label]]:.2f}" if label in baselines else ""
         print(
-            f"{label:<34} {rps:>7.0f} {rps / base_rps:>7.2f} "
+            f"{label:<42} {rps:>7.0f} {rps / base_rps:>7.2f} {versus:>8} "
             f"{summary['p50_us'] / 1000:>8.1f} {summary['p99_us'] / 1000:>8.1f} "
             f"{summary['p50_us'] / base['p50_us']:>6.1f} {summary['errors']:>6} "
-            f"{queries[label]:>7} {summary['server_cpu'] * per_request:>10.2f} {db:>9} "
+            f"{queries.get(label, ''):>7} {summary['server_cpu'] * per_request:>10.2f} {db:>9} "
             f"{summary['client_cpu'] / seconds:>7.0%} {summary['other_cores']:>5.2f}"
         )
     print(
-        "x base: throughput as a fraction of the baseline's; p50 x: median latency as a multiple "
-        "of the baseline's; queries: per request (a/b when 200 rows take b); app/db CPU: gunicorn "
+        "x base: throughput as a fraction of the minimal view's; x values: as a fraction of the "
+        "target's baseline (its rows from .values() as JSON, the same token check, filter and "
+        "cursor); p50 x: median latency as a multiple of the minimal view's; queries: per "
+        "request (a/b when 200 rows take b); app/db CPU: gunicorn "
         "workers' / PostgreSQL backends' CPU per request; wrk CPU: the load generator's share of "
         "one core; other: cores busy with anything else (other jobs on the machine, Redis)."
     )
+    if args.json:
+        summary = {
+            label: {
+                "req_s": round(rates[label], 1),
+                "ratio_vs_values": round(rates[label] / rates[baseline], 3),
+                "queries": most_queries[label],
+            }
+            for label, baseline in baselines.items()
+        }
+        print(
+            json.dumps(
+                {
+                    "min_ratio_vs_values": min(row["ratio_vs_values"] for row in summary.values()),
+                    "max_queries": max(row["queries"] for row in summary.values()),
+                    "targets": summary,
+                }
+            )
+        )
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -673,6 +835,7 @@ def main():
     fanout_group.add_argument(
         "--fanout-concurrency", type=int, default=4, help="Celery worker processes"
     )
+    parser.add_argument("--json", action="store_true", help="end each part with one JSON line")
     args = parser.parse_args()
 
     # A plain kill ends the bench through the clean-up below, like Ctrl-C does.

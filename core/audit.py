@@ -59,8 +59,17 @@ def record_change(actor, action, target, before, after, request=None):
     """
     if before == after:
         return False
-    record(actor=actor, action=action, target=target, before=before, after=after, request=request)
+    record_save(actor, action, target, before, after, request)
     return True
+
+
+def record_save(actor, action, target, before, after, request=None):
+    """Append an edit's entry even when ``before`` and ``after`` are the same: an admin saved the
+    form (or sent the API's PUT or PATCH), and the log shows every save. Positional, as
+    ``record_change``."""
+    return record(
+        actor=actor, action=action, target=target, before=before, after=after, request=request
+    )
 
 
 def record_many(*, actor, action, entries, request=None):

@@ -2,8 +2,8 @@ import logging
 import time
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
-from redis.exceptions import RedisError
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from redis.exceptions import NoScriptError, RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -13,15 +13,38 @@ logger = logging.getLogger(__name__)
 SKIP_SECONDS = 15
 
 
+class ReusedRedisClient(RedisCacheClient):
+    """Django builds a new redis-py client object for every command, and building one costs more
+    than the command's round trip; these caches are asked on every API request, so keep one per
+    connection pool (redis-py clients are thread-safe)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
+        if client is None:
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+        return client
+
+
 class FailOpenRedisCache(RedisCache):
     """A Redis cache that answers "nothing stored" while Redis is down.
 
-    Used for API throttling only: during an outage the API keeps answering without limits rather
-    than failing every request. Login rate limits use the default cache, which fails closed.
+    Used for the API's per-request caches (throttling, token grants): during an outage the API
+    keeps answering, without limits and from the database, rather than failing every request.
+    Login rate limits use the default cache, which fails closed. ``set_many`` is left strict:
+    what must not be lost (a token's revocation) is written with it and fails loudly.
     """
 
     # Per process, for every instance (each thread has its own).
     down_until = 0.0
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = ReusedRedisClient
 
     def _call(self, operation, default, method, *args):
         if time.monotonic() < FailOpenRedisCache.down_until:
@@ -31,7 +54,7 @@ class FailOpenRedisCache(RedisCache):
         except RedisError:
             FailOpenRedisCache.down_until = time.monotonic() + SKIP_SECONDS
             logger.warning(
-                "throttle cache unavailable during %s; failing open for %s s",
+                "API cache (throttle, token grants) unavailable during %s; failing open for %s s",
                 operation,
                 SKIP_SECONDS,
             )
@@ -48,3 +71,15 @@ class FailOpenRedisCache(RedisCache):
 
     def delete(self, key, version=None):
         return self._call("delete", False, super().delete, key, version)
+
+    def run_script(self, script, sha, key, args, default):
+        """Run the Lua ``script`` (``sha`` its SHA-1) on ``key``: one round trip."""
+        return self._call("script", default, self._run_script, script, sha, key, args)
+
+    def _run_script(self, script, sha, key, args):
+        key = self.make_and_validate_key(key)
+        client = self._cache.get_client(key, write=True)
+        try:
+            return client.evalsha(sha, 1, key, *args)
+        except NoScriptError:  # Redis restarted or flushed its scripts: send the text once
+            return client.eval(script, 1, key, *args)

@@ -1,5 +1,7 @@
-"""What management commands share: secrets read from files, URLs given as options."""
+"""What management commands share: secrets read from files, URLs and GUIDs given as options,
+the app registration's options."""
 
+import uuid
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -26,3 +28,20 @@ def url_option(value, option):
     if not value.startswith(("https://", "http://")):
         raise CommandError(f"{option} must be an http or https URL.")
     return value
+
+
+def guid_option(value, option):
+    """A GUID given as ``option``."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise CommandError(f"{option} must be a GUID.") from None
+
+
+def add_app_registration_arguments(parser):
+    """The partner tenant's app registration, as the commands that set one up take it."""
+    parser.add_argument("--tenant-id", required=True, help="The partner tenant id (a GUID).")
+    parser.add_argument("--client-id", required=True, help="The app's client id.")
+    parser.add_argument(
+        "--client-secret-file", required=True, help="A file holding the client secret."
+    )

@@ -149,3 +149,26 @@ class PortalFilterSet(django_filters.FilterSet):
                     f"checks the value's range, instead of {type(filter_).__name__}."
                 )
         return filters
+
+
+# --- the pages' filter menus ----------------------------------------------------------------
+
+
+def values_present(queryset, *fields):
+    """One set per field of the values that occur in ``queryset``: what the filter menus offer.
+    One query however many rows there are; a JSON list counts each of its items."""
+    present = [set() for _field in fields]
+    for row in queryset.order_by().values_list(*fields).distinct():
+        for seen, value in zip(present, row, strict=True):
+            if isinstance(value, list):
+                seen.update(value)
+            else:
+                seen.add(value)
+    return present
+
+
+def menu_choices(known, present):
+    """Known values with their labels, plus any value Microsoft sent that we do not know yet."""
+    labels = dict(known)
+    extra = sorted(value for value in present if value and value not in labels)
+    return [*known, *((value, value) for value in extra)]

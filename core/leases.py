@@ -3,11 +3,33 @@ worker takes them, so two of either never act on one row at once.
 
 The row carries ``next_poll_at`` (when it is due), ``queued_until`` (a scheduler queued it; runs
 out if the message is lost) and ``lease_until`` (a worker holds it; runs out if the worker dies).
-Both marks expire on their own, so nothing is ever stuck.
+Both marks expire on their own, so nothing is ever stuck. ``PolledWork`` declares them, with
+how the last runs went.
 """
 
-from django.db import transaction
+from dataclasses import dataclass, field
+
+from django.db import models, transaction
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class PolledWork(models.Model):
+    """The fields of a row of recurring work (a feed source, a Message center feed): when it is
+    due, the scheduler's and the worker's marks, and how the last runs went."""
+
+    next_poll_at = models.DateTimeField(_("next poll"), default=timezone.now)
+    queued_until = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_polled_at = models.DateTimeField(_("last poll"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+
+    class Meta:
+        abstract = True
 
 
 def due(queryset, now):
@@ -38,3 +60,23 @@ def take(queryset, now, lease, **fields):
     ``fields`` too; True if this worker got one."""
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     return bool(queryset.filter(free).update(lease_until=now + lease, **fields))
+
+
+@dataclass
+class PollSummary:
+    """What one poll of polled work learned, as the lines its command and log print: the
+    subclass's ``headline()``, the first changes, and the records it had to skip."""
+
+    source: str = ""
+    malformed: int = 0
+    requests: int = 0
+    changes: list = field(default_factory=list)
+
+    def headline(self):
+        raise NotImplementedError
+
+    def lines(self):
+        lines = [self.headline(), *(f"  {change}" for change in self.changes[:20])]
+        if self.malformed:
+            lines.append(f"  {self.malformed} records could not be read and were skipped.")
+        return lines

@@ -7,6 +7,18 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+class SingletonModel(models.Model):
+    """A model of one row (pk 1), made on first read: a setting or a state of the whole portal."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def get(cls):
+        row, _created = cls.objects.get_or_create(pk=1)
+        return row
+
+
 class AppendOnlyError(Exception):
     pass
 

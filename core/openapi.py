@@ -28,6 +28,9 @@ from drf_standardized_errors.openapi_serializers import (
 )
 from rest_framework import serializers
 
+# The help text of a field that carries one of Microsoft's vocabularies as sent.
+GROWING_NOTE = "Kept as Microsoft sent it: values Microsoft adds later appear as they are."
+
 BODY_METHODS = ("POST", "PUT", "PATCH")
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 # Where the examples' links point: one made-up portal, so examples read as one story.

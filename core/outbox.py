@@ -15,7 +15,8 @@ attempts (``attempt_log``). ``Outbox`` holds the whole cycle once:
   notice a human sees (the user's ``dead_lettered``) and a warning in the log;
 - redeliver: back to pending, due now, the attempt numbering continuing from the log.
 
-Each user is a small subclass that says how to send and what to record.
+Each user is a small subclass that says how to send and what to record. ``core.batch_outbox``
+runs the same cycle for many rows of one receiver at a time.
 """
 
 import enum
@@ -45,7 +46,7 @@ ERROR_LENGTH = 2000
 # --- the lease rule -------------------------------------------------------------------------
 
 
-def _takeable(now, grace=timedelta(0)):
+def takeable(now, grace=timedelta(0)):
     return Q(state=PENDING, next_attempt_at__lte=now - grace) | Q(
         state=SENDING, lease_until__lt=now
     )
@@ -54,7 +55,7 @@ def _takeable(now, grace=timedelta(0)):
 def claim(queryset, now, lease):
     """Take the row(s) of ``queryset`` that are due or abandoned; True if this worker got one."""
     return bool(
-        queryset.filter(_takeable(now)).update(
+        queryset.filter(takeable(now)).update(
             state=SENDING, lease_until=now + lease, attempts=F("attempts") + 1
         )
     )
@@ -72,6 +73,11 @@ def still_held(row):
     )
     if list(held):
         return True
+    log_taken_over(row)
+    return False
+
+
+def log_taken_over(row):
     logger.warning(
         "%s %s: the lease ran out during attempt %s and another worker took it over; only the "
         "attempt is recorded (the same key, so one effect at the receiver)",
@@ -79,13 +85,12 @@ def still_held(row):
         row.pk,
         row.attempts,
     )
-    return False
 
 
 def due(queryset, now, limit):
     """Ids of rows the sweep should queue: due a while ago, or whose worker died holding them."""
     return list(
-        queryset.filter(_takeable(now, SWEEP_GRACE))
+        queryset.filter(takeable(now, SWEEP_GRACE))
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -243,18 +248,22 @@ class Outbox:
         if row is None:
             return None
         started, clock = timezone.now(), time.monotonic()
+        result, failure = self.try_send(row)
+        if failure is None:
+            return self.record_success(row, result, started, clock)
+        return self.record_failure(row, failure, started, clock)
+
+    def try_send(self, row):
+        """``(result, None)`` if ``send`` succeeded, else ``(None, the Failure)``."""
         try:
-            result = self.send(row)
+            return self.send(row), None
         except self.failure_types as exc:
-            failure = self.classify(exc)
+            return None, self.classify(exc)
         except Exception as exc:
             # Unexpected: retried later like any transient failure, so one bad row cannot
             # crash-loop the workers.
-            logger.exception("%s %s crashed", self.model._meta.verbose_name, pk)
-            failure = Failure(f"Unexpected error: {type(exc).__name__}")
-        else:
-            return self.record_success(row, result, started, clock)
-        return self.record_failure(row, failure, started, clock)
+            logger.exception("%s %s crashed", self.model._meta.verbose_name, row.pk)
+            return None, Failure(f"Unexpected error: {type(exc).__name__}")
 
     def _attempt(self, row, started, clock, outcome, **outcome_data):
         return Attempt(
@@ -265,10 +274,10 @@ class Outbox:
             **outcome_data,
         )
 
-    def _update(self, row, changes, now):
+    def _update(self, pks, changes, now):
         changes = {"lease_until": None, **changes, **dict.fromkeys(self.touched, now)}
-        self.model.objects.filter(pk=row.pk).update(**changes)
-        return changes["state"]
+        self.model.objects.filter(pk__in=pks).update(**changes)
+        return changes
 
     @transaction.atomic
     def record_success(self, row, result, started, clock):
@@ -277,19 +286,30 @@ class Outbox:
         self.log_attempt(row, self._attempt(row, started, clock, Outcome.SUCCESS, result=result))
         if not held:
             return None
-        state = self._update(row, {"last_error": "", **self.success_changes(row, result, now)}, now)
+        changes = self._update([row.pk], self._success_changes(row, result, now), now)
         self.delivered(row, result, now)
-        return state
+        return changes["state"]
+
+    def _success_changes(self, row, result, now):
+        return {"last_error": "", **self.success_changes(row, result, now)}
+
+    def _failure_outcome(self, row, failure):
+        final = failure.permanent or row.attempts >= self.retry.max_attempts
+        return Outcome.DEAD_LETTER if final else Outcome.RETRY
 
     @transaction.atomic
     def record_failure(self, row, failure, started, clock):
         now = timezone.now()
-        final = failure.permanent or row.attempts >= self.retry.max_attempts
-        outcome = Outcome.DEAD_LETTER if final else Outcome.RETRY
+        outcome = self._failure_outcome(row, failure)
         held = still_held(row)
         self.log_attempt(row, self._attempt(row, started, clock, outcome, failure=failure))
         if not held:
             return None
+        return self._write_failure(row, failure, now)["state"]
+
+    def _write_failure(self, row, failure, now):
+        """Write a failure of a held row and what it means; returns the row's changes."""
+        final = self._failure_outcome(row, failure) is Outcome.DEAD_LETTER
         changes = {
             "last_error": failure.message[:ERROR_LENGTH],
             **self.failure_changes(row, failure, now),
@@ -299,7 +319,7 @@ class Outbox:
         else:
             wait = self.retry.wait(row.attempts, failure.retry_after)
             changes.update(state=PENDING, next_attempt_at=now + wait)
-        state = self._update(row, changes, now)
+        changes = self._update([row.pk], changes, now)
         self.failed(row, failure, now)
         if final:
             logger.warning(
@@ -314,19 +334,23 @@ class Outbox:
             self.dead_lettered(row, failure, now)
         else:
             self.retrying(row, failure, wait, now)
-        return state
+        return changes
 
     # --- waking workers, and redelivery ---
 
     def queue(self, ids):
         """Wake workers for these rows. Broker errors are logged: the sweep sends them anyway."""
         ids = list(ids)
+        return self._publish(ids, f"{len(ids)} {self.model._meta.verbose_name_plural}")
+
+    def _publish(self, args, what):
+        """One ``task_name`` message per item of ``args``; broker errors logged (``broker``)."""
 
         def send():
-            for pk in ids:
-                broker.send_task(self.task_name, pk, retry=False)
+            for arg in args:
+                broker.send_task(self.task_name, arg, retry=False)
 
-        return broker.publish(send, f"{len(ids)} {self.model._meta.verbose_name_plural}")
+        return broker.publish(send, what)
 
     def sweep(self, now=None):
         """Beat, every 15 s: queue rows that are due, or whose worker died holding the lease."""

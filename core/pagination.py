@@ -70,10 +70,13 @@ class PortalCursorPagination(CursorPagination):
             return None
         return self.encode_cursor(Cursor(offset=0, reverse=True, position=self.previous_position))
 
-    def _position(self, instance):
+    def _position(self, row):
+        """The cursor's values from the row served last: a model instance, or a ``.values()``
+        dict (``core.listing``)."""
         values = []
         for field in self.ordering:
-            value = getattr(instance, field.lstrip("-"))
+            name = field.lstrip("-")
+            value = row[name] if isinstance(row, dict) else getattr(row, name)
             values.append(value.isoformat() if hasattr(value, "isoformat") else value)
         return json.dumps(values, separators=(",", ":"), default=str)
 

@@ -15,23 +15,20 @@ from rest_framework.response import Response
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
 from core.api import NoDeleteViewSet, nested_list_action, through_service
-from core.pagination import PortalCursorPagination
+from core.listing import ValuesListMixin
+from core.pagination import SyncCursorPagination
 from customers import services
 from customers.filters import CustomerFilterSet
-from customers.models import AccessAssignment, Contact, Customer, Subscription
+from customers.models import AccessAssignment, Customer, Subscription
 from customers.serializers import (
+    CUSTOMER_LIST_COLUMNS,
     CustomerSerializer,
     CustomerUpdateSerializer,
     RelationshipSerializer,
     SubscriptionSerializer,
+    customer_list_data,
+    ordered_contacts,
 )
-
-
-class CustomerCursorPagination(PortalCursorPagination):
-    """Oldest change first, so a PSA polling with ``modified_since`` gets each change once."""
-
-    ordering = ("modified_at", "pk")
-
 
 NESTED_LIST_NOTE = "A plain list, not paginated: a customer has few of them."
 
@@ -59,26 +56,24 @@ NESTED_LIST_NOTE = "A plain list, not paginated: a customer has few of them."
         responses=CustomerSerializer,
     ),
 )
-class CustomerViewSet(NoDeleteViewSet):
+class CustomerViewSet(ValuesListMixin, NoDeleteViewSet):
     """Customer tenants. Support roles read; admin agents and global admins write."""
 
     required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": Capability.MANAGE_CUSTOMERS}
     api_resource = ApiResource.CUSTOMERS
+    queryset = Customer.objects.all()
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilterSet
-    pagination_class = CustomerCursorPagination
+    pagination_class = SyncCursorPagination
     lookup_field = "tenant_id"
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+    list_columns = CUSTOMER_LIST_COLUMNS
 
-    def get_queryset(self):
-        queryset = Customer.objects.visible_to(self.request.user)
-        if self.action in ("list", "retrieve"):
-            queryset = queryset.prefetch_related(
-                "tags",
-                # The order the UI shows, stated so the prefetch needs no join.
-                Prefetch("contacts", queryset=Contact.objects.order_by("role", "name", "pk")),
-            )
-        return queryset
+    def detail_prefetches(self):
+        return ("tags", Prefetch("contacts", queryset=ordered_contacts()))
+
+    def list_data(self, rows, links):
+        return customer_list_data(rows, links)
 
     def get_serializer_class(self):
         if self.action in ("update", "partial_update"):

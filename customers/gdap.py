@@ -57,14 +57,6 @@ class GdapStateChoices(models.TextChoices):
     NONE = "none", _("None")
 
 
-def label_for(choices, value):
-    """The label of a known value, or the value itself: unknown values are shown, not dropped."""
-    try:
-        return choices(value).label
-    except ValueError:
-        return value
-
-
 # Built-in Entra role definition ids (the same in every tenant) that partners grant through GDAP.
 ENTRA_ROLES = {
     "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",

@@ -17,7 +17,7 @@ from accounts.permissions import capability_required
 from accounts.roles import Capability
 from core.exports import csv_response
 from core.redirects import safe_next_url
-from customers import gdap, gdap_sync, imports, service_links, services
+from customers import gdap, gdap_sync, imports, listing, service_links, services
 from customers.filters import CUSTOMER_ORDERINGS, CustomerFilterSet
 from customers.forms import (
     ContactFormSet,
@@ -47,9 +47,7 @@ TABS = ["overview", "subscriptions", "services", "access", "health", "incidents"
 
 
 def _filtered_customers(request):
-    queryset = Customer.objects.visible_to(request.user).prefetch_related(
-        Prefetch("tags", queryset=Tag.objects.only("name"))
-    )
+    queryset = Customer.objects.visible_to(request.user)
     filterset = CustomerFilterSet(request.GET, queryset=queryset)
     customers = filterset.qs if filterset.is_valid() else queryset.none()
     sort = request.GET.get("sort", "name")
@@ -66,10 +64,11 @@ def _get_customer(request, tenant_id):
 @capability_required(VIEW)
 def customer_list(request):
     filterset, customers, sort = _filtered_customers(request)
-    # feed_sources: the row says when the customer's health feed is refused or failing.
-    page = Paginator(customers.prefetch_related("feed_sources"), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    customers = customers.only(*listing.LIST_COLUMNS).with_feed_badge()
+    page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    tags = listing.tag_names(page.object_list)
+    listing.render_rows(page.object_list, tags)
     query = request.GET.copy()
     query.pop("page", None)
     sort_query = query.copy()
@@ -83,7 +82,7 @@ def customer_list(request):
             "sort": sort,
             "query": query.urlencode(),
             "sort_query": sort_query.urlencode(),
-            "tags": Tag.objects.all(),
+            "tag_names": tags.every,
             "can_manage": request.user.has_capability(MANAGE),
             "sync_state": PartnerCenterSyncState.get(),
         },
@@ -101,6 +100,7 @@ CSV_COLUMNS = [
 @capability_required(VIEW)
 def customer_export(request):
     _filterset, customers, _sort = _filtered_customers(request)
+    customers = customers.prefetch_related(Prefetch("tags", queryset=Tag.objects.only("name")))
     now = timezone.now()
 
     def rows():

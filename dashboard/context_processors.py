@@ -67,7 +67,10 @@ def _connection_alert(capabilities):
     token runs out within two weeks (the weekly redemption has been failing). None otherwise."""
     if Capability.MANAGE_INTEGRATIONS not in capabilities:
         return None
-    connection = MicrosoftConnection.objects.filter(pk=1).first()
+    # Only what the banner reads: not the secrets and tokens, on every page.
+    connection = (
+        MicrosoftConnection.objects.filter(pk=1).only("state", "refresh_expires_at").first()
+    )
     if connection is None:
         return None
     if connection.state == MicrosoftConnection.State.BROKEN:

@@ -14,9 +14,11 @@ from rest_framework.response import Response
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
 from core.api import nested_list_action, sync_list_description
-from core.openapi import EXAMPLE_API, examples
+from core.listing import ValuesListMixin, ValueWriter, children_of
+from core.openapi import EXAMPLE_API, GROWING_NOTE, examples
 from core.pagination import SyncCursorPagination
 from customers.models import Customer
+from customers.serializers import CustomerLinkSerializer
 from incidents import services
 from incidents.filters import IncidentApiFilterSet
 from incidents.models import (
@@ -26,14 +28,10 @@ from incidents.models import (
     Incident,
     IncidentPost,
 )
+from incidents.status import status_label
 
-GROWING_NOTE = "Kept as Microsoft sent it: values Microsoft adds later appear as they are."
 
-
-class AffectedCustomerSerializer(serializers.ModelSerializer):
-    tenant_id = serializers.UUIDField(source="customer.tenant_id", read_only=True)
-    company_name = serializers.CharField(source="customer.company_name", read_only=True)
-
+class AffectedCustomerSerializer(CustomerLinkSerializer):
     class Meta:
         model = AffectedCustomer
         fields = ["tenant_id", "company_name"]
@@ -174,6 +172,80 @@ class IncidentPostSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def affected_links(customers):
+    """Incidents' links to those of ``customers`` they affect, in the order the API gives them."""
+    return AffectedCustomer.objects.filter(customer__in=customers).order_by(
+        "customer__company_name", "customer_id"
+    )
+
+
+def newest_acknowledgements():
+    return Acknowledgement.objects.order_by("-created_at", "-pk")
+
+
+# What the list reads: IncidentSerializer's fields from plain values (core.listing).
+INCIDENT_LIST_COLUMNS = ("pk", "microsoft_id", *REPORTED_FIELDS, "created_at", "modified_at")
+
+
+def incident_list_data(rows, links, customers):
+    """IncidentSerializer's representation of ``rows`` (``INCIDENT_LIST_COLUMNS`` values): the
+    affected ``customers`` and the acknowledgements in one query each."""
+    ids = [row["pk"] for row in rows]
+    affected = children_of(
+        affected_links(customers),
+        "incident_id",
+        ids,
+        tenant_id=F("customer__tenant_id"),
+        company_name=F("customer__company_name"),
+    )
+    acknowledgements = children_of(
+        newest_acknowledgements(),
+        "incident_id",
+        ids,
+        "note",
+        "created_at",
+        email=F("user__email"),
+        full_name=F("user__full_name"),
+    )
+    write = ValueWriter()
+    data = []
+    for row in rows:
+        pk = row["pk"]
+        reported = {name: write.plain(row[name]) for name in REPORTED_FIELDS}
+        acknowledged = acknowledgements[pk]
+        data.append(
+            {
+                "url": links(row["microsoft_id"]),
+                "microsoft_id": row["microsoft_id"],
+                "classification": reported.pop("classification"),
+                "status": reported.pop("status"),
+                "status_label": str(status_label(row["status"])),
+                **reported,
+                "affected_customers": [
+                    {"tenant_id": str(link["tenant_id"]), "company_name": link["company_name"]}
+                    for link in affected[pk]
+                ],
+                "acknowledgement_count": len(acknowledged),
+                "last_acknowledgement": _acknowledgement_data(acknowledged[0], write)
+                if acknowledged
+                else None,
+                "created_at": write.time(row["created_at"]),
+                "modified_at": write.time(row["modified_at"]),
+            }
+        )
+    return data
+
+
+def _acknowledgement_data(row, write):
+    """AcknowledgementSerializer's representation of a values row (a deleted user: nulls)."""
+    return {
+        "user": row["email"],
+        "user_name": row["full_name"] or row["email"],
+        "note": row["note"],
+        "created_at": write.time(row["created_at"]),
+    }
+
+
 @extend_schema(tags=["incidents"])
 @extend_schema_view(
     list=extend_schema(
@@ -182,7 +254,9 @@ class IncidentPostSerializer(serializers.ModelSerializer):
     ),
     retrieve=extend_schema(summary="Get an incident"),
 )
-class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class IncidentViewSet(
+    ValuesListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Support roles read incidents and acknowledge them."""
 
     required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": Capability.WORK_SUPPORT}
@@ -192,27 +266,28 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     pagination_class = SyncCursorPagination
     lookup_field = "microsoft_id"
     lookup_value_regex = "[A-Za-z0-9_-]+"
+    list_columns = INCIDENT_LIST_COLUMNS
+    queryset = Incident.objects.all()
 
-    def get_queryset(self):
-        queryset = Incident.objects.visible_to(self.request.user)
-        if self.action in ("list", "retrieve"):
-            customers = Customer.objects.visible_to(self.request.user)
-            queryset = queryset.prefetch_related(
-                Prefetch(
-                    "affected",
-                    queryset=AffectedCustomer.objects.filter(customer__in=customers)
-                    .select_related("customer")
-                    .order_by("customer__company_name", "customer_id"),
-                ),
-                Prefetch(
-                    "acknowledgements",
-                    queryset=Acknowledgement.objects.select_related("user").order_by(
-                        "-created_at", "-pk"
-                    ),
-                    to_attr="acknowledgement_list",
-                ),
-            )
-        return queryset
+    def detail_prefetches(self):
+        return (
+            Prefetch(
+                "affected",
+                queryset=affected_links(self._customers()).select_related("customer"),
+            ),
+            Prefetch(
+                "acknowledgements",
+                queryset=newest_acknowledgements().select_related("user"),
+                to_attr="acknowledgement_list",
+            ),
+        )
+
+    def _customers(self):
+        """The customers whose links an incident shows: those the caller may see."""
+        return Customer.objects.visible_to(self.request.user)
+
+    def list_data(self, rows, links):
+        return incident_list_data(rows, links, self._customers())
 
     @nested_list_action(
         summary="List an incident's posts",

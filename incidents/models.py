@@ -1,10 +1,11 @@
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.roles import Capability
+from accounts.roles import Capability, CapabilityQuerySet
+from core.choices import label_for
+from customers.models import CustomerLink, MicrosoftPost, link_options
 from incidents.status import status_label, status_severity
 
 
@@ -40,24 +41,19 @@ REPORTED_FIELDS = (
 )
 
 
-class IncidentQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        if user.is_authenticated and user.has_capability(Capability.VIEW_SUPPORT):
-            return self
-        return self.none()
+class IncidentQuerySet(CapabilityQuerySet):
+    capability = Capability.VIEW_SUPPORT
 
     def active(self):
         return self.filter(is_resolved=False)
 
 
-class Incident(models.Model):
+class Incident(MicrosoftPost):
     """A Microsoft service health issue (incident or advisory), stored once however many tenants
     it hits; ``AffectedCustomer`` links it to each customer whose feed reported it."""
 
-    microsoft_id = models.CharField(_("Microsoft id"), max_length=40)
     classification = models.CharField(_("classification"), max_length=40)
     status = models.CharField(_("status"), max_length=40)
-    title = models.CharField(_("title"), max_length=500)
     impact_description = models.TextField(_("impact"), blank=True)
     service = models.CharField(_("service"), max_length=200)
     feature = models.CharField(_("feature"), max_length=200, blank=True)
@@ -67,22 +63,12 @@ class Incident(models.Model):
     high_impact = models.BooleanField(_("high impact"), null=True, blank=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
-    last_modified_at = models.DateTimeField(_("last modified by Microsoft"), null=True, blank=True)
-    details = models.JSONField(_("details"), default=list, blank=True)
-    created_at = models.DateTimeField(_("first seen"), auto_now_add=True)
-    modified_at = models.DateTimeField(_("modified"), auto_now=True)
 
     objects = IncidentQuerySet.as_manager()
 
-    class Meta:
+    class Meta(MicrosoftPost.Meta):
         verbose_name = _("incident")
         verbose_name_plural = _("incidents")
-        ordering = ["-last_modified_at", "-pk"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["microsoft_id"], name="incidents_incident_unique_microsoft_id"
-            )
-        ]
         indexes = [
             # The incidents list: active first, newest change first.
             models.Index(
@@ -91,9 +77,6 @@ class Incident(models.Model):
             # Incremental sync: ?modified_since=…
             models.Index(fields=["modified_at", "id"], name="incidents_incident_modified"),
         ]
-
-    def __str__(self):
-        return f"{self.microsoft_id}: {self.title}"
 
     def get_absolute_url(self):
         return reverse("incidents:detail", kwargs={"microsoft_id": self.microsoft_id})
@@ -108,10 +91,7 @@ class Incident(models.Model):
 
     @property
     def classification_label(self):
-        try:
-            return IncidentClassificationChoices(self.classification).label
-        except ValueError:
-            return self.classification
+        return label_for(IncidentClassificationChoices, self.classification)
 
 
 class IncidentPost(models.Model):
@@ -139,29 +119,22 @@ class IncidentPost(models.Model):
         return f"{self.incident.microsoft_id} @ {self.posted_at}"
 
 
-class AffectedCustomer(models.Model):
+class AffectedCustomer(CustomerLink):
+    post_field = "incident"
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="affected")
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.CASCADE, related_name="incident_links"
     )
-    first_seen_at = models.DateTimeField(_("first seen"), default=timezone.now)
 
     class Meta:
         verbose_name = _("affected customer")
         verbose_name_plural = _("affected customers")
-        ordering = ["incident_id", "customer_id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["incident", "customer"], name="incidents_affectedcustomer_unique"
-            )
-        ]
-        indexes = [
-            # A customer's Incidents tab.
-            models.Index(fields=["customer", "incident"], name="incidents_affected_by_customer"),
-        ]
-
-    def __str__(self):
-        return f"{self.incident.microsoft_id} → {self.customer}"
+        # The index serves a customer's Incidents tab.
+        ordering, constraints, indexes = link_options(
+            "incident",
+            unique="incidents_affectedcustomer_unique",
+            by_customer="incidents_affected_by_customer",
+        )
 
 
 class Acknowledgement(models.Model):

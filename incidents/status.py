@@ -7,6 +7,8 @@ builds on incidents (its feed writes them), never the other way round.
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.choices import label_for
+
 
 class ServiceHealthStatusChoices(models.TextChoices):
     """Graph's ``serviceHealthStatus``; values it adds later are kept as sent."""
@@ -63,10 +65,7 @@ def status_severity(status):
 
 
 def status_label(status):
-    try:
-        return ServiceHealthStatusChoices(status).label
-    except ValueError:
-        return status
+    return label_for(ServiceHealthStatusChoices, status)
 
 
 def severity_level(severity):

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
+from core.filters import menu_choices, values_present
 from core.pagination import page_of
 from customers.filters import filtered_customer
 from incidents import services
@@ -31,13 +32,6 @@ def _get_incident(request, microsoft_id):
     return get_object_or_404(Incident.objects.visible_to(request.user), microsoft_id=microsoft_id)
 
 
-def _choices(known, present):
-    """Known values with their labels, plus any value Microsoft sent that we do not know yet."""
-    labels = dict(known)
-    extra = sorted(value for value in present if value and value not in labels)
-    return [*known, *((value, value) for value in extra)]
-
-
 @capability_required(VIEW)
 def incident_list(request):
     now = timezone.now()
@@ -53,18 +47,9 @@ def incident_list(request):
     filterset = IncidentFilterSet(request.GET, queryset=incidents)
     filtered = filterset.qs if filterset.is_valid() else incidents.none()
     page, query = page_of(request, filtered, PAGE_SIZE)
-    # One query for the filter menus: the values that occur, however many incidents there are.
-    values = (
-        Incident.objects.visible_to(request.user)
-        .order_by()
-        .values_list("service", "status", "classification")
-        .distinct()
+    services_seen, statuses_seen, classifications_seen = values_present(
+        Incident.objects.visible_to(request.user), "service", "status", "classification"
     )
-    services_seen, statuses_seen, classifications_seen = set(), set(), set()
-    for service, status, classification in values:
-        services_seen.add(service)
-        statuses_seen.add(status)
-        classifications_seen.add(classification)
     return render(
         request,
         "incidents/incident_list.html",
@@ -73,10 +58,10 @@ def incident_list(request):
             "page": page,
             "query": query,
             "states": IncidentStateChoices.choices,
-            "classifications": _choices(
+            "classifications": menu_choices(
                 IncidentClassificationChoices.choices, classifications_seen
             ),
-            "statuses": _choices(ServiceHealthStatusChoices.choices, statuses_seen),
+            "statuses": menu_choices(ServiceHealthStatusChoices.choices, statuses_seen),
             "services": sorted(s for s in services_seen if s),
             "customer": filtered_customer(filterset, request.user),
         },
@@ -94,9 +79,7 @@ def incident_detail(request, microsoft_id):
         {
             "incident": incident,
             "posts": incident.posts.order_by(F("posted_at").asc(nulls_first=True), "pk"),
-            "affected": incident.affected.select_related("customer").order_by(
-                "customer__company_name", "customer_id"
-            ),
+            "affected": incident.affected.by_customer_name(),
             "acknowledgements": incident.acknowledgements.select_related("user"),
             # Through the reverse relation servicerequests declares: incidents imports nothing
             # from it.

@@ -1,14 +1,16 @@
 """Sending webhook deliveries through the outbox (``WebhookDelivery`` rows).
 
-``core.outbox.Outbox`` runs the cycle, as for service-request deliveries: a worker claims a row
-under a lease (only while its subscription is active), signs and POSTs it, and logs the attempt
-with its status, duration and the start of the response. A worker killed mid-send frees the row
-when the lease runs out; the sweep hands it to another, which sends the same ``webhook-id``
-again. 2xx is delivered; 410 Gone is permanent and disables the subscription; a redirect or
-another 4xx is permanent too (``outbound.transport`` classifies); 408, 429, 5xx and timeouts are
-retried on a schedule of growing waits, honouring ``Retry-After``. A delivery that runs out of attempts is a dead letter (``failed``): the
-subscription's last error says so. A subscription that has failed for
-``WEBHOOK_DISABLE_AFTER_HOURS`` is disabled and admins are told.
+``core.batch_outbox.BatchOutbox`` runs the cycle of ``core.outbox``, a subscription at a time: a
+task for the subscription claims a batch of its due deliveries under one lease (only while it is
+active), signs and POSTs them one after another over one kept-alive connection, and logs the
+attempts, each with its status, duration and the start of the response, in bulk. A worker killed
+mid-batch frees the rows when the lease runs out; the sweep hands them to another, which sends
+the same ``webhook-id`` again. 2xx is delivered; 410 Gone is permanent and disables the
+subscription; a redirect or another 4xx is permanent too (``outbound.transport`` classifies);
+408, 429, 5xx and timeouts are retried on a schedule of growing waits, honouring
+``Retry-After``, and end the batch: the deliveries after it wait for its retry. A delivery that
+runs out of attempts is a dead letter (``failed``): the subscription's last error says so. A
+subscription that has failed for ``WEBHOOK_DISABLE_AFTER_HOURS`` is disabled and admins are told.
 """
 
 import logging
@@ -21,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core import outbox
+from core.batch_outbox import BatchOutbox
 from integrations import notices
 from integrations.models import (
     WebhookAttempt,
@@ -32,7 +35,8 @@ from integrations.sending import SendFailed, body_bytes, send
 
 logger = logging.getLogger(__name__)
 
-# The task that runs ``deliver`` (integrations.tasks); queued by name: tasks imports this module.
+# The task that runs ``deliver_batch`` for a subscription (integrations.tasks); queued by name:
+# tasks imports this module.
 DELIVER_TASK = "integrations.tasks.deliver"
 State = WebhookDeliveryStateChoices
 ATTEMPT_OUTCOMES = {
@@ -53,9 +57,10 @@ RETRY_SCHEDULE = (
 )
 
 
-class WebhookOutbox(outbox.Outbox):
+class WebhookOutbox(BatchOutbox):
     model = WebhookDelivery
     task_name = DELIVER_TASK
+    batch_by = "subscription_id"
     lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     # The schedule plus up to a tenth as much again; Retry-After up to an hour.
     retry = outbox.ScheduledRetry(
@@ -86,13 +91,21 @@ class WebhookOutbox(outbox.Outbox):
         )
 
     def log_attempt(self, row, attempt):
+        self._attempt_row(row, attempt).save()
+
+    def log_attempts(self, attempts):
+        WebhookAttempt.objects.bulk_create(
+            [self._attempt_row(row, attempt) for row, attempt in attempts]
+        )
+
+    def _attempt_row(self, row, attempt):
         failure = attempt.failure
         if failure is None:
             status_code, excerpt = attempt.result
         else:
             status_code = failure.status_code
             excerpt = failure.cause.excerpt if failure.cause else ""
-        WebhookAttempt.objects.create(
+        return WebhookAttempt(
             delivery=row,
             number=attempt.number,
             started_at=attempt.started_at,
@@ -103,6 +116,17 @@ class WebhookOutbox(outbox.Outbox):
             error=failure.message[: outbox.ERROR_LENGTH] if failure else "",
         )
 
+    def stops_batch(self, failure):
+        # A 410 is permanent, and about the whole subscription: it is disabled.
+        return not failure.permanent or _gone(failure)
+
+    def claim_batch(self, key, now=None):
+        rows, lease_until = super().claim_batch(key, now)
+        # One subscription object for the batch: health written for one row is seen by the next.
+        for row in rows[1:]:
+            row.subscription = rows[0].subscription
+        return rows, lease_until
+
     def success_changes(self, row, result, now):
         return {"state": State.DELIVERED, "delivered_at": now, "last_status_code": result[0]}
 
@@ -110,17 +134,23 @@ class WebhookOutbox(outbox.Outbox):
         return {"last_status_code": failure.status_code}
 
     def delivered(self, row, result, now):
-        # Only write the subscription when its health changes (or once a minute), not per row.
-        subscription = row.subscription
-        if (
-            subscription.consecutive_failures
-            or subscription.failing_since
-            or subscription.last_success_at is None
-            or now - subscription.last_success_at > timedelta(minutes=1)
-        ):
-            WebhookSubscription.objects.filter(pk=subscription.pk).update(
-                consecutive_failures=0, failing_since=None, last_success_at=now
-            )
+        self.delivered_many([(row, result)], now)
+
+    def delivered_many(self, delivered, now):
+        # Only write a subscription when its health changes (or once a minute), not per row.
+        subscriptions = {row.subscription_id: row.subscription for row, _result in delivered}
+        for subscription in subscriptions.values():
+            if (
+                subscription.consecutive_failures
+                or subscription.failing_since
+                or subscription.last_success_at is None
+                or now - subscription.last_success_at > timedelta(minutes=1)
+            ):
+                WebhookSubscription.objects.filter(pk=subscription.pk).update(
+                    consecutive_failures=0, failing_since=None, last_success_at=now
+                )
+                subscription.consecutive_failures = 0
+                subscription.failing_since, subscription.last_success_at = None, now
 
     def failed(self, row, failure, now):
         WebhookSubscription.objects.filter(pk=row.subscription_id).update(
@@ -130,7 +160,9 @@ class WebhookOutbox(outbox.Outbox):
         WebhookSubscription.objects.filter(
             pk=row.subscription_id, failing_since__isnull=True
         ).update(failing_since=now)
-        subscription = WebhookSubscription.objects.get(pk=row.subscription_id)
+        # The batch's other rows see it too (``claim_batch``).
+        subscription = row.subscription
+        subscription.refresh_from_db()
         # A 410 disables it with its own reason (``dead_lettered``).
         if subscription.is_active and not _gone(failure) and _failed_too_long(subscription, now):
             _disable(
@@ -187,6 +219,8 @@ OUTBOX = WebhookOutbox()
 LEASE = OUTBOX.lease
 claim = OUTBOX.claim
 deliver = OUTBOX.deliver
+deliver_batch = OUTBOX.deliver_batch
 queue = OUTBOX.queue
+queue_batches = OUTBOX.queue_batches
 sweep = OUTBOX.sweep
 redeliver = OUTBOX.redeliver

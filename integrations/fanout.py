@@ -15,7 +15,7 @@ from django.utils import timezone
 from core.events import absolute_url
 from core.models import Event
 from customers.models import Customer
-from integrations.delivery import queue
+from integrations.delivery import queue_batches
 from integrations.models import (
     WEBHOOK_TEST_EVENT,
     PsaCompanyMapping,
@@ -171,8 +171,9 @@ def fan_out_pending(batch=BATCH):
             fanned_out_at=timezone.now()
         )
         delivery_ids = [delivery.pk for delivery in deliveries]
-        if delivery_ids:
-            transaction.on_commit(lambda: queue(delivery_ids))
+        receivers = [delivery.subscription_id for delivery in deliveries]
+        if receivers:
+            transaction.on_commit(lambda: queue_batches(receivers))
     return delivery_ids
 
 

@@ -13,9 +13,9 @@ def fan_out_events():
 
 
 @shared_task(name=delivery.DELIVER_TASK)
-def deliver(delivery_id):
-    """Send one webhook delivery (idempotent: the delivery row is claimed)."""
-    delivery.deliver(delivery_id)
+def deliver(subscription_id):
+    """Send a batch of a subscription's due webhook deliveries (idempotent: rows are claimed)."""
+    delivery.deliver_batch(subscription_id)
 
 
 @shared_task

@@ -12,19 +12,15 @@ from rest_framework import mixins, serializers, viewsets
 from accounts.roles import Capability
 from accounts.scopes import ApiResource
 from core.api import sync_list_description
-from core.openapi import EXAMPLE_API, examples
+from core.openapi import EXAMPLE_API, GROWING_NOTE, examples
 from core.pagination import SyncCursorPagination
 from customers.models import Customer
+from customers.serializers import CustomerLinkSerializer
 from messagecenter.filters import MessageApiFilterSet
 from messagecenter.models import REPORTED_FIELDS, MessageRecipient, ServiceMessage
 
-GROWING_NOTE = "Kept as Microsoft sent it: values Microsoft adds later appear as they are."
 
-
-class MessageRecipientSerializer(serializers.ModelSerializer):
-    tenant_id = serializers.UUIDField(source="customer.tenant_id", read_only=True)
-    company_name = serializers.CharField(source="customer.company_name", read_only=True)
-
+class MessageRecipientSerializer(CustomerLinkSerializer):
     class Meta:
         model = MessageRecipient
         fields = ["tenant_id", "company_name", "first_seen_at"]
@@ -125,12 +121,7 @@ class ServiceMessageViewSet(
 
     def get_queryset(self):
         customers = Customer.objects.visible_to(self.request.user)
+        recipients = MessageRecipient.objects.filter(customer__in=customers).by_customer_name()
         return ServiceMessage.objects.visible_to(self.request.user).prefetch_related(
-            Prefetch(
-                "recipients",
-                queryset=MessageRecipient.objects.filter(customer__in=customers)
-                .select_related("customer")
-                .order_by("customer__company_name", "customer_id"),
-                to_attr="recipient_list",
-            )
+            Prefetch("recipients", queryset=recipients, to_attr="recipient_list")
         )

@@ -3,8 +3,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.roles import Capability
+from accounts.roles import Capability, CapabilityQuerySet
 from core import leases
+from core.choices import label_for
+from customers.models import CustomerLink, MicrosoftPost, link_options
 
 
 class MessageCategoryChoices(models.TextChoices):
@@ -19,14 +21,6 @@ class MessageSeverityChoices(models.TextChoices):
     HIGH = "high", _("High")
     CRITICAL = "critical", _("Critical")
     UNKNOWN_FUTURE_VALUE = "unknownFutureValue", _("Unknown")
-
-
-def choice_label(choices, value):
-    """The label of a value Graph sent; a value we do not know yet is shown as sent."""
-    try:
-        return choices(value).label
-    except ValueError:
-        return value
 
 
 # What Microsoft's feed states about a message, beyond its id: each poll writes these
@@ -48,20 +42,15 @@ REPORTED_FIELDS = (
 )
 
 
-class ServiceMessageQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        if user.is_authenticated and user.has_capability(Capability.VIEW_SUPPORT):
-            return self
-        return self.none()
+class ServiceMessageQuerySet(CapabilityQuerySet):
+    capability = Capability.VIEW_SUPPORT
 
 
-class ServiceMessage(models.Model):
+class ServiceMessage(MicrosoftPost):
     """A Microsoft 365 Message center post (``serviceUpdateMessage``, MC123456), stored once
     however many tenants receive it; ``MessageRecipient`` links it to each customer whose feed
     listed it."""
 
-    microsoft_id = models.CharField(_("Microsoft id"), max_length=40)
-    title = models.CharField(_("title"), max_length=500)
     # Kept as Graph sends them; a value Microsoft adds later is stored and shown as it is.
     category = models.CharField(_("category"), max_length=40)
     severity = models.CharField(_("severity"), max_length=40)
@@ -71,25 +60,15 @@ class ServiceMessage(models.Model):
     action_required_by = models.DateTimeField(_("act by"), null=True, blank=True)
     started_at = models.DateTimeField(_("starts"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ends"), null=True, blank=True)
-    last_modified_at = models.DateTimeField(_("last modified by Microsoft"), null=True, blank=True)
     body_content_type = models.CharField(max_length=20, default="html")
     # Microsoft's HTML as sent; pages show it as text (incidents' post_text), never marked safe.
     body = models.TextField(_("body"), blank=True)
-    details = models.JSONField(_("details"), default=list, blank=True)
-    created_at = models.DateTimeField(_("first seen"), auto_now_add=True)
-    modified_at = models.DateTimeField(_("modified"), auto_now=True)
 
     objects = ServiceMessageQuerySet.as_manager()
 
-    class Meta:
+    class Meta(MicrosoftPost.Meta):
         verbose_name = _("service message")
         verbose_name_plural = _("service messages")
-        ordering = ["-last_modified_at", "-pk"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["microsoft_id"], name="messagecenter_servicemessage_unique_microsoft_id"
-            )
-        ]
         indexes = [
             # The message center list: newest change by Microsoft first.
             models.Index(fields=["-last_modified_at"], name="messagecenter_recent"),
@@ -99,49 +78,41 @@ class ServiceMessage(models.Model):
             models.Index(fields=["modified_at", "id"], name="messagecenter_modified"),
         ]
 
-    def __str__(self):
-        return f"{self.microsoft_id}: {self.title}"
-
     def get_absolute_url(self):
         return reverse("messagecenter:detail", kwargs={"microsoft_id": self.microsoft_id})
 
     @property
     def category_label(self):
-        return choice_label(MessageCategoryChoices, self.category)
+        return label_for(MessageCategoryChoices, self.category)
 
     @property
     def severity_label(self):
-        return choice_label(MessageSeverityChoices, self.severity)
+        return label_for(MessageSeverityChoices, self.severity)
 
 
-class MessageRecipient(models.Model):
+class MessageRecipient(CustomerLink):
     """A customer whose tenant received a message (its feed listed it)."""
 
+    post_field = "message"
     message = models.ForeignKey(ServiceMessage, on_delete=models.CASCADE, related_name="recipients")
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.CASCADE, related_name="message_links"
     )
-    first_seen_at = models.DateTimeField(_("first seen"), default=timezone.now)
 
     class Meta:
         verbose_name = _("message recipient")
         verbose_name_plural = _("message recipients")
-        ordering = ["message_id", "customer_id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["message", "customer"], name="messagecenter_recipient_unique"
-            )
-        ]
-        indexes = [
-            # A customer's messages on its page.
-            models.Index(fields=["customer", "message"], name="messagecenter_by_customer"),
-        ]
-
-    def __str__(self):
-        return f"{self.message.microsoft_id} → {self.customer}"
+        # The index serves a customer's messages on its page.
+        ordering, constraints, indexes = link_options(
+            "message",
+            unique="messagecenter_recipient_unique",
+            by_customer="messagecenter_by_customer",
+        )
 
 
-class MessageFeedQuerySet(models.QuerySet):
+class MessageFeedQuerySet(CapabilityQuerySet):
+    capability = Capability.VIEW_SUPPORT
+
     def pollable(self):
         """Feeds of enabled sources that belong to a customer: the partner's own tenant's
         messages reach no customer."""
@@ -159,13 +130,8 @@ class MessageFeedQuerySet(models.QuerySet):
             .order_by("-last_error_at", "pk")
         )
 
-    def visible_to(self, user):
-        if user.is_authenticated and user.has_capability(Capability.VIEW_SUPPORT):
-            return self
-        return self.none()
 
-
-class MessageFeed(models.Model):
+class MessageFeed(leases.PolledWork):
     """The Message center polling of one feed source's tenant: when it is due, who holds it and
     how the last read went. Separate from the source's health polling: another endpoint, another
     role (Message Center Reader), another schedule."""
@@ -176,19 +142,11 @@ class MessageFeed(models.Model):
         related_name="message_feed",
         verbose_name=_("feed source"),
     )
-    next_poll_at = models.DateTimeField(_("next poll"), default=timezone.now)
-    queued_until = models.DateTimeField(null=True, blank=True, editable=False)
-    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
-    last_polled_at = models.DateTimeField(_("last poll"), null=True, blank=True)
-    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
-    last_error = models.TextField(_("last error"), blank=True)
-    last_error_at = models.DateTimeField(null=True, blank=True)
     needs_attention = models.BooleanField(
         _("needs attention"),
         default=False,
         help_text=_("The last error needs an admin: a missing role or consent in the tenant."),
     )
-    consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
     messages_seen = models.PositiveIntegerField(_("messages listed"), default=0)
 
     objects = MessageFeedQuerySet.as_manager()

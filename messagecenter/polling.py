@@ -11,7 +11,7 @@ Message center's own role.
 """
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
@@ -50,26 +50,18 @@ NEEDS_CONSENT = (
 
 
 @dataclass
-class PollSummary:
-    source: str = ""
+class PollSummary(leases.PollSummary):
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     customers_linked: int = 0
-    malformed: int = 0
-    requests: int = 0
-    changes: list = field(default_factory=list)
 
-    def lines(self):
-        lines = [
+    def headline(self):
+        return (
             f"{self.source}: {self.created} new messages, {self.updated} updated, "
             f"{self.unchanged} unchanged, {self.customers_linked} customer links "
             f"({self.requests} requests)."
-        ]
-        lines += [f"  {change}" for change in self.changes[:20]]
-        if self.malformed:
-            lines.append(f"  {self.malformed} records could not be read and were skipped.")
-        return lines
+        )
 
 
 class PollSkipped(Exception):

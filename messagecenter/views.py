@@ -3,6 +3,7 @@ from django.shortcuts import get_object_or_404, render
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
+from core.filters import menu_choices, values_present
 from core.pagination import page_of
 from customers.filters import filtered_customer
 from messagecenter.filters import MessageFilterSet
@@ -21,13 +22,6 @@ LIST_ORDER = (F("last_modified_at").desc(nulls_last=True), "-pk")
 FAILING_SHOWN = 20
 
 
-def _choices(known, present):
-    """Known values with their labels, plus any value Microsoft sent that we do not know yet."""
-    labels = dict(known)
-    extra = sorted(value for value in present if value and value not in labels)
-    return [*known, *((value, value) for value in extra)]
-
-
 @capability_required(VIEW)
 def message_list(request):
     messages = (
@@ -39,18 +33,9 @@ def message_list(request):
     filterset = MessageFilterSet(request.GET, queryset=messages)
     filtered = filterset.qs if filterset.is_valid() else messages.none()
     page, query = page_of(request, filtered, PAGE_SIZE)
-    # One query for the filter menus: the values that occur, however many messages there are.
-    values = (
-        ServiceMessage.objects.visible_to(request.user)
-        .order_by()
-        .values_list("category", "severity", "services")
-        .distinct()
+    categories, severities, services = values_present(
+        ServiceMessage.objects.visible_to(request.user), "category", "severity", "services"
     )
-    categories, severities, services = set(), set(), set()
-    for category, severity, message_services in values:
-        categories.add(category)
-        severities.add(severity)
-        services.update(message_services)
     failing = MessageFeed.objects.visible_to(request.user).failing()
     return render(
         request,
@@ -59,8 +44,8 @@ def message_list(request):
             "filterset": filterset,
             "page": page,
             "query": query,
-            "categories": _choices(MessageCategoryChoices.choices, categories),
-            "severities": _choices(MessageSeverityChoices.choices, severities),
+            "categories": menu_choices(MessageCategoryChoices.choices, categories),
+            "severities": menu_choices(MessageSeverityChoices.choices, severities),
             "services": sorted(s for s in services if s),
             "customer": filtered_customer(filterset, request.user),
             "failing_feeds": failing[:FAILING_SHOWN],
@@ -79,8 +64,6 @@ def message_detail(request, microsoft_id):
         "messagecenter/message_detail.html",
         {
             "message": message,
-            "recipients": message.recipients.select_related("customer").order_by(
-                "customer__company_name", "customer_id"
-            ),
+            "recipients": message.recipients.by_customer_name(),
         },
     )

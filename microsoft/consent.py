@@ -133,12 +133,8 @@ def finish(session, answer, *, actor, request=None):
         before = snapshot(connection)
         store_consent(connection, tokens, PARTNER_CENTER_SCOPE)
         connection.save()
-        audit.record(
-            actor=actor,
-            action="microsoft_connection.consented",
-            target=connection,
-            before=before,
-            after={**snapshot(connection), "refresh_token": SECRET_CHANGED},
-            request=request,
+        after = {**snapshot(connection), "refresh_token": SECRET_CHANGED}
+        audit.record_save(
+            actor, "microsoft_connection.consented", connection, before, after, request
         )
     return connection

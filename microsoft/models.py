@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import crypto
+from core.models import SingletonModel
 
 # Entra ID refresh tokens last 90 days from their last redemption (confidential clients).
 REFRESH_TOKEN_LIFETIME = timedelta(days=90)
@@ -15,7 +16,7 @@ REFRESH_TOKEN_LIFETIME = timedelta(days=90)
 EXPIRY_WARNING = timedelta(days=14)
 
 
-class MicrosoftConnection(models.Model):
+class MicrosoftConnection(SingletonModel):
     """A single row (``get()``): the portal has one partner tenant."""
 
     class State(models.TextChoices):
@@ -48,11 +49,6 @@ class MicrosoftConnection(models.Model):
 
     def __str__(self):
         return f"Microsoft connection ({self.state})"
-
-    @classmethod
-    def get(cls):
-        connection, _created = cls.objects.get_or_create(pk=1)
-        return connection
 
     client_secret = crypto.encrypted_text("client_secret_encrypted")
     refresh_token = crypto.encrypted_text("refresh_token_encrypted")

@@ -166,13 +166,8 @@ def connect(
         after = {**snapshot(connection), "client_secret": SECRET_CHANGED}
         if tokens is not None:
             after["refresh_token"] = SECRET_CHANGED
-        audit.record(
-            actor=actor,
-            action="microsoft_connection.connected",
-            target=connection,
-            before=before,
-            after=after,
-            request=request,
+        audit.record_save(
+            actor, "microsoft_connection.connected", connection, before, after, request
         )
     return connection
 

@@ -167,8 +167,7 @@ class GraphClient:
             window = "" if seconds == 60 else f"{name}:"
             key = f"graph-requests:{self.connection.tenant_id}:{window}{int(now // seconds)}"
             try:
-                self.request_counter.add(key, 0, timeout=seconds * 2)
-                spent = self.request_counter.incr(key)
+                spent = self._count(key, seconds * 2)
             except Exception:  # the counter is down: Graph's own throttling still applies
                 logger.warning("Graph request budget unavailable; not counted", exc_info=True)
                 return
@@ -179,6 +178,16 @@ class GraphClient:
                     f"trying again in {wait:.0f} s.",
                     retry_after=wait,
                 )
+
+    def _count(self, key, timeout):
+        """Add one to the shared count ``key`` and return it. The key exists but for the
+        window's first request, so try the increment first: one call instead of two."""
+        try:
+            return self.request_counter.incr(key)
+        except ValueError:  # the window's first request
+            if self.request_counter.add(key, 1, timeout=timeout):
+                return 1
+            return self.request_counter.incr(key)  # another worker's first request came first
 
     def _request(self, method, url, **kwargs):
         """One attempt through the transport, spent from the budget and counted."""

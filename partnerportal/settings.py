@@ -164,6 +164,13 @@ if REDIS_URL:
             "KEY_PREFIX": "throttle",
             "OPTIONS": _redis_options,
         },
+        # What each API token may do, for API_TOKEN_CACHE_SECONDS (accounts.token_cache).
+        "api_tokens": {
+            "BACKEND": "core.cache.FailOpenRedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "api_tokens",
+            "OPTIONS": _redis_options,
+        },
     }
 else:
     CACHES = {
@@ -172,6 +179,8 @@ else:
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": "throttle",
         },
+        # Not cached: a revocation in one process could not reach another's memory.
+        "api_tokens": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
     }
 
 AUTH_USER_MODEL = "accounts.User"
@@ -407,7 +416,7 @@ REST_FRAMEWORK = {
     },
     # 0: throttles key on REMOTE_ADDR, which core.middleware has set from TRUSTED_PROXY_COUNT.
     "NUM_PROXIES": 0,
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    "DEFAULT_RENDERER_CLASSES": ["core.renderers.FastJSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -416,6 +425,9 @@ REST_KNOX = {
     "TOKEN_TTL": None,
     "AUTO_REFRESH": False,
 }
+# How long what an API token may do is cached (accounts.token_cache); revocations, rotations and
+# role changes take effect at once regardless. 0: every request reads the database.
+API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", 60, minimum=0)
 # How long a rotated-out API token keeps working next to the new one, so a PSA can switch
 # without downtime; 0 stops it at once.
 API_TOKEN_ROTATION_GRACE_HOURS = env.int("API_TOKEN_ROTATION_GRACE_HOURS", 24, minimum=0)

@@ -6,14 +6,15 @@
 customer tenant (app-only), or an app registration typed in for that tenant. ``access_problem``
 tells, from Graph's or Entra ID's error code, what an admin must grant when a tenant refuses.
 
-``fetch`` reads everything a poll needs (health overviews with their issues, and the issues
-modified since the watermark, or all of them when Graph refuses the filter) and returns it
-parsed; it writes nothing. Values are parsed defensively: a record Graph sends in a shape we
+``fetch`` reads everything a poll needs (the health overviews, without their issues, and the
+issues modified since the watermark, or all of them on a first poll or when Graph refuses the
+filter) and returns it parsed; it writes nothing. Values are parsed defensively: a record Graph sends in a shape we
 cannot read is counted and skipped, an enum value we do not know is kept as sent.
 """
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, timedelta
 
 from core.outbound import graph_client
 from microsoft.clients import (
@@ -32,6 +33,9 @@ ISSUES = "/admin/serviceAnnouncement/issues"
 POLL_DEADLINE_SECONDS = 90
 # Graph answers an unsupported $filter with 400; these codes mean "filter refused".
 FILTER_REFUSED_STATUSES = {400, 501}
+# The incremental read starts this long before the watermark: a change Graph lists a little
+# after its lastModifiedDateTime is still read. What is read again is compared before writing.
+REREAD_OVERLAP = timedelta(minutes=15)
 
 
 @dataclass
@@ -186,7 +190,7 @@ def _merge(snapshot, parsed):
     if current is None:
         snapshot.issues[parsed.fields["microsoft_id"]] = parsed
         return
-    # The same issue from two lists (overview expansion and /issues): keep the newest.
+    # The same issue twice (Graph's pages moved while we read them): keep the newest.
     newer = parsed.fields["last_modified_at"] or current.fields["last_modified_at"]
     if current.fields["last_modified_at"] is None or (
         newer and newer > current.fields["last_modified_at"]
@@ -194,10 +198,22 @@ def _merge(snapshot, parsed):
         snapshot.issues[parsed.fields["microsoft_id"]] = parsed
 
 
+def _add_issues(snapshot, issues):
+    for raw in issues:
+        parsed = parse_issue(raw)
+        if parsed is None:
+            snapshot.malformed += 1
+        else:
+            _merge(snapshot, parsed)
+
+
 def fetch(client, watermark=None):
-    """Read the tenant's feed. Raises GraphError on failure; writes nothing."""
+    """Read the tenant's feed. Raises GraphError on failure; writes nothing.
+
+    The overviews are read without ``$expand=issues``: their issues are the ones ``/issues``
+    lists, and a poll that learns nothing should download (almost) nothing."""
     snapshot = FeedSnapshot()
-    for overview in client.get_collection(HEALTH_OVERVIEWS, {"$expand": "issues"}):
+    for overview in client.get_collection(HEALTH_OVERVIEWS):
         if not isinstance(overview, dict) or not overview.get("id") or not overview.get("service"):
             snapshot.malformed += 1
             continue
@@ -205,18 +221,12 @@ def fetch(client, watermark=None):
             _text(overview["service"], 200),
             _enum(overview.get("status")),
         )
-        for raw in overview.get("issues") or []:
-            parsed = parse_issue(raw)
-            if parsed is None:
-                snapshot.malformed += 1
-            else:
-                _merge(snapshot, parsed)
     issues = None
     if watermark is not None:
-        stamp = watermark.strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = (watermark - REREAD_OVERLAP).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
             issues = list(
-                client.get_collection(ISSUES, {"$filter": f"lastModifiedDateTime ge {stamp}"})
+                client.get_collection(ISSUES, {"$filter": f"lastModifiedDateTime gt {since}"})
             )
             snapshot.full_listing = False
         except GraphError as exc:
@@ -225,11 +235,6 @@ def fetch(client, watermark=None):
             issues = None  # Graph refused the filter: read the full list instead
     if issues is None:
         issues = list(client.get_collection(ISSUES))
-    for raw in issues:
-        parsed = parse_issue(raw)
-        if parsed is None:
-            snapshot.malformed += 1
-        else:
-            _merge(snapshot, parsed)
+    _add_issues(snapshot, issues)
     snapshot.requests = client.requests_made
     return snapshot

@@ -6,8 +6,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.roles import Capability
+from accounts.roles import Capability, CapabilityQuerySet
 from core import crypto, leases
+from core.models import SingletonModel
 from incidents.status import status_label, status_severity
 
 
@@ -64,22 +65,19 @@ class AccessProblem(models.TextChoices):
     NEEDS_CONSENT = "needs_consent", _("Needs consent")
 
 
-class FeedSourceQuerySet(models.QuerySet):
+class FeedSourceQuerySet(CapabilityQuerySet):
+    capability = Capability.MANAGE_INTEGRATIONS
+
     def due(self, now=None):
         """Enabled sources whose next poll is due and that no scheduler has queued recently."""
         return leases.due(self.filter(enabled=True), now or timezone.now())
-
-    def visible_to(self, user):
-        if user.is_authenticated and user.has_capability(Capability.MANAGE_INTEGRATIONS):
-            return self
-        return self.none()
 
     def through_connection(self):
         """Sources that read their tenant through the partner's Microsoft connection."""
         return self.filter(auth_mode__in=CONNECTION_MODES)
 
 
-class FeedSource(models.Model):
+class FeedSource(leases.PolledWork):
     """One tenant's Microsoft Graph service-communications feed: the partner's own or a customer's.
 
     The row is the record of the polling work: ``queued_until`` stops two schedulers queueing it
@@ -123,13 +121,6 @@ class FeedSource(models.Model):
     )
     enabled = models.BooleanField(_("enabled"), default=True)
 
-    next_poll_at = models.DateTimeField(_("next poll"), default=timezone.now)
-    queued_until = models.DateTimeField(null=True, blank=True, editable=False)
-    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
-    last_polled_at = models.DateTimeField(_("last poll"), null=True, blank=True)
-    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
-    last_error = models.TextField(_("last error"), blank=True)
-    last_error_at = models.DateTimeField(null=True, blank=True)
     needs_attention = models.BooleanField(
         _("needs attention"),
         default=False,
@@ -143,7 +134,6 @@ class FeedSource(models.Model):
         default=AccessProblem.NONE,
         editable=False,
     )
-    consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
     # When the current run of failures began (the first failed poll after a success); how long
     # the tenant's data has been getting old.
     failing_since = models.DateTimeField(_("failing since"), null=True, blank=True, editable=False)
@@ -193,7 +183,7 @@ class FeedSource(models.Model):
         return timedelta(seconds=self.poll_interval_seconds)
 
 
-class PollCycle(models.Model):
+class PollCycle(SingletonModel):
     """A single row (``get()``): sweeps over every enabled source read through the partner's
     connection, each from the first source due to the last one finished, so the Feeds page can
     say how long a full cycle takes (Graph's per-tenant limits make it grow with the number of
@@ -212,11 +202,6 @@ class PollCycle(models.Model):
 
     def __str__(self):
         return f"Polling cycles (last finished {self.last_finished_at or 'never'})"
-
-    @classmethod
-    def get(cls):
-        cycle, _created = cls.objects.get_or_create(pk=1)
-        return cycle
 
     @property
     def last_duration(self):

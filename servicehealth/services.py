@@ -174,12 +174,5 @@ def update_feed_source(source, *, actor, request=None, client_secret=None, **fie
     if not before["enabled"] and source.enabled:
         source.next_poll_at = timezone.now()
     source.save()
-    audit.record(
-        actor=actor,
-        action="feed_source.updated",
-        target=source,
-        before=before,
-        after=after,
-        request=request,
-    )
+    audit.record_save(actor, "feed_source.updated", source, before, after, request)
     return source

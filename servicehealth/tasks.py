@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from outbound.graph import GraphError
-from servicehealth import connection_sources, cycles, polling
+from servicehealth import connection_sources, cycles, polling, pool
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +34,28 @@ def poll_source(source_id):
         with contextlib.suppress(polling.PollSkipped, GraphError):
             polling.poll(source_id)
     except polling.PollInterrupted as exc:
-        logger.warning("%s Recording it in %s s.", exc, RECORD_RETRY_SECONDS)
-        record_interrupted_poll.apply_async(
-            (source_id, exc.claimed_at.isoformat()), countdown=RECORD_RETRY_SECONDS
-        )
+        _record_later(exc)
+
+
+@shared_task(name=polling.POLL_BATCH_TASK)
+def poll_sources(source_ids):
+    """Poll a batch of feed sources at once (servicehealth.pool), each as ``poll_source``
+    does; one source's failure is its own and does not stop the others."""
+    for source_id, outcome in pool.poll_many(source_ids).items():
+        if isinstance(outcome, polling.PollInterrupted):
+            _record_later(outcome)
+        elif isinstance(outcome, Exception) and not isinstance(
+            outcome, polling.PollSkipped | GraphError
+        ):
+            logger.error("poll of feed source %s failed", source_id, exc_info=outcome)
+
+
+def _record_later(interrupted):
+    logger.warning("%s Recording it in %s s.", interrupted, RECORD_RETRY_SECONDS)
+    record_interrupted_poll.apply_async(
+        (interrupted.source_id, interrupted.claimed_at.isoformat()),
+        countdown=RECORD_RETRY_SECONDS,
+    )
 
 
 @shared_task(bind=True, max_retries=RECORD_MAX_RETRIES)

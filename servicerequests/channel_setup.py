@@ -179,14 +179,7 @@ def update_channel(channel, *, actor, request=None, credentials=None, forget=(),
     for key in typed:
         if key in after["credentials"]:
             after["credentials"][key] = SECRET_CHANGED
-    audit.record(
-        actor=actor,
-        action="channel.updated",
-        target=channel,
-        before=before,
-        after=after,
-        request=request,
-    )
+    audit.record_save(actor, "channel.updated", channel, before, after, request)
     return channel
 
 
@@ -229,15 +222,8 @@ class _AuditedRows:
             setattr(instance, field, value)
         instance.full_clean()
         instance.save()
-        # Every save is recorded, even one that changes nothing (the admin pressed "Save").
-        audit.record(
-            actor=actor,
-            action=f"{self.action}.updated",
-            target=instance,
-            before=before,
-            after=self.snapshot(instance),
-            request=request,
-        )
+        after = self.snapshot(instance)
+        audit.record_save(actor, f"{self.action}.updated", instance, before, after, request)
         return instance
 
 
@@ -280,14 +266,8 @@ def move_rule(rule, direction, *, actor, request=None):
             # auto_now is saved only when named: the API's incremental sync must see the move.
             candidate.save(update_fields=["position", "modified_at"])
     moved = rules[other]
-    audit.record(
-        actor=actor,
-        action="routing_rule.moved",
-        target=moved,
-        before=before,
-        after={"position": moved.position, "direction": direction},
-        request=request,
-    )
+    after = {"position": moved.position, "direction": direction}
+    audit.record_save(actor, "routing_rule.moved", moved, before, after, request)
     return moved
 
 

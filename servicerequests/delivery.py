@@ -25,7 +25,7 @@ from django.utils.translation import gettext_noop
 from core import outbox
 from microsoft.services import connection_ready, get_connection
 from servicerequests.channels.base import ChannelError
-from servicerequests.events import record_status_event
+from servicerequests.events import RELATIONS, record_status_event, record_status_event_for
 from servicerequests.models import (
     Channel,
     Delivery,
@@ -155,17 +155,23 @@ class EscalationOutbox(ChannelOutbox):
                 ),
             )
             return
-        # Locked and read first: the status event names the status it replaced.
-        previous_status = locked_status(service_request.pk)
-        ServiceRequest.objects.filter(pk=service_request.pk).update(
-            channel_reference=result.reference[:100], modified_at=now
+        # Locked and read first, with what the status event shows: the event names the status
+        # it replaced, and carries the request as this changes it.
+        service_request = (
+            ServiceRequest.objects.select_for_update(of=("self",))
+            .select_related(*RELATIONS)
+            .get(pk=service_request.pk)
         )
+        previous_status = service_request.status
+        changes = {"channel_reference": result.reference[:100], "modified_at": now}
         # Delivered means open, unless an agent has closed it meanwhile.
-        if ServiceRequest.objects.filter(
-            pk=service_request.pk,
-            status__in=[StatusChoices.PENDING_DELIVERY, StatusChoices.DELIVERY_FAILED],
-        ).update(status=StatusChoices.OPEN):
-            record_status_event(service_request.pk, previous_status)
+        if previous_status in (StatusChoices.PENDING_DELIVERY, StatusChoices.DELIVERY_FAILED):
+            changes["status"] = StatusChoices.OPEN
+        ServiceRequest.objects.filter(pk=service_request.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(service_request, name, value)
+        if "status" in changes:
+            record_status_event_for(service_request, previous_status)
         TimelineEntry.write(
             service_request,
             TimelineKindChoices.DELIVERED,

@@ -4,6 +4,8 @@ Below the services and the delivery worker, which both record them in the transa
 change.
 """
 
+import functools
+
 from django.urls import reverse
 from django.utils import translation
 
@@ -12,25 +14,43 @@ from core.models import EventTypeChoices
 from servicerequests.models import ServiceRequest, StatusChoices
 from servicerequests.serializers import ServiceRequestSerializer
 
+# What the API's representation reads beyond the request's own row.
+RELATIONS = ("support_topic", "customer", "channel", "incident", "assignee", "delivery")
 
-def request_event(type_, service_request_id, summary):
-    """An event carrying the request as ``GET /api/v1/service-requests/<number>/`` shows it now.
 
-    ``summary(service_request)`` gives the event's one-line text."""
-    service_request = ServiceRequest.objects.select_related(
-        "support_topic", "customer", "channel", "incident", "assignee", "delivery"
-    ).get(pk=service_request_id)
+@functools.cache
+def _serializer():
+    # One for the process: DRF builds a serializer's fields on first use, which costs several
+    # times what rendering one request does, and the context (the portal's address) is fixed.
+    return ServiceRequestSerializer(context=events.api_context())
+
+
+def detail_path(service_request):
+    return reverse("api-v1:service-request-detail", kwargs={"number": service_request.number})
+
+
+def representation(service_request, request=None):
+    """``service_request`` (its ``RELATIONS`` loaded) as ``GET /api/v1/service-requests/<number>/``
+    shows it: its link on the address ``request`` came to (an API answer), or else on the
+    portal's (an event). The link is the only part that depends on the address."""
+    data = _serializer().to_representation(service_request)
+    if request is not None:
+        data["url"] = request.build_absolute_uri(detail_path(service_request))
+    return data
+
+
+def request_event(type_, service_request, summary):
+    """An event carrying ``service_request`` (its ``RELATIONS`` loaded, as they are now) as the
+    API shows it. ``summary(service_request)`` gives the event's one-line text."""
     return events.build(
         type=type_,
         summary=summary(service_request),
         object_type="service_request",
         object_id=service_request.number,
-        object_url=events.absolute_url(
-            reverse("api-v1:service-request-detail", kwargs={"number": service_request.number})
-        ),
+        object_url=events.absolute_url(detail_path(service_request)),
         consolidation_key=f"servicerequest:{service_request.number}",
         tenant_id=service_request.customer.tenant_id,
-        payload=ServiceRequestSerializer(service_request, context=events.api_context()).data,
+        payload=representation(service_request),
     )
 
 
@@ -38,19 +58,21 @@ def record_status_event(service_request_id, previous):
     """Record ``servicerequest.status_changed`` from ``previous`` to the stored status.
 
     Call it in the transaction that changed the status, and only when it really changed."""
+    stored = ServiceRequest.objects.select_related(*RELATIONS).get(pk=service_request_id)
+    record_status_event_for(stored, previous)
 
-    def summary(service_request):
+
+def record_status_event_for(service_request, previous):
+    """``record_status_event`` for a request held as it now is (read in this transaction, its
+    ``RELATIONS`` loaded, the change applied)."""
+
+    def summary(changed):
         # Plain English, like the API: the text travels to PSA tools in whatever language.
         with translation.override("en"):
             return (
-                f"{service_request.number}: {StatusChoices(previous).label} → "
-                f"{service_request.get_status_display()}"
+                f"{changed.number}: {StatusChoices(previous).label} → "
+                f"{changed.get_status_display()}"
             )
 
-    events.record(
-        [
-            request_event(
-                EventTypeChoices.SERVICE_REQUEST_STATUS_CHANGED, service_request_id, summary
-            )
-        ]
-    )
+    event = request_event(EventTypeChoices.SERVICE_REQUEST_STATUS_CHANGED, service_request, summary)
+    events.record([event])

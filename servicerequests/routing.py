@@ -72,13 +72,19 @@ def _mismatch(rule, *, category, severity, support_topic, customer_tags):
     return None
 
 
-def route(*, category, severity, support_topic, customer_tags=()):
+def rules():
+    """Every rule in the order they are tried, with what ``_mismatch`` reads."""
+    return list(
+        RoutingRule.objects.select_related("channel", "support_topic").order_by("position", "pk")
+    )
+
+
+def route(*, category, severity, support_topic, customer_tags=(), candidates=None):
+    """The decision; ``candidates`` are the ``rules()`` when the caller has read them already.
+    The fallback channel is read only when no rule matched."""
     customer_tags = set(customer_tags)
     decision = RoutingDecision(channel=None, rule=None)
-    rules = RoutingRule.objects.select_related("channel", "support_topic").order_by(
-        "position", "pk"
-    )
-    for rule in rules:
+    for rule in rules() if candidates is None else candidates:
         why = _mismatch(
             rule,
             category=category,
@@ -98,10 +104,15 @@ def route(*, category, severity, support_topic, customer_tags=()):
 
 
 def route_request(service_request):
-    tags = service_request.customer.tags.values_list("name", flat=True)
+    candidates = rules()
+    # The customer's tags cost a query; only a rule with a tag condition needs them.
+    tags = ()
+    if any(rule.customer_tag for rule in candidates):
+        tags = service_request.customer.tags.values_list("name", flat=True)
     return route(
         category=service_request.category,
         severity=service_request.severity,
         support_topic=service_request.support_topic,
         customer_tags=tags,
+        candidates=candidates,
     )

@@ -96,6 +96,11 @@ class NoRoute(Exception):
     pass
 
 
+# What a new request is given as rows already read (by the form or serializer that validated
+# them, by routing, or the caller itself): full_clean's existence check would read each again.
+GIVEN_RELATIONS = ("support_topic", "customer", "channel", "incident", "assignee", "created_by")
+
+
 @transaction.atomic
 def open_service_request(*, actor, request=None, **fields):
     """Create the request, route it, write its delivery row; queue the delivery after commit."""
@@ -110,19 +115,30 @@ def open_service_request(*, actor, request=None, **fields):
     if decision.channel is None:
         raise NoRoute(decision.explanation)
     service_request.channel = decision.channel
-    service_request.full_clean(exclude=["number"])
+    service_request.full_clean(exclude=["number", *GIVEN_RELATIONS])
     service_request.save()
     service_request.number = f"SR-{service_request.pk:06d}"
     ServiceRequest.objects.filter(pk=service_request.pk).update(number=service_request.number)
+    # Built with the request, so it is the request's ``delivery`` too (no query to read it).
     outbox = Delivery.objects.create(service_request=service_request, channel=decision.channel)
-    TimelineEntry.write(
-        service_request, TimelineKindChoices.CREATED, gettext_noop("Opened."), actor=actor
-    )
-    TimelineEntry.write(
-        service_request,
-        TimelineKindChoices.ROUTED,
-        *decision.explanation_message,
-        data={"channel": decision.channel.pk, "rule": decision.rule.pk if decision.rule else None},
+    # The committed row is the record; the message only wakes a worker (the sweep is the net).
+    # Queued first, before the event's wake-up: the commit's messages go out in this order.
+    transaction.on_commit(lambda: delivery.queue(outbox.pk))
+    TimelineEntry.objects.bulk_create(
+        [
+            TimelineEntry.build(
+                service_request, TimelineKindChoices.CREATED, gettext_noop("Opened."), actor=actor
+            ),
+            TimelineEntry.build(
+                service_request,
+                TimelineKindChoices.ROUTED,
+                *decision.explanation_message,
+                data={
+                    "channel": decision.channel.pk,
+                    "rule": decision.rule.pk if decision.rule else None,
+                },
+            ),
+        ]
     )
     audit.record(
         actor=actor,
@@ -131,17 +147,16 @@ def open_service_request(*, actor, request=None, **fields):
         after=_snapshot(service_request),
         request=request,
     )
+    # The request as it stands in memory is what was just written: no need to read it back.
     events.record(
         [
             request_event(
                 EventTypeChoices.SERVICE_REQUEST_CREATED,
-                service_request.pk,
+                service_request,
                 lambda opened: f"{opened.number}: {opened.title}",
             )
         ]
     )
-    # The committed row is the record; the message only wakes a worker (the sweep is the net).
-    transaction.on_commit(lambda: delivery.queue(outbox.pk))
     return service_request
 
 

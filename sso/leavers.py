@@ -66,13 +66,8 @@ def deactivate_leaver(user, state):
     tokens = AuthToken.objects.filter(user=user).delete()[0]
     for session in UserSession.objects.filter(user=user):
         session.end()
-    audit.record(
-        actor=None,
-        action="staff.sso_deactivated",
-        target=user,
-        before=before,
-        after={**staff_snapshot(user), "entra": state, "api_tokens_deleted": tokens},
-    )
+    after = {**staff_snapshot(user), "entra": state, "api_tokens_deleted": tokens}
+    audit.record_save(None, "staff.sso_deactivated", user, before, after)
 
 
 def _record(settings, result):

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Role
 from core import crypto
+from core.models import SingletonModel
 
 PUBLIC_CLOUD_LOGIN_URL = "https://login.microsoftonline.com"
 # The app roles the app registration defines, by their value in the id_token's ``roles`` claim.
@@ -18,7 +19,7 @@ APP_ROLES = {
 }
 
 
-class SsoSettings(models.Model):
+class SsoSettings(SingletonModel):
     """A single row (``get()``): the portal signs in staff of one partner tenant."""
 
     enabled = models.BooleanField(_("sign-in with Microsoft"), default=False)
@@ -43,11 +44,6 @@ class SsoSettings(models.Model):
 
     def __str__(self):
         return "Sign-in with Microsoft"
-
-    @classmethod
-    def get(cls):
-        settings, _created = cls.objects.get_or_create(pk=1)
-        return settings
 
     client_secret = crypto.encrypted_text("client_secret_encrypted")
 

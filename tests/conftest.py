@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts import services
 from accounts.roles import Role
+from servicehealth import pool
 from tests.factories import PASSWORD, UserFactory
 
 # Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls there.
@@ -108,6 +109,13 @@ def empty_caches():
 
     for alias in settings.CACHES:
         caches[alias].clear()
+
+
+@pytest.fixture(autouse=True)
+def close_poll_pool():
+    """A test that polled a batch of feed sources in this process leaves no pool thread holding a database connection."""
+    yield
+    pool.close()
 
 
 @pytest.fixture

@@ -1,11 +1,12 @@
 """`bench/api.py --part fanout`: webhook fan-out delivered by a real Celery worker."""
 
+import json
 import os
 import subprocess
 import time
 import uuid
 
-from bench.harness import start_worker
+from bench.harness import celery_round_trips, start_worker
 
 
 def fanout(args, processes):
@@ -13,14 +14,17 @@ def fanout(args, processes):
 
     The subscriptions all point at the PSA receiver simulator (it verifies every signature with
     the standardwebhooks library) on loopback; a real Celery worker (``--fanout-concurrency``
-    processes) fans the events out and delivers them. Baseline: a bare Celery round trip through
-    the same worker, measured first.
+    processes) fans the events out and delivers them. Baselines: a bare Celery round trip through
+    the same worker, measured first, and a keep-alive POST loop from this one process to the same
+    receiver (the same bodies, signed the same way), measured after. ``--json``: ends with one
+    JSON line, ``{"deliveries_per_s": …, "ratio_vs_keepalive_post": …}``.
     """
     import statistics
 
+    from django.utils import timezone
+
     from core import events
-    from core.models import EventTypeChoices, WorkerHeartbeat
-    from core.tasks import heartbeat
+    from core.models import Event, EventTypeChoices
     from customers.models import Customer
     from integrations.models import WebhookDelivery, WebhookSubscription
     from integrations.services import create_subscription
@@ -31,6 +35,8 @@ def fanout(args, processes):
     receiver = PsaWebhookReceiver(secret=secret)
     server = SimulatorServer(receiver).start()
     WebhookSubscription.objects.update(is_active=False)
+    # Events an earlier run left unfanned would go to this run's subscriptions too.
+    Event.objects.filter(fanned_out_at__isnull=True).update(fanned_out_at=timezone.now())
     subscriptions = [
         create_subscription(
             actor=None,
@@ -62,19 +68,7 @@ def fanout(args, processes):
     processes.append(worker)
     try:
         # Baseline: publish → the worker runs a one-row task → seen here.
-        round_trips = []
-        deadline = time.monotonic() + 60
-        while not WorkerHeartbeat.objects.filter(queue="bench-fanout").exists():
-            heartbeat.apply_async(args=["bench-fanout"], queue="webhooks")
-            time.sleep(0.5)
-            assert time.monotonic() < deadline, "the Celery worker did not start"
-        for _ in range(50):
-            before = WorkerHeartbeat.objects.get(queue="bench-fanout").last_seen
-            started = time.perf_counter()
-            heartbeat.apply_async(args=["bench-fanout"], queue="webhooks")
-            while WorkerHeartbeat.objects.get(queue="bench-fanout").last_seen == before:
-                time.sleep(0.002)
-            round_trips.append(time.perf_counter() - started)
+        round_trips = celery_round_trips("webhooks")
 
         from django.db import transaction
 
@@ -115,6 +109,10 @@ def fanout(args, processes):
         verified = receiver.verified
         ids = {d.headers.get("webhook-id") for d in verified}
         base = statistics.median(round_trips)
+        per_s = len(rows) / span
+        loop_per_s = keepalive_post_loop(
+            ours.filter(state="delivered").select_related("subscription")
+        )
         print(
             f"\nwebhook fan-out: {len(recorded):,} events x {args.subscriptions} subscriptions, "
             f"worker concurrency {args.fanout_concurrency}, PostgreSQL + Redis"
@@ -122,9 +120,13 @@ def fanout(args, processes):
         if fanned_at is not None:
             print(f"fanned out: {expected:,} deliveries written in {fanned_at - started:.1f} s")
         print(
-            f"delivered: {len(rows):,}/{expected:,} in {span:.1f} s = {len(rows) / span:.0f} "
+            f"delivered: {len(rows):,}/{expected:,} in {span:.1f} s = {per_s:.0f} "
             f"deliveries/s; the receiver verified {len(verified):,} signatures, "
             f"{len(ids):,} distinct webhook-ids (waited {elapsed:.1f} s)"
+        )
+        print(
+            f"keep-alive POST loop, one process (baseline): {loop_per_s:.0f} deliveries/s; "
+            f"ratio {per_s / loop_per_s:.2f}"
         )
         p50 = latencies[len(latencies) // 2]
         p99 = latencies[int(len(latencies) * 0.99) - 1]
@@ -138,6 +140,31 @@ def fanout(args, processes):
             f"{'event recorded -> delivered':<36}{p50 * 1000:>10.1f}{p99 * 1000:>10.1f}"
             f"{p50 / base:>12.1f}"
         )
+        if args.json:
+            summary = {
+                "deliveries_per_s": round(per_s, 1),
+                "ratio_vs_keepalive_post": round(per_s / loop_per_s, 3),
+            }
+            print(json.dumps(summary))
     finally:
         receiver.release()
         server.stop()
+
+
+def keepalive_post_loop(deliveries):
+    """Deliveries/s of a plain loop in this process: sign each body as the portal does and POST
+    it on one requests session (kept alive where the receiver allows) to its subscription's URL.
+    Fresh webhook-ids, so the receiver processes each as new rather than as a repeat."""
+    import requests
+
+    from integrations.sending import body_bytes, signed_headers
+
+    bodies = [(d.subscription, body_bytes(d)) for d in deliveries]
+    session = requests.Session()
+    session.trust_env = False
+    started = time.perf_counter()
+    for n, (subscription, body) in enumerate(bodies):
+        headers = signed_headers(subscription, f"msg_baseline_{n}_{uuid.uuid4().hex[:8]}", body)
+        response = session.post(subscription.target_url, data=body, headers=headers, timeout=15)
+        assert 200 <= response.status_code < 300, response.status_code
+    return len(bodies) / (time.perf_counter() - started)

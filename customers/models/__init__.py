@@ -23,6 +23,7 @@ from customers.models.jobs import (
     GdapSyncState,
     PartnerCenterSyncState,
 )
+from customers.models.published import CustomerLink, MicrosoftPost, link_options
 from customers.models.relationships import AccessAssignment, DelegatedAdminRelationship
 
 __all__ = [
@@ -34,15 +35,18 @@ __all__ = [
     "Customer",
     "CustomerImport",
     "CustomerImportStatusChoices",
+    "CustomerLink",
     "CustomerQuerySet",
     "CustomerRelationshipChoices",
     "CustomerSyncRun",
     "DelegatedAdminRelationship",
     "GdapSyncState",
+    "MicrosoftPost",
     "PartnerCenterSyncState",
     "ServiceFamilyChoices",
     "Subscription",
     "SubscriptionStatusChoices",
     "Tag",
+    "link_options",
     "validate_domain",
 ]

@@ -5,12 +5,12 @@ import re
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.roles import Capability
+from accounts.roles import Capability, CapabilityQuerySet
 from customers import gdap
 from customers.choices import (
     ContactRoleChoices,
@@ -43,12 +43,9 @@ class Tag(models.Model):
         return self.name
 
 
-class CustomerQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        """Customers the user may see: all of them for the support roles, none otherwise."""
-        if user.is_authenticated and user.has_capability(Capability.VIEW_SUPPORT):
-            return self
-        return self.none()
+class CustomerQuerySet(CapabilityQuerySet):
+    # Customers the user may see: all of them for the support roles, none otherwise.
+    capability = Capability.VIEW_SUPPORT
 
     def with_gdap_state(self, state, now=None):
         now = now or timezone.now()
@@ -61,6 +58,17 @@ class CustomerQuerySet(models.QuerySet):
             GdapStateChoices.NONE: no_access & Q(gdap_ever_active=False),
         }
         return self.filter(filters[GdapStateChoices(state)])
+
+    def with_feed_badge(self):
+        """``has_feed_badge``: whether the list marks the customer's health feed as refused or
+        failing (servicehealth/_customer_feed_badges.html), so that only those rows read their
+        feed sources. Through the reverse relation servicehealth declares: customers imports
+        nothing from it."""
+        badged = self.model.objects.filter(
+            Q(pk=OuterRef("pk"), feed_sources__enabled=True)
+            & (Q(feed_sources__access_problem__gt="") | Q(feed_sources__consecutive_failures__gt=0))
+        )
+        return self.annotate(has_feed_badge=Exists(badged))
 
     def search(self, text):
         """Company name, any domain or the tenant id, case-insensitively."""
@@ -80,6 +88,18 @@ CUSTOMER_COLUMNS = (
     "relationship",
     "tags",
 )
+
+
+def gdap_state_of(access_until, ever_active, now=None):
+    """Delegated access as a whole from a customer's two columns (the API's list reads values)."""
+    now = now or timezone.now()
+    if access_until is not None and access_until > now:
+        return (
+            GdapStateChoices.EXPIRING
+            if access_until <= now + gdap.EXPIRING_WINDOW
+            else GdapStateChoices.ACTIVE
+        )
+    return GdapStateChoices.EXPIRED if ever_active else GdapStateChoices.NONE
 
 
 class Customer(models.Model):
@@ -208,15 +228,7 @@ class Customer(models.Model):
         return [self.default_domain, *self.other_domains]
 
     def gdap_state(self, now=None):
-        now = now or timezone.now()
-        until = self.gdap_access_until
-        if until is not None and until > now:
-            return (
-                GdapStateChoices.EXPIRING
-                if until <= now + gdap.EXPIRING_WINDOW
-                else GdapStateChoices.ACTIVE
-            )
-        return GdapStateChoices.EXPIRED if self.gdap_ever_active else GdapStateChoices.NONE
+        return gdap_state_of(self.gdap_access_until, self.gdap_ever_active, now)
 
     @property
     def has_delegated_access(self):

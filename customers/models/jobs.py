@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import leases
+from core.models import SingletonModel
 from customers.choices import CustomerImportStatusChoices
 
 
@@ -74,7 +75,7 @@ class CustomerImport(models.Model):
 QUEUED_SHOWN_FOR = timedelta(minutes=15)
 
 
-class SyncState(models.Model):
+class SyncState(SingletonModel):
     """The one record of a sync from Microsoft: who holds it (lease), and how the last run went.
 
     A single row: a sync reads everything of the partner tenant at once, so two runs at the
@@ -101,11 +102,6 @@ class SyncState(models.Model):
 
     class Meta:
         abstract = True
-
-    @classmethod
-    def get(cls):
-        state, _created = cls.objects.get_or_create(pk=1)
-        return state
 
     @classmethod
     def claim(cls, lease, now=None, **fields):

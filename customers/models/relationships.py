@@ -7,6 +7,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.choices import label_for
 from customers import gdap
 
 
@@ -58,7 +59,7 @@ class DelegatedAdminRelationship(models.Model):
 
     @property
     def status_label(self):
-        return gdap.label_for(gdap.RelationshipStatusChoices, self.status)
+        return label_for(gdap.RelationshipStatusChoices, self.status)
 
     @property
     def is_known_status(self):
@@ -136,7 +137,7 @@ class AccessAssignment(models.Model):
 
     @property
     def status_label(self):
-        return gdap.label_for(gdap.AccessAssignmentStatusChoices, self.status)
+        return label_for(gdap.AccessAssignmentStatusChoices, self.status)
 
     @property
     def role_names(self):

@@ -163,6 +163,18 @@ _FEED_SOURCE_STATUS_FIELDS = (
 )
 
 
+def _client_secret_field(help_text):
+    """The write-only client secret: never returned, kept as typed (no trimming)."""
+    return serializers.CharField(
+        write_only=True,
+        required=False,
+        max_length=1000,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text=help_text,
+    )
+
+
 @examples(
     "Contoso's feed", request=schema.FEED_SOURCE_REQUEST, response=schema.FEED_SOURCE_RESPONSE
 )
@@ -184,14 +196,9 @@ class FeedSourceSerializer(serializers.ModelSerializer):
             )
         ],
     )
-    client_secret = serializers.CharField(
-        write_only=True,
-        required=False,
-        max_length=1000,
-        trim_whitespace=False,
-        style={"input_type": "password"},
-        help_text="The app registration's client secret, required with `client_credentials`. "
-        "Write-only: it is never returned.",
+    client_secret = _client_secret_field(
+        "The app registration's client secret, required with `client_credentials`. "
+        "Write-only: it is never returned."
     )
     has_client_secret = serializers.SerializerMethodField()
 
@@ -239,17 +246,10 @@ class FeedSourceSerializer(serializers.ModelSerializer):
 class FeedSourceUpdateSerializer(FeedSourceSerializer):
     """The same fields; the client secret may be left out to keep the stored one."""
 
-    client_secret = serializers.CharField(
-        write_only=True,
-        required=False,
-        max_length=1000,
-        trim_whitespace=False,
-        style={"input_type": "password"},
-        help_text=(
-            "A new client secret; leave it out to keep the stored one. Required when `token_url` "
-            "or `base_url` moves to another origin (scheme, host or port): the stored secret is "
-            "never sent to a new host. Never returned."
-        ),
+    client_secret = _client_secret_field(
+        "A new client secret; leave it out to keep the stored one. Required when `token_url` or "
+        "`base_url` moves to another origin (scheme, host or port): the stored secret is never "
+        "sent to a new host. Never returned."
     )
 
 

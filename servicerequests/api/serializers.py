@@ -7,12 +7,14 @@ here. Writes go through ``servicerequests.services`` (timeline and audit).
 
 from django.core.validators import RegexValidator
 from django.db import transaction
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from core.api import through_service
+from core.listing import ValueWriter
 from core.openapi import examples
 from customers.serializers import CustomerTenantField
 from incidents.models import Incident
@@ -26,8 +28,13 @@ from servicerequests.models import (
     StatusChoices,
     SupportTopic,
     TimelineEntry,
+    response_breached,
 )
-from servicerequests.serializers import PrimaryContactSerializer, ServiceRequestSerializer
+from servicerequests.serializers import (
+    DeliverySerializer,
+    PrimaryContactSerializer,
+    ServiceRequestSerializer,
+)
 
 # --- fields shared by the serializers -----------------------------------------------------------
 
@@ -267,3 +274,117 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
         model = TimelineEntry
         fields = ["kind", "message", "actor_name", "created_at"]
         read_only_fields = fields
+
+
+# --- the list, from plain values (core.listing) ---------------------------------------------------
+
+# ServiceRequestSerializer's fields that are not the request's own columns.
+_NOT_COLUMNS = {
+    "url",
+    "support_topic",
+    "customer",
+    "primary_contact",
+    "channel",
+    "incident",
+    "assignee",
+    "is_breached",
+    "delivery",
+}
+# The request's own columns and its delivery's: one join. The list's cursor conditions and order
+# make PostgreSQL plan this query with care; with the five related tables joined in as well,
+# planning took 10 ms, twenty times the execution.
+SERVICE_REQUEST_LIST_COLUMNS = (
+    "pk",
+    *(name for name in ServiceRequestSerializer.Meta.fields if name not in _NOT_COLUMNS),
+    "support_topic_id",
+    "channel_id",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "delivery__state",  # never null: null means the request has no delivery row
+    *(f"delivery__{name}" for name in DeliverySerializer.Meta.fields if name != "state"),
+)
+# The related rows' fields, read by the page's keys in a second query with a plain plan.
+RELATED_COLUMNS = (
+    "pk",
+    "support_topic__name",
+    "customer__tenant_id",
+    "customer__company_name",
+    "channel__name",
+    "channel__kind",
+    "incident__microsoft_id",
+    "assignee__email",
+)
+
+
+def service_request_list_data(rows, links):
+    """ServiceRequestSerializer's representation of ``rows`` (``SERVICE_REQUEST_LIST_COLUMNS``
+    values)."""
+    related = (
+        {
+            row["pk"]: row
+            for row in ServiceRequest.objects.filter(pk__in=[row["pk"] for row in rows]).values(
+                *RELATED_COLUMNS
+            )
+        }
+        if rows
+        else {}
+    )
+    write = ValueWriter()
+    now = timezone.now()
+    data = []
+    for row in rows:
+        other = related[row["pk"]]
+        data.append(
+            {
+                "url": links(row["number"]),
+                "number": row["number"],
+                "title": row["title"],
+                "description": row["description"],
+                "severity": row["severity"],
+                "category": row["category"],
+                "status": row["status"],
+                "support_topic": {
+                    "id": row["support_topic_id"],
+                    "name": other["support_topic__name"],
+                },
+                "customer": {
+                    "tenant_id": str(other["customer__tenant_id"]),
+                    "company_name": other["customer__company_name"],
+                },
+                "primary_contact": {
+                    "name": row["contact_name"],
+                    "email": row["contact_email"],
+                    "phone": row["contact_phone"],
+                },
+                "channel": None
+                if row["channel_id"] is None
+                else {
+                    "id": row["channel_id"],
+                    "name": other["channel__name"],
+                    "kind": other["channel__kind"],
+                },
+                "channel_reference": row["channel_reference"],
+                "incident": other["incident__microsoft_id"],
+                "assignee": other["assignee__email"],
+                "locale": row["locale"],
+                "response_due_at": write.time(row["response_due_at"]),
+                "first_response_at": write.time(row["first_response_at"]),
+                "is_breached": response_breached(
+                    row["status"], row["first_response_at"], row["response_due_at"], now
+                ),
+                "created_at": write.time(row["created_at"]),
+                "modified_at": write.time(row["modified_at"]),
+                "closed_at": write.time(row["closed_at"]),
+                "delivery": None
+                if row["delivery__state"] is None
+                else {
+                    "state": row["delivery__state"],
+                    "attempts": row["delivery__attempts"],
+                    "next_attempt_at": write.time(row["delivery__next_attempt_at"]),
+                    "last_error": row["delivery__last_error"],
+                    "delivered_at": write.time(row["delivery__delivered_at"]),
+                },
+            }
+        )
+    return data

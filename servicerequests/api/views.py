@@ -16,9 +16,10 @@ from accounts.roles import Capability
 from accounts.scopes import ApiResource
 from core.api import NoDeleteViewSet, nested_list_action, sync_list_description
 from core.incremental import ModifiedSinceFilterSet
+from core.listing import ValuesListMixin
 from core.pagination import SyncCursorPagination
 from core.throttling import ServiceRequestCreateThrottle
-from servicerequests import idempotency, routing, services
+from servicerequests import events, idempotency, routing, services
 from servicerequests.api import schema
 from servicerequests.api.admin_serializers import (
     ChannelSerializer,
@@ -29,10 +30,12 @@ from servicerequests.api.admin_serializers import (
     decision_data,
 )
 from servicerequests.api.serializers import (
+    SERVICE_REQUEST_LIST_COLUMNS,
     NoteSerializer,
     ServiceRequestCreateSerializer,
     ServiceRequestUpdateSerializer,
     TimelineEntrySerializer,
+    service_request_list_data,
 )
 from servicerequests.filters import ServiceRequestApiFilterSet, SupportTopicFilterSet
 from servicerequests.models import Channel, RoutingRule, ServiceRequest, SupportTopic
@@ -77,7 +80,7 @@ MANAGE = Capability.MANAGE_INTEGRATIONS
     ),
 )
 class ServiceRequestViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    ValuesListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Escalations to Microsoft. Support roles read, open, update and comment."""
 
@@ -88,11 +91,15 @@ class ServiceRequestViewSet(
     pagination_class = SyncCursorPagination
     lookup_field = "number"
     lookup_value_regex = "SR-[0-9]+"
+    list_columns = SERVICE_REQUEST_LIST_COLUMNS
 
     def get_queryset(self):
         return ServiceRequest.objects.visible_to(self.request.user).select_related(
             "support_topic", "customer", "channel", "incident", "assignee", "delivery"
         )
+
+    def list_data(self, rows, links):
+        return service_request_list_data(rows, links)
 
     def get_throttles(self):
         throttles = super().get_throttles()
@@ -119,7 +126,8 @@ class ServiceRequestViewSet(
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         service_request = serializer.save()
-        data = self._representation(service_request.pk)
+        # As written, its relations in memory: reading it back would only repeat the join.
+        data = events.representation(service_request, request)
         return Response(
             data, status=status.HTTP_201_CREATED, headers={"Location": str(data["url"])}
         )

@@ -28,6 +28,7 @@ from servicerequests.models.service_request import (
     TimelineEntry,
     english,
     render_message,
+    response_breached,
 )
 
 __all__ = [
@@ -53,4 +54,5 @@ __all__ = [
     "TimelineKindChoices",
     "english",
     "render_message",
+    "response_breached",
 ]

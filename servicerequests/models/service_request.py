@@ -10,7 +10,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.roles import Capability
+from accounts.roles import Capability, CapabilityQuerySet
 from core import crypto
 from servicerequests.channels import CHANNEL_LABELS, CHANNELS, adapter_class
 from servicerequests.choices import (
@@ -52,11 +52,8 @@ class SupportTopic(models.Model):
         return self.name
 
 
-class ChannelQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        if user.is_authenticated and user.has_capability(Capability.MANAGE_INTEGRATIONS):
-            return self
-        return self.none()
+class ChannelQuerySet(CapabilityQuerySet):
+    capability = Capability.MANAGE_INTEGRATIONS
 
 
 class Channel(models.Model):
@@ -152,11 +149,18 @@ class RoutingRule(models.Model):
         return self.name
 
 
-class ServiceRequestQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        if user.is_authenticated and user.has_capability(Capability.VIEW_SUPPORT):
-            return self
-        return self.none()
+def response_breached(status, first_response_at, response_due_at, now=None):
+    """Not closed, no first response yet, and past its first-response target (the API's list
+    reads values, not instances)."""
+    return (
+        first_response_at is None
+        and status != StatusChoices.CLOSED
+        and response_due_at < (now or timezone.now())
+    )
+
+
+class ServiceRequestQuerySet(CapabilityQuerySet):
+    capability = Capability.VIEW_SUPPORT
 
     def breached(self, now=None):
         now = now or timezone.now()
@@ -251,11 +255,7 @@ class ServiceRequest(models.Model):
 
     @property
     def is_breached(self):
-        return (
-            self.first_response_at is None
-            and self.status != StatusChoices.CLOSED
-            and self.response_due_at < timezone.now()
-        )
+        return response_breached(self.status, self.first_response_at, self.response_due_at)
 
 
 def render_message(template, params):
@@ -305,7 +305,14 @@ class TimelineEntry(models.Model):
         return f"{self.kind}: {self.message[:40]}"
 
     @classmethod
-    def write(
+    def write(cls, service_request, kind, template, params=None, **options):
+        """Add an entry (``build``'s arguments)."""
+        entry = cls.build(service_request, kind, template, params, **options)
+        entry.save(force_insert=True)
+        return entry
+
+    @classmethod
+    def build(
         cls,
         service_request,
         kind,
@@ -317,8 +324,9 @@ class TimelineEntry(models.Model):
         data=None,
         translate=True,
     ):
-        """Add an entry. ``template`` is a msgid marked with gettext_noop; ``translate=False``
-        for text people wrote (notes), which is shown as written."""
+        """An entry, unsaved (``bulk_create`` writes several in one statement). ``template`` is
+        a msgid marked with gettext_noop; ``translate=False`` for text people wrote (notes),
+        which is shown as written."""
         actor = actor if actor is not None and actor.is_authenticated else None
         params = params or {}
         data = dict(data or {})
@@ -328,7 +336,7 @@ class TimelineEntry(models.Model):
                 message = render_message(template, params)
         else:
             message = template
-        return cls.objects.create(
+        return cls(
             service_request=service_request,
             kind=kind,
             message=message,

@@ -29,11 +29,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from simulators.partner_center.model import Fault, HttpError, pc_time
+from simulators.partner_center.model import ContinuationPages, Fault, HttpError, pc_time
 
 CUSTOMER_PATH = re.compile(
     r"^/v1/customers(?:/([^/]+)(?:/(subscriptions|profiles/company|applicationconsents))?)?/?$"
 )
+LIST_PATH = "/v1/customers"
 DEFAULT_PAGE_SIZE = 40
 
 
@@ -71,7 +72,7 @@ class CustomerDirectory:
         self.page_size = page_size
         self.lock = threading.RLock()
         self.customers = {}  # tenant id -> SimulatedCustomer
-        self._continuations = {}  # token -> offset of the page it continues with
+        self._pages = ContinuationPages()
         self._page_faults = {}  # page number (1 = first) -> Fault
         self._repeat = False
         self.consents = {}  # tenant id -> {application id: the consent as posted}
@@ -151,34 +152,22 @@ class CustomerDirectory:
 
     def _page(self, token):
         with self.lock:
-            if token:
-                if token not in self._continuations:
-                    raise HttpError(400, "The continuation token is not valid.", code=2000)
-                offset = self._continuations[token]
-            else:
-                offset = 0
-            page = offset // self.page_size + 1
-            fault = self._page_faults.pop(page, None)
+            offset = self._pages.offset(LIST_PATH, token)
+            fault = self._page_faults.pop(offset // self.page_size + 1, None)  # 1: the first page
             if fault is not None:
                 if fault.body is not None:
                     return fault.status, fault.body, dict(fault.headers)
                 raise HttpError(
                     fault.status, f"Simulated {fault.status}.", headers=dict(fault.headers)
                 )
-            customers = list(self.customers.values())
-            items = [_customer_json(c) for c in customers[offset : offset + self.page_size]]
-            payload = _collection(items, f"/v1/customers?size={self.page_size}")
-            payload["totalCount"] = len(customers)
-            end = offset + self.page_size
-            if end < len(customers):
-                following = token if (self._repeat and token) else uuid.uuid4().hex
-                self._continuations[following] = offset if following == token else end
-                payload["continuationToken"] = following
-                payload["links"]["next"] = {
-                    "uri": f"/v1/customers?size={self.page_size}&seekOperation=Next",
-                    "method": "GET",
-                    "headers": [{"key": "MS-ContinuationToken", "value": following}],
-                }
+            payload = self._pages.page(
+                list(self.customers.values()),
+                LIST_PATH,
+                self.page_size,
+                offset,
+                item_json=_customer_json,
+                loop_token=token if self._repeat else None,
+            )
         return 200, payload, {}
 
 

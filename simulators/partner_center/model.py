@@ -1,6 +1,8 @@
 """The simulator's data: Partner Center's vocabularies and support topics, service requests,
-notes and their schedules, faults, the documented error body and Partner Center's time format."""
+notes and their schedules, faults, the documented error body, paged lists and Partner Center's
+time format."""
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -230,6 +232,49 @@ def camel_case(body, drop=()):
         if value is not None and key not in drop
     }
     return result or None
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+class ContinuationPages:
+    """Lists served a page at a time, as Partner Center pages them: a page with more after it
+    carries ``continuationToken`` and ``links.next`` (the token as MS-ContinuationToken), as the
+    .NET SDK follows them. A token is good only on the path it was handed out for."""
+
+    def __init__(self):
+        self._offsets = {}  # continuation token -> (path, offset of the page it leads to)
+
+    def offset(self, path, token):
+        """Where the page ``token`` asks for starts: 0 without a token, a 400 for a token that
+        was not handed out for ``path``."""
+        if not token:
+            return 0
+        if self._offsets.get(token, (None,))[0] != path:
+            raise HttpError(400, "The continuation token is not valid.", code=2000)
+        return self._offsets[token][1]
+
+    def page(self, items, path, size, offset, *, item_json=None, loop_token=None):
+        """The page of ``items`` starting at ``offset``, each shown by ``item_json`` when given.
+        ``loop_token``: ``links.next`` hands this token out again for the same page (a loop)."""
+        end = offset + size
+        shown = items[offset:end]
+        payload = {
+            "totalCount": len(items),
+            "items": [item_json(item) for item in shown] if item_json else list(shown),
+            "links": {"self": {"uri": f"{path}?size={size}", "method": "GET", "headers": []}},
+            "attributes": {"objectType": "Collection"},
+        }
+        if end < len(items):
+            token = loop_token or uuid.uuid4().hex
+            self._offsets[token] = (path, offset if loop_token else end)
+            payload["continuationToken"] = token
+            payload["links"]["next"] = {
+                "uri": f"{path}?size={size}&seekOperation=Next",
+                "method": "GET",
+                "headers": [{"key": "MS-ContinuationToken", "value": token}],
+            }
+        return payload
 
 
 # --- time ------------------------------------------------------------------------------------

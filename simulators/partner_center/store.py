@@ -3,7 +3,6 @@ Microsoft Support, and shown as Partner Center's JSON."""
 
 import random
 import threading
-import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -18,7 +17,7 @@ from simulators.partner_center.model import (
     STATUSES,
     SUPPORT_TOPICS,
     TOPICS,
-    HttpError,
+    ContinuationPages,
     Note,
     SimulatedServiceRequest,
     pc_time,
@@ -61,7 +60,7 @@ class ServiceRequestStore(ScenarioClock):
         self.service_incidents = None
         self.expired_tokens = set()  # tokens answered 401 from now on
         self.seen_tokens = set()
-        self._continuations = {}  # continuation token -> (path, offset of the next page)
+        self._pages = ContinuationPages()
         self.organization = dict(organization or DEFAULT_ORGANIZATION)
         self.primary_contact = (
             dict(primary_contact) if primary_contact is not None else dict(DEFAULT_PRIMARY_CONTACT)
@@ -324,30 +323,10 @@ class ServiceRequestStore(ScenarioClock):
         }
 
     def _paged(self, items, path, continuation=None):
-        """A page of ``items``: a page with more after it carries ``continuationToken`` and
-        ``links.next``, as the .NET SDK follows them. Without ``page_size``, every item in the
+        """A page of ``items`` (``ContinuationPages``). Without ``page_size``, every item in the
         documented samples' shape (no ``links``)."""
         if self.page_size is None and not continuation:
             return self._collection(items)
         with self.lock:
-            offset = 0
-            if continuation:
-                if self._continuations.get(continuation, (None,))[0] != path:
-                    raise HttpError(400, "The continuation token is not valid.", code=2000)
-                offset = self._continuations[continuation][1]
-            size = self.page_size or len(items) or 1
-            payload = self._collection(items[offset : offset + size])
-            payload["totalCount"] = len(items)
-            payload["links"] = {
-                "self": {"uri": f"{path}?size={size}", "method": "GET", "headers": []}
-            }
-            if offset + size < len(items):
-                token = uuid.uuid4().hex
-                self._continuations[token] = (path, offset + size)
-                payload["continuationToken"] = token
-                payload["links"]["next"] = {
-                    "uri": f"{path}?size={size}&seekOperation=Next",
-                    "method": "GET",
-                    "headers": [{"key": "MS-ContinuationToken", "value": token}],
-                }
-        return payload
+            offset = self._pages.offset(path, continuation)
+            return self._pages.page(items, path, self.page_size or len(items) or 1, offset)

@@ -24,7 +24,8 @@ catalogue of issues, each with the set of tenant ids it affects. An issue is a t
 service is the worst status of its unresolved incidents there, else ``serviceOperational``.
 
 ``scenarios.demo`` builds the scenario ``make run`` serves; ``scenarios.bulk`` a large
-deterministic one for benchmarks. Tests script faults with ``fail_next`` (optionally for one
+deterministic one for benchmarks (``latency=0.1``: every answer waits 100 ms, as Graph's do
+over the Internet, without holding the simulator's lock). Tests script faults with ``fail_next`` (optionally for one
 tenant only), a tenant's 403 with ``refuse_tenant`` (Graph's error shape and code), and read
 ``requests``. Standard library only.
 

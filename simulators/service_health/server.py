@@ -40,9 +40,20 @@ class ServiceHealthSimulator(FaultScript, TenantAccess, MessageBoard, IssueCatal
     fault_class = Fault
 
     def __init__(
-        self, *, page_size=DEFAULT_PAGE_SIZE, seven_digit_times=False, entra=None, other_graph=None
+        self,
+        *,
+        page_size=DEFAULT_PAGE_SIZE,
+        seven_digit_times=False,
+        entra=None,
+        other_graph=None,
+        latency=0.0,
+        sleep=time.sleep,
     ):
         super().__init__(seven_digit_times=seven_digit_times)
+        # Seconds every answer waits before it is made, as Graph's do over the Internet; the
+        # wait holds no lock, so concurrent requests wait side by side.
+        self.latency = latency
+        self.latency_sleep = sleep
         # Another Graph simulator (WSGI app) answering every path outside the service
         # announcement, so one host serves all of Graph as Microsoft's does (``make run``).
         self.other_graph = other_graph
@@ -80,6 +91,8 @@ class ServiceHealthSimulator(FaultScript, TenantAccess, MessageBoard, IssueCatal
 
     # --- WSGI -------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
+        if self.latency:
+            self.latency_sleep(self.latency)
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
         if self.other_graph is not None and not path.startswith(ANNOUNCEMENT + "/"):

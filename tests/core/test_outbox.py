@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from core import outbox
+from core import batch_outbox, outbox
 from integrations import delivery as webhook_delivery
 from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from servicerequests import delivery as escalation_delivery
@@ -84,14 +84,38 @@ class ScriptedOutbox(outbox.Outbox):
         return True
 
 
-@pytest.fixture
-def row():
+class ScriptedBatchOutbox(ScriptedOutbox, batch_outbox.BatchOutbox):
+    batch_by = "subscription_id"
+    record_every = timedelta(0)  # each row recorded as soon as it is sent
+
+    def queue_receivers(self, keys):
+        self.queued.append(list(keys))
+        return True
+
+
+class Killed(BaseException):
+    """The worker's process dies (SIGKILL) mid-send: nothing after it runs, nothing is caught."""
+
+
+def killed_mid_send(row):
+    raise Killed()
+
+
+def subscription_rows(count):
     subscription = WebhookSubscription(name="Outbox test", target_url="http://127.0.0.1:9/")
     subscription.secret = SECRET
     subscription.save()
-    return WebhookDelivery.objects.create(
-        subscription=subscription, event_type="webhook.test", payload={}
-    )
+    return [
+        WebhookDelivery.objects.create(
+            subscription=subscription, event_type="webhook.test", payload={}
+        )
+        for _ in range(count)
+    ]
+
+
+@pytest.fixture
+def row():
+    return subscription_rows(1)[0]
 
 
 def make_due(row):
@@ -283,3 +307,38 @@ def test_a_webhook_that_runs_out_of_attempts_says_so_on_its_subscription(
     assert subscription.last_error.startswith(f"Gave up on delivery {row.message_id}")
     assert "after 1 attempts" in subscription.last_error
     assert row.attempt_log.get().outcome == "failed"
+
+
+def test_a_worker_killed_mid_batch_leaves_only_the_unrecorded_rows_to_retry():
+    rows = subscription_rows(4)
+    key = rows[0].subscription_id
+    with pytest.raises(Killed):
+        ScriptedBatchOutbox(204, 204, killed_mid_send).deliver_batch(key)
+    states = dict(WebhookDelivery.objects.values_list("pk", "state"))
+    # Recorded as sent: the first two; the third was in flight, the fourth not started.
+    assert [states[r.pk] for r in rows] == ["delivered", "delivered", "sending", "sending"]
+    assert ScriptedBatchOutbox().deliver_batch(key) == {}  # held until the lease runs out
+
+    WebhookDelivery.objects.filter(state="sending").update(lease_until=timezone.now())
+    newer = ScriptedBatchOutbox(204, 204)
+    assert newer.deliver_batch(key) == {rows[2].pk: "delivered", rows[3].pk: "delivered"}
+    # Each delivered once in the log; the killed claim counted in attempts, never logged.
+    assert [logged(r) for r in rows] == [[(1, "success")]] * 4
+    assert [WebhookDelivery.objects.get(pk=r.pk).attempts for r in rows] == [1, 1, 2, 2]
+
+
+def test_a_transient_failure_mid_batch_hands_the_rest_back_untried():
+    rows = subscription_rows(4)
+    user = ScriptedBatchOutbox(204, Refused("503 from the receiver"))
+    assert user.deliver_batch(rows[0].subscription_id) == {
+        rows[0].pk: "delivered",
+        rows[1].pk: "pending",
+    }
+    failed, *untried = WebhookDelivery.objects.filter(pk__in=[r.pk for r in rows[1:]]).order_by(
+        "pk"
+    )
+    assert (failed.attempts, logged(failed)) == (1, [(1, "retry")])
+    assert [(r.state, r.attempts, r.next_attempt_at) for r in untried] == [
+        ("pending", 0, failed.next_attempt_at)
+    ] * 2
+    assert user.queued == []  # due with the retry: the sweep queues them then

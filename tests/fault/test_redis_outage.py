@@ -57,6 +57,12 @@ def redis_everywhere(private_broker, settings):
             "KEY_PREFIX": "throttle",
             "OPTIONS": options,
         },
+        "api_tokens": {
+            "BACKEND": "core.cache.FailOpenRedisCache",
+            "LOCATION": private_broker.url,
+            "KEY_PREFIX": "api_tokens",
+            "OPTIONS": options,
+        },
     }
     broker._down_until = FailOpenRedisCache.down_until = 0.0
     yield private_broker

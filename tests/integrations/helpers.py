@@ -1,5 +1,8 @@
 import base64
 
+from core import events
+from core.models import EventTypeChoices
+
 # A Standard Webhooks signing secret the PSA receiver simulator verifies with.
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
 
@@ -20,3 +23,16 @@ def webhook_form_data(**overrides):
         "is_active": "on",
         **overrides,
     }
+
+
+def incident_event(customer, type_=EventTypeChoices.INCIDENT_CREATED, microsoft_id="EX100001"):
+    return events.build(
+        type=type_,
+        summary=f"{microsoft_id}: Exchange Online mail delays",
+        object_type="incident",
+        object_id=microsoft_id,
+        object_url=f"/api/v1/incidents/{microsoft_id}/",
+        consolidation_key=f"incident:{microsoft_id}:{customer.tenant_id}",
+        tenant_id=customer.tenant_id,
+        payload={"microsoft_id": microsoft_id, "status": "serviceDegradation"},
+    )

@@ -30,7 +30,7 @@ from partnerportal.celery import app
 from simulators.http import SimulatorServer
 from simulators.psa_webhooks import PsaWebhookReceiver
 from tests.customers.factories import CustomerFactory
-from tests.integrations.helpers import SECRET
+from tests.integrations.helpers import SECRET, incident_event
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -50,19 +50,6 @@ def subscribe(admin, url, event_types=None, secret=SECRET, customers=(), **data)
         auth_secret=data.pop("auth_secret", ""),
     )
     return subscription
-
-
-def incident_event(customer, type_=EventTypeChoices.INCIDENT_CREATED, microsoft_id="EX100001"):
-    return events.build(
-        type=type_,
-        summary=f"{microsoft_id}: Exchange Online mail delays",
-        object_type="incident",
-        object_id=microsoft_id,
-        object_url=f"/api/v1/incidents/{microsoft_id}/",
-        consolidation_key=f"incident:{microsoft_id}:{customer.tenant_id}",
-        tenant_id=customer.tenant_id,
-        payload={"microsoft_id": microsoft_id, "status": "serviceDegradation"},
-    )
 
 
 def record_and_fan_out(*built):

@@ -131,7 +131,7 @@ def test_a_re_poll_that_learns_nothing_writes_nothing(gdap_health):
     assert data_state() == before
     # Incremental where Graph takes the filter.
     filters = [r[2].get("$filter") for r in simulator.requests if r[1] == ISSUES]
-    assert filters[0] is None and filters[-1][0].startswith("lastModifiedDateTime ge ")
+    assert filters[0] is None and filters[-1][0].startswith("lastModifiedDateTime gt ")
 
 
 def test_app_only_per_customer_tenant_uses_the_partners_app_in_that_tenant(gdap_health):

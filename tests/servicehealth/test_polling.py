@@ -90,12 +90,18 @@ def test_a_re_poll_that_learns_nothing_writes_nothing(service_health_simulator):
     with CaptureQueriesContext(connection) as queries:
         summary = poll(source)
     assert data_writes(queries) == []
+    # The issue modified at the watermark is read again (the overlap) and compared: unchanged.
     assert summary.incidents_unchanged == 1
     assert Event.objects.count() == 1
-    # Incremental: the second poll asked only for issues modified since the watermark.
+    # Incremental: the second poll asked only for issues modified since shortly before the
+    # watermark, and the overviews without their issues.
     issue_queries = [r[2] for r in simulator.requests if r[1].endswith("/issues")]
     assert "$filter" not in issue_queries[0]
-    assert issue_queries[-1]["$filter"][0].startswith("lastModifiedDateTime ge ")
+    source.refresh_from_db()
+    since = (source.issues_watermark - feeds.REREAD_OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert issue_queries[-1]["$filter"] == [f"lastModifiedDateTime gt {since}"]
+    overview_queries = [r[2] for r in simulator.requests if r[1].endswith("/healthOverviews")]
+    assert overview_queries and all("$expand" not in query for query in overview_queries)
 
 
 def test_progress_over_time_updates_in_place_and_tells_every_affected_customer(
@@ -268,7 +274,7 @@ def test_the_scheduler_queues_due_sources_once(service_health_simulator, monkeyp
     monkeypatch.setattr(broker, "send_task", lambda *args: queued.append(args))
     assert polling.queue_due_sources() == [due.pk]
     assert polling.queue_due_sources() == []  # a second scheduler finds it already queued
-    assert queued == [("servicehealth.tasks.poll_source", due.pk)]
+    assert queued == [("servicehealth.tasks.poll_sources", [due.pk])]
     soon = timezone.now() + polling.QUEUE_TIMEOUT + timedelta(seconds=1)
     assert polling.queue_due_sources(now=soon) == [due.pk]  # the message was lost: queued again
 

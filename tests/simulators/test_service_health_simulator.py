@@ -696,3 +696,16 @@ def test_every_served_timestamp_parses(serve):
     assert stamps
     assert all(SERVICE_TIME.match(s) and parse_datetime(s) for s in stamps)
     assert all(parse_datetime(s) <= datetime.now(UTC) + timedelta(minutes=21) for s in stamps)
+
+
+def test_latency_makes_every_answer_wait(serve):
+    waits = []
+    simulator = ServiceHealthSimulator(latency=0.25, sleep=waits.append)
+    simulator.add_service("Exchange", "Exchange Online")
+    simulator.add_tenant(CONTOSO, client_id=CLIENT_ID, client_secret=SECRET, services=["Exchange"])
+    url = serve(simulator)
+    bearer = token(url, CONTOSO)
+    assert get(url, bearer, OVERVIEWS).status_code == 200
+    assert get(url, bearer, ISSUES).status_code == 200
+    assert waits == [0.25, 0.25, 0.25]  # the token, the overviews, the issues
+    assert bulk(2, 1, 1, latency=0.1).latency == 0.1

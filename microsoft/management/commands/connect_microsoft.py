@@ -2,11 +2,9 @@
 token from an earlier consent for hosts without a browser. Secrets are read from files only:
 a value on the command line would stay in the shell's history and the process list."""
 
-import uuid
-
 from django.core.management.base import BaseCommand, CommandError
 
-from core.commands import read_secret_file, url_option
+from core.commands import add_app_registration_arguments, guid_option, read_secret_file, url_option
 from microsoft import services
 from outbound.entra import EntraError
 
@@ -15,11 +13,7 @@ class Command(BaseCommand):
     help = "Connect the partner's Microsoft tenant (app registration and, optionally, consent)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--tenant-id", required=True, help="The partner tenant id (a GUID).")
-        parser.add_argument("--client-id", required=True, help="The app's client id.")
-        parser.add_argument(
-            "--client-secret-file", required=True, help="A file holding the client secret."
-        )
+        add_app_registration_arguments(parser)
         parser.add_argument(
             "--refresh-token-file",
             help="A file holding the refresh token from an earlier consent (App+User).",
@@ -31,10 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        try:
-            tenant_id = uuid.UUID(options["tenant_id"])
-        except ValueError:
-            raise CommandError("--tenant-id must be a GUID.") from None
+        tenant_id = guid_option(options["tenant_id"], "--tenant-id")
         client_secret = read_secret_file(options["client_secret_file"], "client secret")
         refresh_token = None
         if options["refresh_token_file"]:

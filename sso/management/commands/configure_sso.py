@@ -1,12 +1,10 @@
 """Set up staff sign-in with Entra ID from a shell. The secret is read from a file only: a
 value on the command line would stay in the shell's history and the process list."""
 
-import uuid
-
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from core.commands import read_secret_file, url_option
+from core.commands import add_app_registration_arguments, guid_option, read_secret_file, url_option
 from sso import services
 from sso.models import PUBLIC_CLOUD_LOGIN_URL
 
@@ -15,11 +13,7 @@ class Command(BaseCommand):
     help = "Turn on staff sign-in with the partner tenant's Entra ID (takes effect at once)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--tenant-id", required=True, help="The partner tenant id (a GUID).")
-        parser.add_argument("--client-id", required=True, help="The app's client id.")
-        parser.add_argument(
-            "--client-secret-file", required=True, help="A file holding the client secret."
-        )
+        add_app_registration_arguments(parser)
         parser.add_argument("--login-url", help=f"Default: {PUBLIC_CLOUD_LOGIN_URL}")
         parser.add_argument(
             "--entra-enforces-mfa",
@@ -34,10 +28,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        try:
-            tenant_id = uuid.UUID(options["tenant_id"])
-        except ValueError:
-            raise CommandError("--tenant-id must be a GUID.") from None
+        tenant_id = guid_option(options["tenant_id"], "--tenant-id")
         login_url = url_option(options["login_url"], "--login-url") or PUBLIC_CLOUD_LOGIN_URL
         values = {
             "enabled": True,

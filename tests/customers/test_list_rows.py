@@ -1,0 +1,128 @@
+"""The customer list's rows (rendered in Python by customers/listing.py) and its query budget."""
+
+from datetime import timedelta
+
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+
+from customers import gdap
+from servicehealth.models import AccessProblem
+from tests.customers.factories import CustomerFactory, RelationshipFactory
+from tests.helpers import query_counter
+from tests.servicehealth.factories import FeedSourceFactory
+
+
+def row_of(html, customer):
+    """The <tr> that links to ``customer``."""
+    start = html.rindex("<tr>", 0, html.index(f'href="{customer.get_absolute_url()}"'))
+    return html[start : html.index("</tr>", start) + len("</tr>")]
+
+
+def listing(client, **params):
+    response = client.get(reverse("customers:list"), params)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_row_shows_the_customer_escaped(client_for, cast):
+    removed_at = timezone.now() - timedelta(days=2)
+    customer = CustomerFactory(
+        company_name="Fabrikam <b>& Co</b>",
+        default_domain="",
+        initial_domain="fabrikam.onmicrosoft.com",
+        country="TR",
+        relationship="direct",
+        removed_from_partner_center_at=removed_at,
+    )
+    customer.tags.create(name="zulu")
+    customer.tags.create(name="alpha")
+    bare = CustomerFactory(company_name="Bare Ltd", default_domain="")
+
+    html = listing(client_for("helpdesk_agent"))
+
+    stamp = timezone.localtime(removed_at).strftime("%Y-%m-%d %H:%M")
+    assert row_of(html, customer) == (
+        f'<tr><td><a href="{customer.get_absolute_url()}">Fabrikam &lt;b&gt;&amp; Co&lt;/b&gt;</a>'
+        f' <span class="badge warning" title="{stamp}">Removed from Partner Center</span></td>'
+        "<td>fabrikam.onmicrosoft.com</td><td>TR</td><td>Direct (Microsoft bills)</td>"
+        '<td><a class="badge" href="?tag=alpha">alpha</a> <a class="badge" href="?tag=zulu">zulu</a> '
+        '</td><td><span class="badge">None</span></td></tr>'
+    )
+    assert "<td>—</td><td>GB</td><td>Reseller (direct bill)</td><td></td>" in row_of(html, bare)
+
+
+def test_the_access_badge_follows_the_delegated_access(client_for, cast):
+    active = RelationshipFactory().customer
+    expiring = RelationshipFactory(ends_in=timedelta(days=10, hours=1)).customer
+    expired = RelationshipFactory(
+        status=gdap.RelationshipStatusChoices.EXPIRED, ends_in=timedelta(days=-3)
+    ).customer
+    none = CustomerFactory()
+
+    html = listing(client_for("helpdesk_agent"))
+
+    assert '<span class="badge ok">Active</span>' in row_of(html, active)
+    until = timezone.localtime(expiring.gdap_access_until).strftime("%Y-%m-%d %H:%M")
+    assert f'<span class="badge warning" title="{until}">Ends in 1\xa0week, 3\xa0days</span>' in (
+        row_of(html, expiring)
+    )
+    assert '<span class="badge danger">No delegated access</span>' in row_of(html, expired)
+    assert '<span class="badge">None</span>' in row_of(html, none)
+
+
+def test_labels_are_translated(client_for, cast):
+    customer = RelationshipFactory(customer__relationship="direct").customer
+    agent = client_for("helpdesk_agent")
+
+    html = agent.get(reverse("customers:list"), HTTP_ACCEPT_LANGUAGE="tr").content.decode()
+
+    with translation.override("tr"):
+        active, direct = gettext("Active"), gettext("Direct (Microsoft bills)")
+    assert active != "Active" and direct != "Direct (Microsoft bills)"
+    row = row_of(html, customer)
+    assert f'<span class="badge ok">{active}</span>' in row
+    assert f"<td>{direct}</td>" in row
+
+
+def test_feed_badges_show_for_enabled_sources_refused_or_failing(client_for, cast):
+    refused = FeedSourceFactory(access_problem=AccessProblem.NEEDS_CONSENT).customer
+    failing = FeedSourceFactory(consecutive_failures=2, last_error="timed out").customer
+    disabled = FeedSourceFactory(
+        enabled=False, access_problem=AccessProblem.NEEDS_ROLE, consecutive_failures=4
+    ).customer
+    healthy = FeedSourceFactory().customer
+
+    html = listing(client_for("helpdesk_agent"))
+
+    assert 'data-testid="feed-access-problem"' in row_of(html, refused)
+    assert "Needs consent" in row_of(html, refused)
+    assert '<span class="badge warning" title="timed out">Health feed failing</span>' in (
+        row_of(html, failing)
+    )
+    for quiet in (disabled, healthy):
+        row = row_of(html, quiet)
+        assert "feed-access-problem" not in row and "Health feed failing" not in row
+
+
+def test_the_list_page_reads_the_database_a_fixed_number_of_times(client_for, cast):
+    """Session, user, the user's permissions (two), the count, the page of customers, the tags
+    (filter choices and the listed customers' in one), the sync state; one more for the feed
+    sources when a row has a feed badge. Not one more per row."""
+    for n in range(60):
+        customer = RelationshipFactory(ends_in=timedelta(days=5 + n)).customer
+        customer.tags.create(name=f"tag-{n}")
+    count_queries = query_counter(client_for("helpdesk_agent"), reverse("customers:list"))
+
+    queries, response = count_queries()
+    assert len(response.context["page"].object_list) == 50
+    assert queries == 8
+
+    listed = response.context["page"].object_list
+    for customer in listed[:3]:
+        FeedSourceFactory(customer=customer, consecutive_failures=1, last_error="down")
+    for customer in listed[3:6]:
+        FeedSourceFactory(customer=customer)
+    queries, response = count_queries()
+    assert queries == 9
+    assert response.content.decode().count("Health feed failing") == 3
