@@ -127,6 +127,9 @@ def verify_callback(channel, headers, body, now=None):
         )
 
 
+TEXT_KEYS = ("status", "note", "author")
+
+
 def handle_callback(channel, headers, body):
     """Verify and apply one callback. Returns the request it changed."""
     try:
@@ -137,9 +140,15 @@ def handle_callback(channel, headers, body):
     except CallbackRejected as exc:
         logger.warning("callback for channel %s refused: %s", channel.pk, exc)
         raise
-    except (ValueError, AttributeError):
+    # A nesting deeper than the parser's recursion limit raises RecursionError.
+    except (ValueError, AttributeError, RecursionError):
         logger.warning("callback for channel %s refused: body is not a JSON object", channel.pk)
         raise CallbackRejected("the body is not a JSON object") from None
+    texts = (reference, number, *(str(payload.get(key) or "") for key in TEXT_KEYS))
+    if any("\x00" in text for text in texts):
+        # PostgreSQL's text cannot hold NUL: refused here rather than failing the query.
+        logger.warning("callback for channel %s refused: the body carries NUL", channel.pk)
+        raise CallbackRejected("the body carries a NUL character")
     matches = ServiceRequest.objects.filter(channel=channel)
     service_request = (
         matches.filter(number=number).first()

@@ -20,8 +20,10 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from servicerequests.models import StatusChoices
 from simulators.webhook_receiver import sign
 from tests.factories import UserFactory
+from tests.servicerequests.factories import ChannelFactory, ServiceRequestFactory
 from tests.servicerequests.helpers import channel
 from tests.test_access_matrix import PUBLIC, URL_ACCESS
 
@@ -43,6 +45,8 @@ HOSTILE_BODIES = {
     "over_the_limit": b"A" * (64 * 1024 + 1),
     "duplicated_keys": b'{"number": "SR-1", "number": "SR-2", "status": "closed"}',
     "not_an_object": b'["number", "status"]',
+    "nul_characters": b'{"number": "SR-\\u0000", "reference": "\\u0000", "status": "closed"}',
+    "nested_too_deep": b'{"a": ' * 5000 + b"1" + b"}" * 5000,
 }
 
 
@@ -340,3 +344,16 @@ def test_next_on_the_site_is_followed(client_for):
     )
     assert response.status_code == 302
     assert response["Location"] == "/customers/?q=contoso"
+
+
+@pytest.mark.parametrize("key", ["note", "author", "status"])
+def test_a_nul_in_a_callback_for_a_real_request_is_refused_and_changes_nothing(db, key):
+    target = ChannelFactory(credentials={"signing_secret": SECRET})
+    service_request = ServiceRequestFactory(channel=target, status=StatusChoices.OPEN)
+    fields = {"number": service_request.number, "status": "closed", "note": "Fixed."}
+    body = json.dumps({**fields, key: "bad\u0000text"}).encode()
+    url = reverse("api-v1:servicerequests-callbacks:channel", kwargs={"channel_id": target.pk})
+    assert post_callback(url, body, standard(SECRET, body)).status_code == 401
+    service_request.refresh_from_db()
+    assert service_request.status == StatusChoices.OPEN
+    assert not service_request.notes.exists()
