@@ -416,6 +416,11 @@ REST_FRAMEWORK = {
     },
     # 0: throttles key on REMOTE_ADDR, which core.middleware has set from TRUSTED_PROXY_COUNT.
     "NUM_PROXIES": 0,
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["core.renderers.FastJSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -489,7 +494,7 @@ SPECTACULAR_SETTINGS = {
         "ChannelKindEnum": "servicerequests.api.schema.CHANNEL_KIND_CHOICES",
     },
     # Clients send JSON: nested fields (contacts, primary_contact) have no form encoding.
-    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    "PARSER_WHITELIST": ["core.parsers.JSONParser"],
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
         "core.openapi.postprocess",
