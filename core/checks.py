@@ -92,7 +92,7 @@ def check_celery_delays(app_configs=None, **kwargs):
                     "in progress, and a PSA could miss it for good. Raise the setting."
                 ),
                 obj="API_SYNC_MAX_WRITE_SECONDS",
-                id="core.E106",
+                id="core.E107",
             )
         )
     return errors

@@ -135,5 +135,5 @@ def test_the_limits_follow_the_visibility_timeout(settings):
 def test_incremental_reads_must_wait_for_writes_as_long_as_a_task_can_run(settings):
     settings.API_SYNC_MAX_WRITE_SECONDS = settings.CELERY_TASK_TIME_LIMIT
     errors = check_celery_delays()
-    assert ids(errors) == ["core.E106"]
+    assert ids(errors) == ["core.E107"]
     assert errors[0].obj == "API_SYNC_MAX_WRITE_SECONDS"
