@@ -10,8 +10,10 @@ Revocation is effective at once. Whatever changes what a token may do replaces t
 concerned by a tombstone *before* the change is committed: the receivers below, and
 ``forget_tokens`` where a queryset update sends no signal. A grant is only ever added where
 nothing is stored, so a request that read the database before the change cannot put the old
-grant back while the tombstone lasts. Writing a tombstone fails loudly (``set_many`` is strict in
-core.cache): a change that cannot reach Redis is refused rather than left half-effective.
+grant back while the tombstone lasts. A signed-in person's permissions, cached the same way
+(accounts.permission_cache), are revoked by the receivers of group, permission and role changes.
+Writing a tombstone fails loudly (``set_many`` is strict in core.cache): a change that cannot
+reach Redis is refused rather than left half-effective.
 
 Signals rather than calls in each service: staff pages, SSO leavers, Django's admin and the shell
 all change these rows, and a receiver on the model is the one place none of them can skip.
@@ -32,6 +34,17 @@ from knox.models import AuthToken
 from accounts.models import ApiClient, User
 
 KEY = "grant:%s"
+# A user's permissions, for their pages (accounts.permission_cache), keyed by the user's id and
+# superuser flag: a superuser's set is every permission, so losing the flag must miss the cache.
+# Being active is read from the user's row on every request, so no other change to the row
+# touches these keys (and a leaver's deactivation does not need Redis).
+PERMISSIONS_KEY = "permissions:%s:%d"
+
+
+def permissions_keys(user_id):
+    return [PERMISSIONS_KEY % (user_id, superuser) for superuser in (0, 1)]
+
+
 TOMBSTONE = "revoked"
 # A request caches what it read from the database only if it read it this recently...
 STALE_READ_SECONDS = 5
@@ -41,7 +54,8 @@ TOMBSTONE_SECONDS = 60
 INERT_USER_FIELDS = frozenset({"last_login"})
 
 
-def _cache():
+def grants_cache():
+    """Where the grants live: API tokens' here, signed-in people's permissions beside them."""
     return caches["api_tokens"]
 
 
@@ -67,7 +81,7 @@ def load(digest):
     """``(user, token)`` from the cached grant, or ``None`` (nothing cached, or revoked)."""
     if not settings.API_TOKEN_CACHE_SECONDS:
         return None
-    grant = _cache().get(KEY % digest)
+    grant = grants_cache().get(KEY % digest)
     if not isinstance(grant, dict):
         return None
     user = _instance(User, grant["user"])
@@ -93,7 +107,7 @@ def store(digest, user, token, read_at):
         "token": _values(token),
         "permissions": frozenset(user.get_all_permissions()),
     }
-    _cache().add(KEY % digest, grant, seconds)
+    grants_cache().add(KEY % digest, grant, seconds)
 
 
 def forget_tokens(tokens):
@@ -102,19 +116,24 @@ def forget_tokens(tokens):
     _forget(tokens.values_list("digest", flat=True))
 
 
-def forget_user_tokens(user_id):
-    forget_tokens(AuthToken.objects.filter(user_id=user_id))
+def forget_user_grants(user_id):
+    """The user's tokens' grants and the user's cached permissions."""
+    _forget(AuthToken.objects.filter(user_id=user_id).values_list("digest", flat=True), [user_id])
 
 
-def forget_all_tokens():
-    """For a change to a role's permissions: rare, and it may touch any client."""
-    forget_tokens(AuthToken.objects.all())
+def forget_all_grants():
+    """For a change to a role's permissions: rare, and it may touch any client or person."""
+    _forget(
+        AuthToken.objects.values_list("digest", flat=True),
+        User.objects.values_list("pk", flat=True),
+    )
 
 
-def _forget(digests):
+def _forget(digests, user_ids=()):
     keys = [KEY % digest for digest in digests]
+    keys += [key for user_id in user_ids for key in permissions_keys(user_id)]
     if keys:
-        _cache().set_many(dict.fromkeys(keys, TOMBSTONE), TOMBSTONE_SECONDS)
+        grants_cache().set_many(dict.fromkeys(keys, TOMBSTONE), TOMBSTONE_SECONDS)
 
 
 @receiver(pre_save, sender=AuthToken, dispatch_uid="token_cache.token_saved")
@@ -132,14 +151,14 @@ def _token_deleted(sender, instance, **kwargs):
 @receiver(pre_delete, sender=ApiClient, dispatch_uid="token_cache.client_deleted")
 def _client_changed(sender, instance, **kwargs):
     if not instance._state.adding:
-        forget_user_tokens(instance.user_id)
+        forget_tokens(AuthToken.objects.filter(user_id=instance.user_id))
 
 
 @receiver(pre_save, sender=User, dispatch_uid="token_cache.user_saved")
 def _user_saved(sender, instance, raw=False, update_fields=None, **kwargs):
     if instance._state.adding or (update_fields and set(update_fields) <= INERT_USER_FIELDS):
         return
-    forget_user_tokens(instance.pk)
+    forget_tokens(AuthToken.objects.filter(user_id=instance.pk))
 
 
 def _user_links_changed(sender, instance, action, reverse, **kwargs):
@@ -148,15 +167,15 @@ def _user_links_changed(sender, instance, action, reverse, **kwargs):
     if not action.startswith("pre_"):
         return
     if reverse:
-        forget_all_tokens()
+        forget_all_grants()
     else:
-        forget_user_tokens(instance.pk)
+        forget_user_grants(instance.pk)
 
 
 def _role_changed(sender, instance=None, action="pre_", **kwargs):
     """A group's permissions, or a group or permission renamed or deleted."""
     if action.startswith("pre_") and not instance._state.adding:
-        forget_all_tokens()
+        forget_all_grants()
 
 
 for _through in (User.groups.through, User.user_permissions.through):

@@ -76,9 +76,10 @@ def minimal(request):
     return JsonResponse({"ok": True, "service": "bench"})
 
 
-def _values_baselines():
-    """``{list name: (model, columns, children)}``: what each list's baseline reads. The columns
-    are the portal list's; ``children`` are ``(key, queryset, parent column, fields)``."""
+def _values_baseline(name):
+    """``(model, columns, children)``: what list ``name``'s baseline reads. The columns are the
+    portal list's; ``children`` are ``(key, queryset, parent column)``. Only that list's
+    querysets are built: a request pays for its own reads, no others."""
     from django.db.models import F
 
     from customers.models import Contact, Customer
@@ -88,50 +89,35 @@ def _values_baselines():
     from servicerequests.api.serializers import RELATED_COLUMNS, SERVICE_REQUEST_LIST_COLUMNS
     from servicerequests.models import ServiceRequest
 
-    tags = Customer.tags.through.objects.order_by("tag__name").values(
-        "customer_id", name=F("tag__name")
-    )
-    return {
-        "customers": (
+    if name == "customers":
+        tags = Customer.tags.through.objects.order_by("tag__name").values(
+            "customer_id", name=F("tag__name")
+        )
+        contacts = Contact.objects.order_by("role", "name", "pk").values(
+            "customer_id", *CONTACT_FIELDS
+        )
+        return (
             Customer,
             CUSTOMER_LIST_COLUMNS,
-            [
-                ("tags", tags, "customer_id"),
-                (
-                    "contacts",
-                    Contact.objects.order_by("role", "name", "pk").values(
-                        "customer_id", *CONTACT_FIELDS
-                    ),
-                    "customer_id",
-                ),
-            ],
-        ),
-        "incidents": (
+            [("tags", tags, "customer_id"), ("contacts", contacts, "customer_id")],
+        )
+    if name == "incidents":
+        affected = AffectedCustomer.objects.order_by(
+            "customer__company_name", "customer_id"
+        ).values("incident_id", "customer__tenant_id", "customer__company_name")
+        acknowledgements = Acknowledgement.objects.order_by("-created_at", "-pk").values(
+            "incident_id", "note", "created_at", "user__email", "user__full_name"
+        )
+        return (
             Incident,
             INCIDENT_LIST_COLUMNS,
             [
-                (
-                    "affected_customers",
-                    AffectedCustomer.objects.order_by(
-                        "customer__company_name", "customer_id"
-                    ).values("incident_id", "customer__tenant_id", "customer__company_name"),
-                    "incident_id",
-                ),
-                (
-                    "acknowledgements",
-                    Acknowledgement.objects.order_by("-created_at", "-pk").values(
-                        "incident_id", "note", "created_at", "user__email", "user__full_name"
-                    ),
-                    "incident_id",
-                ),
+                ("affected_customers", affected, "incident_id"),
+                ("acknowledgements", acknowledgements, "incident_id"),
             ],
-        ),
-        "service-requests": (
-            ServiceRequest,
-            SERVICE_REQUEST_LIST_COLUMNS,
-            [("related", ServiceRequest.objects.values("id", *RELATED_COLUMNS[1:]), "id")],
-        ),
-    }
+        )
+    related = ServiceRequest.objects.values("id", *RELATED_COLUMNS[1:])
+    return ServiceRequest, SERVICE_REQUEST_LIST_COLUMNS, [("related", related, "id")]
 
 
 def values_baseline(request, name):
@@ -153,7 +139,9 @@ def values_baseline(request, name):
         authenticated = None
     if authenticated is None:
         return JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
-    model, columns, children = _values_baselines()[name]
+    if name not in ("customers", "incidents", "service-requests"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    model, columns, children = _values_baseline(name)
     rows = model.objects.order_by("modified_at", "pk")
     if request.GET.get("modified_since"):
         rows = rows.filter(modified_at__gt=datetime.fromisoformat(request.GET["modified_since"]))

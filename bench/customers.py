@@ -114,12 +114,17 @@ def main():
     )
 
     from django.contrib.auth.models import Group
+    from django.core.cache import caches
 
+    from accounts import token_cache
     from accounts.models import User
     from accounts.roles import Role
 
     agent = User.objects.create_user("bench-agent@bench.example", "x")
     agent.groups.add(Group.objects.get(name=Role.HELPDESK_AGENT))
+    # Giving the role put a tombstone over the agent's cached permissions for a minute
+    # (accounts.permission_cache); the agent measured is one whose role is older than that.
+    caches["api_tokens"].delete(token_cache.PERMISSIONS_KEY % (agent.pk, agent.is_superuser))
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(agent)
 

@@ -2,10 +2,13 @@
 then one polling cycle over 10,000 tenants whose Graph answers each request after 100 ms.
 
 For every tenant a customer and a feed source point at the bundled service-communications
-simulator (real HTTP on loopback). The first poll of every source writes everything; a re-poll
-learns nothing and must write nothing (counted: INSERT/UPDATE/DELETE statements other than the
-source's own lease and outcome). The baseline inserts the same rows (incidents, posts, customer
-links) with three bulk_create calls in one transaction, measured in the same run.
+simulator (real HTTP on loopback), served by a process of its own as Graph is another program
+in production, so its JSON and HTTP work is not charged to the polls (the cycle's too). The
+first poll of every source writes everything; a re-poll learns nothing and must write nothing
+(counted: INSERT/UPDATE/DELETE statements other than the source's own lease and outcome). Both
+poll the sources one after the other in this process. The baseline inserts the same rows
+(incidents, posts, customer links) with three bulk_create calls in one transaction, measured
+in the same run.
 
 The cycle: ``--cycle-tenants`` tenants (5 incidents × 2 posts each), all due, polled by two
 worker processes that each run what a Celery worker of the feeds queue runs, without the broker:
@@ -24,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -38,6 +42,63 @@ CYCLE_WORKERS = 2
 CYCLE_INCIDENTS, CYCLE_POSTS = 5, 2
 # The cycle's tenants are numbered after the first part's.
 CYCLE_FIRST_TENANT = 1_000_001
+
+
+class SimulatorProcess:
+    """``scenarios.bulk(*scenario, latency=…, first_tenant=…)`` served by a process of its own,
+    as Graph is another program in production: its JSON and HTTP work is not charged to the
+    polls measured here. ``simulator`` is the same scenario built in this process (the same
+    ``base`` time), for its tenant ids and issues; ``requests`` counts the requests served, once
+    stopped."""
+
+    def __init__(self, *scenario, latency=0.0, first_tenant=1):
+        from simulators.service_health import scenarios
+
+        self.options = {
+            "scenario": scenario,
+            "latency": latency,
+            "first_tenant": first_tenant,
+            "base": datetime.now(UTC).isoformat(),
+        }
+        self.simulator = scenarios.bulk(*scenario, **self._keywords(self.options))
+        self.requests = None
+
+    @staticmethod
+    def _keywords(options):
+        return {
+            "latency": options["latency"],
+            "first_tenant": options["first_tenant"],
+            "base": datetime.fromisoformat(options["base"]),
+        }
+
+    def __enter__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve-simulator", json.dumps(self.options)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.url = self.process.stdout.readline().strip()
+        assert self.url.startswith("http://"), self.url
+        return self
+
+    def __exit__(self, *exc):
+        self.process.stdin.close()
+        self.requests = int(self.process.stdout.readline())
+        self.process.wait()
+
+    @classmethod
+    def serve(cls, options):
+        """The serving process: prints its URL, serves until stdin closes, prints the count."""
+        from simulators.http import SimulatorServer
+        from simulators.service_health import scenarios
+
+        options = json.loads(options)
+        simulator = scenarios.bulk(*options["scenario"], **cls._keywords(options))
+        with SimulatorServer(simulator) as server:
+            print(server.url, flush=True)
+            sys.stdin.read()
+        print(len(simulator.requests), flush=True)
 
 
 class QueryCounter:
@@ -107,18 +168,12 @@ def add_sources(tenants, server, label):
 def run_cycle(tenant_count, latency):
     """Seconds two worker processes take to poll ``tenant_count`` due sources (see the module)."""
     from servicehealth.models import FeedSource
-    from simulators.http import SimulatorServer
-    from simulators.service_health import scenarios
 
-    simulator = scenarios.bulk(
-        tenant_count,
-        CYCLE_INCIDENTS,
-        CYCLE_POSTS,
-        latency=latency,
-        first_tenant=CYCLE_FIRST_TENANT,
+    server = SimulatorProcess(
+        tenant_count, CYCLE_INCIDENTS, CYCLE_POSTS, latency=latency, first_tenant=CYCLE_FIRST_TENANT
     )
-    with SimulatorServer(simulator) as server:
-        customers = add_sources(sorted(simulator.tenants), server, "Cycle")
+    with server:
+        customers = add_sources(sorted(server.simulator.tenants), server, "Cycle")
         first_pk = FeedSource.objects.get(customer=customers[0]).pk
         workers = [
             subprocess.Popen(
@@ -144,7 +199,7 @@ def run_cycle(tenant_count, latency):
     unpolled = sources.filter(last_finished_at__isnull=True).count()
     polled = [int(polls) for polls, _cpu in outcomes]
     cpu_ms_per_poll = 1000 * sum(float(cpu) for _polls, cpu in outcomes) / max(1, sum(polled))
-    return seconds, polled, failed, unpolled, len(simulator.requests), cpu_ms_per_poll
+    return seconds, polled, failed, unpolled, server.requests, cpu_ms_per_poll
 
 
 def cycle_worker(first_pk):
@@ -178,7 +233,11 @@ def main():
     parser.add_argument("--cycle-latency", type=float, default=0.1)
     parser.add_argument("--json", action="store_true", help="end with one line of JSON")
     parser.add_argument("--cycle-worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-simulator", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_simulator is not None:
+        SimulatorProcess.serve(args.serve_simulator)
+        return
     if args.cycle_worker is not None:
         cycle_worker(args.cycle_worker)
         return
@@ -189,11 +248,10 @@ def main():
     from incidents.models import AffectedCustomer, Incident, IncidentPost
     from servicehealth import feeds, polling
     from servicehealth.models import FeedSource
-    from simulators.http import SimulatorServer
-    from simulators.service_health import scenarios
 
-    simulator = scenarios.bulk(args.tenants, args.incidents, args.posts)
-    with SimulatorServer(simulator) as server:
+    server = SimulatorProcess(args.tenants, args.incidents, args.posts)
+    simulator = server.simulator
+    with server:
         tenants = sorted(simulator.tenants)
         customers = add_sources(tenants, server, "Feed")
         sources = list(

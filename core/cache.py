@@ -35,8 +35,10 @@ class FailOpenRedisCache(RedisCache):
 
     Used for the API's per-request caches (throttling, token grants): during an outage the API
     keeps answering, without limits and from the database, rather than failing every request.
-    Login rate limits use the default cache, which fails closed. ``set_many`` is left strict:
-    what must not be lost (a token's revocation) is written with it and fails loudly.
+    The tenants' Graph request budgets (core.outbound) are counted here too, uncounted during
+    an outage as they always were. Login rate limits use the default cache, which fails
+    closed. ``set_many`` is left strict: what must not be lost (a token's revocation) is
+    written with it and fails loudly.
     """
 
     # Per process, for every instance (each thread has its own).
@@ -72,14 +74,17 @@ class FailOpenRedisCache(RedisCache):
     def delete(self, key, version=None):
         return self._call("delete", False, super().delete, key, version)
 
-    def run_script(self, script, sha, key, args, default):
-        """Run the Lua ``script`` (``sha`` its SHA-1) on ``key``: one round trip."""
-        return self._call("script", default, self._run_script, script, sha, key, args)
+    def run_script(self, script, sha, keys, args, default):
+        """Run the Lua ``script`` (``sha`` its SHA-1) on ``keys`` (one key, or a list of them):
+        one round trip."""
+        return self._call("script", default, self._run_script, script, sha, keys, args)
 
-    def _run_script(self, script, sha, key, args):
-        key = self.make_and_validate_key(key)
-        client = self._cache.get_client(key, write=True)
+    def _run_script(self, script, sha, keys, args):
+        keys = [
+            self.make_and_validate_key(key) for key in ([keys] if isinstance(keys, str) else keys)
+        ]
+        client = self._cache.get_client(keys[0], write=True)
         try:
-            return client.evalsha(sha, 1, key, *args)
+            return client.evalsha(sha, len(keys), *keys, *args)
         except NoScriptError:  # Redis restarted or flushed its scripts: send the text once
-            return client.eval(script, 1, key, *args)
+            return client.eval(script, len(keys), *keys, *args)

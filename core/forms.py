@@ -1,6 +1,7 @@
 """What the apps' forms share."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 
 def apply_errors(form, exc):
@@ -19,4 +20,15 @@ def secret_field(label, help_text="", max_length=4000):
         max_length=max_length,
         help_text=help_text,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+
+def client_id_field(help_text=""):
+    """An app registration's client id. No password manager should offer a person's login for
+    the app's id and secret."""
+    return forms.CharField(
+        label=_("Client id"),
+        max_length=100,
+        help_text=help_text,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )

@@ -9,8 +9,6 @@ stay the contract (the schema is generated from them); the tests compare each li
 the detail endpoint's representation, so the two cannot drift apart.
 """
 
-import datetime
-import uuid
 from collections import defaultdict
 
 from django.utils import timezone
@@ -39,13 +37,6 @@ class ValueWriter:
             return self.field.to_representation(value)
         text = value.astimezone(self.zone).isoformat()
         return f"{text[:-6]}Z" if text.endswith("+00:00") else text
-
-    def plain(self, value):
-        if isinstance(value, datetime.datetime):
-            return self.time(value)
-        if isinstance(value, uuid.UUID):
-            return str(value)
-        return value
 
 
 class DetailLinks:

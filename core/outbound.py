@@ -7,13 +7,15 @@ kept per guard, so its kept-alive connections survive from one call to the next.
 """
 
 import functools
+import hashlib
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils.translation import gettext as _
 
+from core.cache import FailOpenRedisCache
 from outbound.graph import GraphClient
 from outbound.transport import Transport
 from outbound.urlguard import UnsafeURL, UrlGuard
@@ -44,14 +46,71 @@ def transport():
     return _transport_for(url_guard())
 
 
+# The tenants' Graph request counts (outbound.graph.GraphClient's ``request_counter``): one
+# round trip per request for every window. Each key is incremented in turn (expiring ARGV[2i-1]
+# seconds after its first request), stopping after the first whose count passes its budget
+# ARGV[2i], so a refused request is not counted in the next window. Replies: the counts.
+COUNT_REQUEST = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    local spent = redis.call('INCR', key)
+    if spent == 1 then
+        redis.call('EXPIRE', key, ARGV[2 * i - 1])
+    end
+    counts[i] = spent
+    if spent > tonumber(ARGV[2 * i]) then
+        break
+    end
+end
+return counts
+"""
+# Redis names a script by its SHA-1.
+COUNT_REQUEST_SHA = hashlib.sha1(COUNT_REQUEST.encode(), usedforsecurity=False).hexdigest()
+
+
+class GraphRequestCounter:
+    """Graph requests per tenant and window, in the ``throttle`` cache shared by every worker
+    (looked up when used: this thread's connection, and the cache the settings name now).
+
+    In Redis, one script per request; while Redis is down the cache fails open (core.cache) and
+    requests go uncounted, Graph's own throttling still applying. In process memory (no
+    ``REDIS_URL``), the cache's ``incr`` and ``add``.
+    """
+
+    def count(self, windows):
+        """``windows``: ``(key, keep_seconds, budget)`` each; see outbound.graph.GraphClient."""
+        cache = caches["throttle"]
+        if isinstance(cache, FailOpenRedisCache):
+            keys = [key for key, _keep, _budget in windows]
+            args = [value for _key, keep, budget in windows for value in (keep, budget)]
+            return cache.run_script(COUNT_REQUEST, COUNT_REQUEST_SHA, keys, args, None)
+        counts = []
+        for key, keep, budget in windows:
+            counts.append(_incr_or_add(cache, key, keep))
+            if counts[-1] > budget:
+                break
+        return counts
+
+
+def _incr_or_add(cache, key, keep):
+    """Add one to the count ``key`` and return it. The key exists but for the window's first
+    request, so try the increment first."""
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window's first request
+        if cache.add(key, 1, timeout=keep):
+            return 1
+        return cache.incr(key)  # another worker's first request came first
+
+
 def graph_client(connection, *, client_class=GraphClient, **kwargs):
     """A Graph client (``client_class``: GraphClient or a subclass with its own tokens) on the
     transport, counting the tenant's request budgets (GRAPH_REQUESTS_PER_MINUTE and _PER_HOUR)
-    in the cache shared by every worker."""
+    in counts shared by every worker."""
     return client_class(
         connection,
         transport=transport(),
-        request_counter=cache,
+        request_counter=GraphRequestCounter(),
         requests_per_minute=settings.GRAPH_REQUESTS_PER_MINUTE,
         requests_per_hour=settings.GRAPH_REQUESTS_PER_HOUR,
         **kwargs,

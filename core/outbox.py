@@ -287,6 +287,9 @@ class Outbox:
         if not held:
             return None
         changes = self._update([row.pk], self._success_changes(row, result, now), now)
+        # The row in memory as it is now stored, for the hook (the row itself is not read again).
+        for name, value in changes.items():
+            setattr(row, name, value)
         self.delivered(row, result, now)
         return changes["state"]
 

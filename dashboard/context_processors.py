@@ -1,4 +1,7 @@
-from django.urls import reverse
+from functools import lru_cache
+
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.middleware import enrolment_pending
@@ -31,6 +34,14 @@ NAVIGATION = [
 ]
 
 
+@lru_cache(maxsize=8)
+def _menu_urls(urlconf, script_prefix):
+    """Each menu entry's URL, the same on every request under one URLconf and script prefix
+    (the arguments, which reverse() reads from the request's thread): reversed once, not on
+    every page."""
+    return {url_name: reverse(url_name, urlconf=urlconf) for url_name, *_rest in NAVIGATION}
+
+
 def navigation(request):
     """The menu, holding only what the user's roles allow (the views check again)."""
     user = getattr(request, "user", None)
@@ -40,11 +51,12 @@ def navigation(request):
         # Every link would lead back to the enrolment page (MFA_REQUIRED): show none.
         return {"navigation": [], "mfa_enrolment_pending": True}
     capabilities = user.capabilities
+    urls = _menu_urls(get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
     items = []
     for url_name, label, capability, group in NAVIGATION:
         allowed = capability in capabilities if capability else bool(capabilities)
         if allowed:
-            url = reverse(url_name)
+            url = urls[url_name]
             items.append(
                 {
                     "url": url,

@@ -5,7 +5,10 @@ Incidents are read-only here (the feeds write them); acknowledging goes through
 ``incidents.services``, which writes the audit entry. Lookups use Microsoft's id (``EX123456``).
 """
 
-from django.db.models import F, Prefetch
+from collections import defaultdict
+from functools import cache
+
+from django.db.models import DateTimeField, F, Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -174,9 +177,10 @@ class IncidentPostSerializer(serializers.ModelSerializer):
 
 def affected_links(customers):
     """Incidents' links to those of ``customers`` they affect, in the order the API gives them."""
-    return AffectedCustomer.objects.filter(customer__in=customers).order_by(
-        "customer__company_name", "customer_id"
-    )
+    links = AffectedCustomer.objects.order_by("customer__company_name", "customer_id")
+    # A caller who sees every customer (``visible_to`` narrowed nothing) needs no subquery of
+    # all of them: the database would plan and run one per request for nothing.
+    return links.filter(customer__in=customers) if customers.query.has_filters() else links
 
 
 def newest_acknowledgements():
@@ -187,17 +191,34 @@ def newest_acknowledgements():
 INCIDENT_LIST_COLUMNS = ("pk", "microsoft_id", *REPORTED_FIELDS, "created_at", "modified_at")
 
 
+@cache
+def _reported_times():
+    """The REPORTED_FIELDS that are times (written as DRF writes them); the rest are written as
+    read."""
+    return tuple(
+        name
+        for name in REPORTED_FIELDS
+        if isinstance(Incident._meta.get_field(name), DateTimeField)
+    )
+
+
+def affected_customers_of(incident_ids, customers):
+    """``{incident id: [AffectedCustomerSerializer's representation, …]}`` of the incidents'
+    links to ``customers``: one query of plain tuples, none when there are no incidents."""
+    affected = defaultdict(list)
+    links = affected_links(customers).filter(incident_id__in=incident_ids)
+    for incident_id, tenant_id, company_name in links.values_list(
+        "incident_id", "customer__tenant_id", "customer__company_name"
+    ):
+        affected[incident_id].append({"tenant_id": str(tenant_id), "company_name": company_name})
+    return affected
+
+
 def incident_list_data(rows, links, customers):
     """IncidentSerializer's representation of ``rows`` (``INCIDENT_LIST_COLUMNS`` values): the
     affected ``customers`` and the acknowledgements in one query each."""
     ids = [row["pk"] for row in rows]
-    affected = children_of(
-        affected_links(customers),
-        "incident_id",
-        ids,
-        tenant_id=F("customer__tenant_id"),
-        company_name=F("customer__company_name"),
-    )
+    affected = affected_customers_of(ids, customers)
     acknowledgements = children_of(
         newest_acknowledgements(),
         "incident_id",
@@ -208,31 +229,36 @@ def incident_list_data(rows, links, customers):
         full_name=F("user__full_name"),
     )
     write = ValueWriter()
+    times = _reported_times()
+    # A page holds a few statuses: each label is translated once, not once a row.
+    labels = {}
     data = []
     for row in rows:
         pk = row["pk"]
-        reported = {name: write.plain(row[name]) for name in REPORTED_FIELDS}
-        acknowledged = acknowledgements[pk]
-        data.append(
-            {
-                "url": links(row["microsoft_id"]),
-                "microsoft_id": row["microsoft_id"],
-                "classification": reported.pop("classification"),
-                "status": reported.pop("status"),
-                "status_label": str(status_label(row["status"])),
-                **reported,
-                "affected_customers": [
-                    {"tenant_id": str(link["tenant_id"]), "company_name": link["company_name"]}
-                    for link in affected[pk]
-                ],
-                "acknowledgement_count": len(acknowledged),
-                "last_acknowledgement": _acknowledgement_data(acknowledged[0], write)
-                if acknowledged
-                else None,
-                "created_at": write.time(row["created_at"]),
-                "modified_at": write.time(row["modified_at"]),
-            }
+        status = row["status"]
+        label = labels.get(status)
+        if label is None:
+            label = labels[status] = str(status_label(status))
+        item = {
+            "url": links(row["microsoft_id"]),
+            "microsoft_id": row["microsoft_id"],
+            "classification": row["classification"],
+            "status": status,
+            "status_label": label,
+        }
+        for name in REPORTED_FIELDS[2:]:
+            item[name] = row[name]
+        for name in times:
+            item[name] = write.time(item[name])
+        acknowledged = acknowledgements.get(pk, ())
+        item["affected_customers"] = affected.get(pk, [])
+        item["acknowledgement_count"] = len(acknowledged)
+        item["last_acknowledgement"] = (
+            _acknowledgement_data(acknowledged[0], write) if acknowledged else None
         )
+        item["created_at"] = write.time(row["created_at"])
+        item["modified_at"] = write.time(row["modified_at"])
+        data.append(item)
     return data
 
 

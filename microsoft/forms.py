@@ -2,7 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import secret_field
+from core.forms import client_id_field, secret_field
 from microsoft.models import MicrosoftConnection
 from microsoft.services import SETTINGS_FIELDS, URL_FIELDS, secret_needed
 
@@ -30,13 +30,7 @@ class ConnectionSettingsForm(forms.Form):
         label=_("Partner tenant id"),
         help_text=_("The Microsoft Entra tenant id (a GUID) of the partner tenant."),
     )
-    client_id = forms.CharField(
-        label=_("Client id"),
-        max_length=100,
-        help_text=_("The app registration's application (client) id."),
-        # No password manager should offer a person's login for the app's id and secret.
-        widget=forms.TextInput(attrs={"autocomplete": "off"}),
-    )
+    client_id = client_id_field(_("The app registration's application (client) id."))
     client_secret = secret_field(_("Client secret"), max_length=1000)
     login_url = _url_field(_("Login URL"), "login_url")
     graph_url = _url_field(_("Graph URL"), "graph_url")

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+import orjson
+
 from outbound.tokens import AccessTokens
 from outbound.transport import TransportError, read_at_most
 from outbound.urlguard import PlaceholderError, fill_tenant_id, same_origin
@@ -119,10 +121,11 @@ def _graph_error(exc, subject):
 
 
 class GraphClient:
-    """``transport``: an ``outbound.transport.Transport``. ``request_counter``: shared counts
-    with ``add(key, value, timeout)`` and ``incr(key)`` (Django's cache has both), or None to
-    count nothing; ``requests_per_minute`` and ``requests_per_hour`` are the budgets it counts
-    against."""
+    """``transport``: an ``outbound.transport.Transport``. ``request_counter``: shared counts,
+    or None to count nothing; its ``count([(key, keep_seconds, budget), …])`` adds one to each
+    key in turn, stops after the first whose count passes its budget, and returns the counts
+    (None when they cannot be had). ``requests_per_minute`` and ``requests_per_hour`` are the
+    budgets it counts against."""
 
     def __init__(
         self,
@@ -159,35 +162,33 @@ class GraphClient:
         if self.request_counter is None:
             return
         now = self.clock()
-        budgets = (("minute", 60, self.requests_per_minute), ("hour", 3600, self.requests_per_hour))
-        for name, seconds, budget in budgets:
-            if not budget:
-                continue
-            # The minute's key keeps its old form: workers of both versions share one count.
-            window = "" if seconds == 60 else f"{name}:"
-            key = f"graph-requests:{self.connection.tenant_id}:{window}{int(now // seconds)}"
-            try:
-                spent = self._count(key, seconds * 2)
-            except Exception:  # the counter is down: Graph's own throttling still applies
-                logger.warning("Graph request budget unavailable; not counted", exc_info=True)
-                return
-            if spent > budget:
+        windows = []
+        for name, seconds, budget in (
+            ("minute", 60, self.requests_per_minute),
+            ("hour", 3600, self.requests_per_hour),
+        ):
+            if budget:
+                # The minute's key keeps its first form, without the window's name.
+                window = "" if seconds == 60 else f"{name}:"
+                key = f"graph-requests:{self.connection.tenant_id}:{window}{int(now // seconds)}"
+                windows.append((name, seconds, budget, key))
+        if not windows:
+            return
+        try:
+            spent = self.request_counter.count(
+                [(key, seconds * 2, budget) for _name, seconds, budget, key in windows]
+            )
+        except Exception:  # the counter is down: Graph's own throttling still applies
+            logger.warning("Graph request budget unavailable; not counted", exc_info=True)
+            return
+        for (name, seconds, budget, _key), count in zip(windows, spent or (), strict=False):
+            if count > budget:
                 wait = seconds - now % seconds
                 raise GraphError(
                     f"This tenant's Graph request budget ({budget} a {name}) is spent; "
                     f"trying again in {wait:.0f} s.",
                     retry_after=wait,
                 )
-
-    def _count(self, key, timeout):
-        """Add one to the shared count ``key`` and return it. The key exists but for the
-        window's first request, so try the increment first: one call instead of two."""
-        try:
-            return self.request_counter.incr(key)
-        except ValueError:  # the window's first request
-            if self.request_counter.add(key, 1, timeout=timeout):
-                return 1
-            return self.request_counter.incr(key)  # another worker's first request came first
 
     def _request(self, method, url, **kwargs):
         """One attempt through the transport, spent from the budget and counted."""
@@ -260,8 +261,8 @@ class GraphClient:
         if more:
             raise GraphError(f"Response larger than {MAX_BODY_BYTES} bytes; refused.")
         try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
             if allow_error:
                 return None
             content_type = response.headers.get("Content-Type", "?")
@@ -369,6 +370,20 @@ def parse_datetime(value):
     """Graph's ISO 8601 timestamps (7 fractional digits, Z); None when absent or malformed."""
     if not isinstance(value, str) or not value:
         return None
+    try:
+        # Python 3.11 reads Graph's form as sent (the Z, seven digits cut to six): a feed poll
+        # parses thousands of these.
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = _parse_datetime_loosely(value)
+        if parsed is None:
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_datetime_loosely(value):
+    """What ``fromisoformat`` refuses, with the spaces around it removed and its fraction cut to
+    six digits; None when still unreadable."""
     text = value.strip().replace("Z", "+00:00")
     if "." in text:
         head, _dot, rest = text.partition(".")
@@ -376,7 +391,6 @@ def parse_datetime(value):
         zone = rest[len(digits) :]
         text = f"{head}.{digits[:6]}{zone}"
     try:
-        parsed = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

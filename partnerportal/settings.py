@@ -95,6 +95,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # Idle and absolute session timeouts; before allauth's, so an expired session is not tracked.
     "accounts.middleware.SessionTimeoutMiddleware",
+    # The signed-in user's permissions from the cache, revoked as tokens' grants are.
+    "accounts.permission_cache.CachedPermissionsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -164,7 +166,8 @@ if REDIS_URL:
             "KEY_PREFIX": "throttle",
             "OPTIONS": _redis_options,
         },
-        # What each API token may do, for API_TOKEN_CACHE_SECONDS (accounts.token_cache).
+        # What each API token may do, for API_TOKEN_CACHE_SECONDS (accounts.token_cache), and
+        # each signed-in person's permissions (accounts.permission_cache).
         "api_tokens": {
             "BACKEND": "core.cache.FailOpenRedisCache",
             "LOCATION": REDIS_URL,
@@ -401,7 +404,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasCapability"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.PortalCursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["core.filters.PortalFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "core.openapi.PortalAutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -430,8 +433,9 @@ REST_KNOX = {
     "TOKEN_TTL": None,
     "AUTO_REFRESH": False,
 }
-# How long what an API token may do is cached (accounts.token_cache); revocations, rotations and
-# role changes take effect at once regardless. 0: every request reads the database.
+# How long what an API token may do (accounts.token_cache), and a signed-in person's permissions
+# (accounts.permission_cache), are cached; revocations, rotations and role changes take effect at
+# once regardless. 0: every request reads the database.
 API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", 60, minimum=0)
 # How long a rotated-out API token keeps working next to the new one, so a PSA can switch
 # without downtime; 0 stops it at once.

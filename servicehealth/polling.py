@@ -7,6 +7,7 @@ record_interrupted). A failing feed's event is written in the same transaction a
 """
 
 import logging
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.db import InterfaceError, OperationalError, transaction
@@ -84,10 +85,12 @@ def poll(source_id, client=None):
     try:
         client = client or feeds.client_for(source)
         snapshot = feeds.fetch(client, source.issues_watermark)
-        # The data and the success, together: a poll whose success is not recorded wrote nothing.
-        with transaction.atomic():
-            summary = snapshots.apply(source, snapshot)
-            record_success(source)
+        changes = snapshots.compare(source, snapshot)
+        # The data and the success, together: a poll whose success is not recorded wrote
+        # nothing. With no data to write, the success alone: one statement.
+        with transaction.atomic() if changes.writes_data else nullcontext():
+            summary = snapshots.write(changes)
+            record_success(source, watermark=changes.watermark)
     except GraphError as exc:
         failure = exc
         _record_failure_or_interrupt(
@@ -116,9 +119,15 @@ def _record_failure_or_interrupt(source, error, **kwargs):
         raise PollInterrupted(source.pk, source.last_polled_at) from db_error
 
 
-def record_success(source, now=None):
+def record_success(source, watermark=None, now=None):
+    """Record a successful poll; ``watermark``: the source's new issues watermark, recorded with
+    the data it covers (in its transaction)."""
     now = now or timezone.now()
+    moved = {}
+    if watermark is not None:
+        moved["issues_watermark"] = source.issues_watermark = watermark
     FeedSource.objects.filter(pk=source.pk).update(
+        **moved,
         lease_until=None,
         queued_until=None,
         last_success_at=now,

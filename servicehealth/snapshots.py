@@ -1,17 +1,17 @@
 """Writing what one poll of a feed source read (a ``feeds.FeedSnapshot``), all or nothing.
 
-Compared with what is stored before anything is written: a snapshot that learns nothing writes
-nothing. Writes are bulk statements, so the number of queries does not grow with the number of
-incidents or posts. The incidents of one snapshot go in a single upsert ordered by Microsoft id,
-so polls of tenants that share incidents can run at once (servicehealth.pool): they lock those
-rows in one order, and a row another poll inserted meanwhile is updated rather than refused.
-Events (incident created/updated/resolved) are written in the same transaction as the change
-they report.
+``compare`` reads what is stored and decides every write; ``write`` makes them, inside the
+caller's transaction (servicehealth.polling opens one only when ``Changes.writes_data``, so a
+snapshot that learns nothing costs two reads and no transaction). Writes are bulk statements,
+so the number of queries does not grow with the number of incidents or posts. The incidents of
+one snapshot go in a single upsert ordered by Microsoft id, so polls of tenants that share
+incidents can run at once (servicehealth.pool): they lock those rows in one order, and a row
+another poll inserted meanwhile is updated rather than refused. Events (incident
+created/updated/resolved) are written in the same transaction as the change they report.
 """
 
 from dataclasses import dataclass, field
 
-from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Value
 from django.utils import timezone
 
@@ -84,12 +84,24 @@ def _services(snapshot, missing):
     return found
 
 
-def _apply_services(source, snapshot, now, summary):
-    # This tenant's statuses with their services: one read when it knows every service already.
-    current = {
+def _stored_health(source):
+    """This tenant's statuses with their services, by Graph id: one read."""
+    return {
         row.service.graph_id: row
         for row in TenantServiceHealth.objects.filter(source=source).select_related("service")
     }
+
+
+def _health_unchanged(current, snapshot):
+    return all(
+        graph_id in current
+        and current[graph_id].service.name == name
+        and current[graph_id].status == status
+        for graph_id, (name, status) in snapshot.services.items()
+    )
+
+
+def _apply_services(source, snapshot, current, now, summary):
     services = {g: current[g].service for g in snapshot.services if g in current}
     missing = [graph_id for graph_id in snapshot.services if graph_id not in services]
     if missing:
@@ -104,7 +116,7 @@ def _apply_services(source, snapshot, now, summary):
         Service.objects.bulk_update(renamed, ["name", "modified_at"])
     summary.services = len(services)
 
-    created, updated, history = [], [], []
+    created, updated, history, lines = [], [], [], []
     for graph_id, (_name, status) in snapshot.services.items():
         service = services[graph_id]
         row = current.get(graph_id)
@@ -127,12 +139,13 @@ def _apply_services(source, snapshot, now, summary):
                     changed_at=now,
                 )
             )
-            summary.changes.append(f"{service.name}: {row.status} → {status}")
+            lines.append(f"{service.name}: {row.status} → {status}")
             row.status, row.updated_at = status, now
             updated.append(row)
     TenantServiceHealth.objects.bulk_create(created)
     TenantServiceHealth.objects.bulk_update(updated, ["status", "updated_at"])
     TenantServiceHealthChange.objects.bulk_create(history)
+    summary.changes[:0] = lines  # status changes before the incidents' (compare's)
     summary.health_changes = len(updated)
 
 
@@ -228,16 +241,15 @@ def _plan_incidents(source, parsed, summary):
     return plan
 
 
-def _apply_incidents(source, snapshot, now, summary):
-    """Write the snapshot's incidents, their new posts and this customer's new links; returns
-    the plan, whose incidents now carry their primary keys.
+def _apply_incidents(source, plan, now, summary):
+    """Write the planned incidents, their new posts and this customer's new links; the plan's
+    incidents then carry their primary keys.
 
     The incidents go in one upsert ordered by Microsoft id: polls of tenants that share incidents,
     running at once, lock those rows in the same order (no deadlock), and a row another poll
     inserted meanwhile is updated rather than refused. Posts another poll added meanwhile are
     skipped the same way.
     """
-    plan = _plan_incidents(source, snapshot.issues, summary)
     ordered = [plan.rows[microsoft_id] for microsoft_id in sorted(plan.rows)]
     Incident.objects.bulk_create(
         ordered,
@@ -260,7 +272,6 @@ def _apply_incidents(source, snapshot, now, summary):
     ]
     AffectedCustomer.objects.bulk_create(links)
     summary.customers_linked = len(links)
-    return plan
 
 
 def _record_events(source, plan, summary):
@@ -294,9 +305,25 @@ def _record_events(source, plan, summary):
     summary.events = len(new_events)
 
 
-@transaction.atomic
-def apply(source, snapshot, now=None):
-    """Write one poll's snapshot, all or nothing. Returns a PollSummary."""
+@dataclass
+class Changes:
+    """What one snapshot changes, decided by ``compare`` before anything is written."""
+
+    source: FeedSource
+    snapshot: object  # feeds.FeedSnapshot
+    now: object
+    summary: PollSummary
+    health: dict  # graph id -> this tenant's TenantServiceHealth, as stored
+    incidents: _IncidentWrites
+    watermark: object = None  # the source's new issues watermark, if it moves
+
+    @property
+    def writes_data(self):
+        return bool(self.incidents.rows) or not _health_unchanged(self.health, self.snapshot)
+
+
+def compare(source, snapshot, now=None):
+    """Compare one poll's snapshot with what is stored (reads only). Returns its Changes."""
     now = now or timezone.now()
     summary = PollSummary(
         source=source.name,
@@ -304,12 +331,28 @@ def apply(source, snapshot, now=None):
         full_listing=snapshot.full_listing,
         requests=snapshot.requests,
     )
-    _apply_services(source, snapshot, now, summary)
-    plan = _apply_incidents(source, snapshot, now, summary)
-    _record_events(source, plan, summary)
     newest = snapshot.newest_modification
-    if newest and (source.issues_watermark is None or newest > source.issues_watermark):
-        # Advanced with the data it covers, in the same transaction.
-        FeedSource.objects.filter(pk=source.pk).update(issues_watermark=newest)
-        source.issues_watermark = newest
+    return Changes(
+        source=source,
+        snapshot=snapshot,
+        now=now,
+        summary=summary,
+        health=_stored_health(source),
+        incidents=_plan_incidents(source, snapshot.issues, summary),
+        watermark=(
+            newest
+            if newest and (source.issues_watermark is None or newest > source.issues_watermark)
+            else None
+        ),
+    )
+
+
+def write(changes):
+    """Make ``changes``' writes, inside the caller's transaction (none when it writes no
+    data); the watermark is the caller's to record with the poll's success. Returns the
+    PollSummary."""
+    source, summary = changes.source, changes.summary
+    _apply_services(source, changes.snapshot, changes.health, changes.now, summary)
+    _apply_incidents(source, changes.incidents, changes.now, summary)
+    _record_events(source, changes.incidents, summary)
     return summary

@@ -3,8 +3,9 @@
 The key (per caller) is a database row written in the same transaction as the request it
 creates, together with the answer. The same key with the same body answers that first response
 again; the same key with a different body is refused with 422. A concurrent duplicate waits on
-the unique index until the first commits, then replays. A failed request keeps nothing (its
-transaction rolls back), so the client may fix it and retry with the same key. Keys are kept a day.
+the unique index until the first commits, then rolls its own work back and replays. A failed
+request keeps nothing (its transaction rolls back), so the client may fix it and retry with the
+same key. Keys are kept a day.
 """
 
 import hashlib
@@ -60,8 +61,17 @@ def fingerprint(request):
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class _KeyTaken(Exception):
+    """Another request with the key committed first; this one's transaction rolls back."""
+
+
 def run_once(request, run):
-    """Call ``run()`` (which returns a Response) at most once per caller and Idempotency-Key."""
+    """Call ``run()`` (which returns a Response) at most once per caller and Idempotency-Key.
+
+    The key's row is written last, with the answer, in ``run``'s transaction: one statement
+    instead of a savepoint, an insert and an update. A duplicate that finds the row replays it;
+    one running at the same time does its work, waits on the unique index for the first to
+    commit, rolls its own work back and replays the first's answer."""
     key = request.headers.get(HEADER)
     if key is None:
         return run()
@@ -71,32 +81,46 @@ def run_once(request, run):
             code="invalid",
         )
     digest = fingerprint(request)
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = ApiIdempotencyKey.objects.create(
-                    user=request.user, key=key, fingerprint=digest
-                )
-        except IntegrityError:
-            record = ApiIdempotencyKey.objects.get(user=request.user, key=key)
-            if record.fingerprint != digest:
-                raise IdempotencyKeyReused from None
-            if not record.status_code:
-                raise IdempotencyKeyInProgress from None
-            headers = {**record.response_headers, REPLAY_HEADER: "true"}
-            body = json.loads(record.response_body) if record.response_body else None
-            return Response(body, status=record.status_code, headers=headers)
-        response = run()
-        if not status.is_success(response.status_code):
-            transaction.set_rollback(True)  # keep nothing: the client may fix and retry
+    stored = ApiIdempotencyKey.objects.filter(user=request.user, key=key).first()
+    if stored is not None:
+        return _replay(stored, digest)
+    try:
+        with transaction.atomic():
+            response = run()
+            if not status.is_success(response.status_code):
+                transaction.set_rollback(True)  # keep nothing: the client may fix and retry
+                return response
+            _store(request.user, key, digest, response)
             return response
-        record.status_code = response.status_code
-        record.response_body = json.dumps(response.data, cls=DjangoJSONEncoder)
-        record.response_headers = {
-            name: response[name] for name in KEPT_HEADERS if response.has_header(name)
-        }
-        record.save(update_fields=["status_code", "response_body", "response_headers"])
-        return response
+    except _KeyTaken:
+        return _replay(ApiIdempotencyKey.objects.get(user=request.user, key=key), digest)
+
+
+def _store(user, key, digest, response):
+    try:
+        ApiIdempotencyKey.objects.create(
+            user=user,
+            key=key,
+            fingerprint=digest,
+            status_code=response.status_code,
+            response_body=json.dumps(response.data, cls=DjangoJSONEncoder),
+            response_headers={
+                name: response[name] for name in KEPT_HEADERS if response.has_header(name)
+            },
+        )
+    except IntegrityError:
+        raise _KeyTaken from None
+
+
+def _replay(stored, digest):
+    """The stored answer again, or why not."""
+    if stored.fingerprint != digest:
+        raise IdempotencyKeyReused
+    if not stored.status_code:
+        raise IdempotencyKeyInProgress
+    headers = {**stored.response_headers, REPLAY_HEADER: "true"}
+    body = json.loads(stored.response_body) if stored.response_body else None
+    return Response(body, status=stored.status_code, headers=headers)
 
 
 def purge(now=None):

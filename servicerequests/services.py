@@ -28,8 +28,6 @@ from servicerequests.models import (
 
 logger = logging.getLogger(__name__)
 
-# The channels that take the portal's notes onto the request they hold.
-NOTE_CHANNELS = {"partner_center"}
 SNAPSHOT_FIELDS = ("title", "severity", "status", "category", "channel_reference", "assignee_id")
 
 
@@ -101,9 +99,12 @@ class NoRoute(Exception):
 GIVEN_RELATIONS = ("support_topic", "customer", "channel", "incident", "assignee", "created_by")
 
 
-@transaction.atomic
 def open_service_request(*, actor, request=None, **fields):
-    """Create the request, route it, write its delivery row; queue the delivery after commit."""
+    """Create the request, route it, write its delivery row; queue the delivery after commit.
+
+    Routed and validated first, writing nothing; ``NoRoute`` and ``ValidationError`` come from
+    there. The writes then share the caller's transaction when there is one, without a savepoint
+    of their own: nothing in them is caught and recovered from, so a failure rolls it all back."""
     now = timezone.now()
     service_request = ServiceRequest(
         created_by=actor if actor and actor.is_authenticated else None, **fields
@@ -116,6 +117,13 @@ def open_service_request(*, actor, request=None, **fields):
         raise NoRoute(decision.explanation)
     service_request.channel = decision.channel
     service_request.full_clean(exclude=["number", *GIVEN_RELATIONS])
+    with transaction.atomic(savepoint=False):
+        _write_opened(service_request, decision, actor=actor, request=request)
+    return service_request
+
+
+def _write_opened(service_request, decision, *, actor, request):
+    """The new request's rows: itself, its delivery (outbox) row, timeline, audit entry, event."""
     service_request.save()
     service_request.number = f"SR-{service_request.pk:06d}"
     ServiceRequest.objects.filter(pk=service_request.pk).update(number=service_request.number)
@@ -157,7 +165,6 @@ def open_service_request(*, actor, request=None, **fields):
             )
         ]
     )
-    return service_request
 
 
 @transaction.atomic
@@ -189,7 +196,7 @@ def add_note(
         translate=False,
     )
     channel = service_request.channel
-    if not from_channel and channel is not None and channel.kind in NOTE_CHANNELS:
+    if not from_channel and channel is not None and channel.kind in delivery.NOTE_CHANNELS:
         # Through the outbox: the note reaches Microsoft even if a worker dies on the way.
         outbox = NoteDelivery.objects.create(note=note, channel=channel)
         transaction.on_commit(lambda: delivery.queue_note(outbox.pk))

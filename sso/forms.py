@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Role
-from core.forms import secret_field
+from core.forms import client_id_field, secret_field
 from sso.models import SsoSettings
 from sso.services import SETTINGS_FIELDS, secret_needed
 
@@ -43,11 +43,7 @@ class SsoSettingsForm(forms.Form):
         label=_("Partner tenant id"),
         help_text=_("Only accounts of this Microsoft Entra tenant may sign in."),
     )
-    client_id = forms.CharField(
-        label=_("Client id"),
-        max_length=100,
-        widget=forms.TextInput(attrs={"autocomplete": "off"}),
-    )
+    client_id = client_id_field()
     client_secret = secret_field(_("Client secret"), max_length=1000)
     login_url = forms.URLField(
         label=_("Login URL"),

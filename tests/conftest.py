@@ -16,7 +16,9 @@ from django.test.utils import CaptureQueriesContext
 from accounts import services
 from accounts.roles import Role
 from servicehealth import pool
+from tests.customers.factories import CustomerFactory
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import authenticated_api
 
 # Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls there.
 # Test environment only, never in settings.
@@ -158,6 +160,18 @@ def client_for(client, cast):
 
 
 @pytest.fixture
+def api_for(cast):
+    """``api_for("helpdesk_agent")`` is a DRF test client that makes every request as that user."""
+    return lambda principal: authenticated_api(cast[principal])
+
+
+@pytest.fixture
+def admin_api(cast):
+    """The API as the cast's Global admin."""
+    return authenticated_api(cast["global_admin"])
+
+
+@pytest.fixture
 def api_token_for(db):
     """``api_token_for(Role.X, scopes)`` creates an API client and returns its bearer token."""
     counter = iter(range(1000))
@@ -259,6 +273,26 @@ def service_health_simulator(db):
 
         yield simulator, add_source
     clear_token_cache()
+
+
+@pytest.fixture
+def customer_feeds(service_health_simulator):
+    """``customer_feeds(n)`` answers the service-communications simulator and ``n`` pairs of a
+    customer and the feed source of its tenant, which the simulator serves."""
+    simulator, add_source = service_health_simulator
+
+    def make(count):
+        customers = [CustomerFactory() for _ in range(count)]
+        return simulator, [(customer, add_source(customer)) for customer in customers]
+
+    return make
+
+
+@pytest.fixture
+def customer_feed(customer_feeds):
+    """``(simulator, customer, source)``: one customer whose tenant's feed the simulator serves."""
+    simulator, [(customer, source)] = customer_feeds(1)
+    return simulator, customer, source
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """What the apps' API and page tests share: the role matrix's answers, incremental-sync stamps,
-following a list's pages, the served schema, counting a page's queries, and a stub name resolver."""
+following a list's pages, the served schema, an API client as a user, counting a page's queries
+and its data writes, and a stub name resolver."""
 
 import socket
 from datetime import timedelta
@@ -7,6 +8,7 @@ from datetime import timedelta
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 # Who may read the support areas through the API, restated from the role matrix (README, Roles).
 SUPPORT_READS = {
@@ -83,6 +85,36 @@ def schema_text(client_for):
     return response.content.decode()
 
 
+def authenticated_api(user):
+    """A DRF test client that makes every request as ``user``."""
+    api = APIClient()
+    api.force_authenticate(user)
+    return api
+
+
+def key_set(names):
+    """The set of the space-separated ``names``: an expected set of many keys, on few lines."""
+    return set(names.split())
+
+
+def query_count(action):
+    """How many queries ``action()`` makes."""
+    with CaptureQueriesContext(connection) as queries:
+        action()
+    return len(queries)
+
+
+def data_writes(queries, *bookkeeping_tables):
+    """The INSERT, UPDATE and DELETE statements among captured ``queries``, but for those on
+    ``bookkeeping_tables`` (a job's own state, which every run writes)."""
+    return [
+        query["sql"]
+        for query in queries
+        if query["sql"].startswith(("INSERT", "UPDATE", "DELETE"))
+        and not any(table in query["sql"].split(" WHERE")[0] for table in bookkeeping_tables)
+    ]
+
+
 def query_counter(client, url):
     """Loads ``url`` once, so that what is cached once per process is, and returns a function that
     loads it again and answers (number of queries, response)."""
@@ -113,3 +145,15 @@ def stub_resolver(*addresses):
         ]
 
     return resolve
+
+
+def unreachable_redis_cache():
+    """A fail-open Redis cache's settings pointing at a loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return {
+        "BACKEND": "core.cache.FailOpenRedisCache",
+        "LOCATION": f"redis://127.0.0.1:{port}/0",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }

@@ -42,6 +42,20 @@ from integrations.models import (
 MANAGE = Capability.MANAGE_INTEGRATIONS
 
 
+class _IntegrationsApi:
+    """What every viewset here shares: rows found by their integer id, listed for sync."""
+
+    pagination_class = SyncCursorPagination
+    lookup_value_regex = "[0-9]+"
+
+
+class _WebhooksApi(_IntegrationsApi):
+    """Webhooks, subscriptions and their deliveries alike, are Global admins' only."""
+
+    api_resource = ApiResource.WEBHOOKS
+    required_capabilities = {"read": MANAGE, "write": MANAGE}
+
+
 # --- webhook subscriptions and deliveries ----------------------------------------------------
 
 
@@ -61,15 +75,11 @@ MANAGE = Capability.MANAGE_INTEGRATIONS
     update=extend_schema(summary="Replace a webhook subscription"),
     partial_update=extend_schema(summary="Update a webhook subscription"),
 )
-class WebhookSubscriptionViewSet(NoDeleteViewSet):
+class WebhookSubscriptionViewSet(_WebhooksApi, NoDeleteViewSet):
     """Outbound webhooks. Global admins only; subscriptions are switched off, never deleted."""
 
-    api_resource = ApiResource.WEBHOOKS
-    required_capabilities = {"read": MANAGE, "write": MANAGE}
     serializer_class = WebhookSubscriptionSerializer
     filterset_class = WebhookFilterSet
-    pagination_class = SyncCursorPagination
-    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         return WebhookSubscription.objects.prefetch_related("customers")
@@ -120,16 +130,12 @@ class WebhookSubscriptionViewSet(NoDeleteViewSet):
     retrieve=extend_schema(summary="Get a webhook delivery with its attempts"),
 )
 class WebhookDeliveryViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    _WebhooksApi, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """The delivery log: what was sent where, each attempt's status, duration and response."""
 
-    api_resource = ApiResource.WEBHOOKS
-    required_capabilities = {"read": MANAGE, "write": MANAGE}
     serializer_class = WebhookDeliverySerializer
     filterset_class = WebhookDeliveryFilterSet
-    pagination_class = SyncCursorPagination
-    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         return WebhookDelivery.objects.select_related("event").prefetch_related("attempt_log")
@@ -158,15 +164,13 @@ class WebhookDeliveryViewSet(
     update=extend_schema(summary="Replace a PSA connection"),
     partial_update=extend_schema(summary="Update a PSA connection"),
 )
-class PsaConnectionViewSet(NoDeleteViewSet):
+class PsaConnectionViewSet(_IntegrationsApi, NoDeleteViewSet):
     """The PSAs the partner runs. Support staff read; Global admins change them."""
 
     api_resource = ApiResource.PSA
     required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": MANAGE}
     serializer_class = PsaConnectionSerializer
     filterset_class = PsaConnectionFilterSet
-    pagination_class = SyncCursorPagination
-    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         return PsaConnection.objects.all()
@@ -188,7 +192,7 @@ class PsaConnectionViewSet(NoDeleteViewSet):
         responses={204: OpenApiResponse(description="Removed.")},
     ),
 )
-class PsaCompanyMappingViewSet(NoDeleteViewSet, mixins.DestroyModelMixin):
+class PsaCompanyMappingViewSet(_IntegrationsApi, NoDeleteViewSet, mixins.DestroyModelMixin):
     """Each customer's company id per PSA. Support staff read; admin agents and Global admins
     change them. Every change tells subscribed PSAs (``customer.updated``)."""
 
@@ -196,8 +200,6 @@ class PsaCompanyMappingViewSet(NoDeleteViewSet, mixins.DestroyModelMixin):
     required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": Capability.MANAGE_CUSTOMERS}
     serializer_class = PsaCompanyMappingSerializer
     filterset_class = PsaCompanyMappingFilterSet
-    pagination_class = SyncCursorPagination
-    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         customers = Customer.objects.visible_to(self.request.user)

@@ -62,6 +62,13 @@ class WorkersUnavailable(APIException):
     wait = 30
 
 
+class _HealthListViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """A read-only list of service health, for anyone who may see support."""
+
+    required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": Capability.VIEW_SUPPORT}
+    api_resource = ApiResource.SERVICE_HEALTH
+
+
 # --- services ---------------------------------------------------------------------------------
 
 
@@ -83,9 +90,7 @@ class ServiceCursorPagination(PortalCursorPagination):
         ),
     ),
 )
-class ServiceViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": Capability.VIEW_SUPPORT}
-    api_resource = ApiResource.SERVICE_HEALTH
+class ServiceViewSet(_HealthListViewSet):
     serializer_class = ServiceSerializer
     pagination_class = ServiceCursorPagination
     filterset_class = ServiceFilterSet
@@ -142,9 +147,7 @@ class HealthCursorPagination(PortalCursorPagination):
         ),
     ),
 )
-class HealthViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    required_capabilities = {"read": Capability.VIEW_SUPPORT, "write": Capability.VIEW_SUPPORT}
-    api_resource = ApiResource.SERVICE_HEALTH
+class HealthViewSet(_HealthListViewSet):
     serializer_class = HealthSerializer
     filterset_class = HealthFilterSet
     pagination_class = HealthCursorPagination

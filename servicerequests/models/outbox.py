@@ -38,6 +38,11 @@ class OutboxRow(models.Model):
 
     class Meta:
         abstract = True
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"], name="%(app_label)s_%(class)s_unique_key"
+            )
+        ]
 
 
 class AttemptRecord(models.Model):
@@ -52,9 +57,11 @@ class AttemptRecord(models.Model):
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     status_code = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Each concrete record declares ``delivery``, the outbox row it is an attempt of.
 
     class Meta:
         abstract = True
+        ordering = ["delivery_id", "number"]
 
     def __str__(self):
         return f"attempt {self.number}: {self.outcome}"
@@ -70,15 +77,10 @@ class Delivery(OutboxRow):
         "servicerequests.Channel", on_delete=models.PROTECT, related_name="deliveries"
     )
 
-    class Meta:
+    class Meta(OutboxRow.Meta):
         verbose_name = _("delivery")
         verbose_name_plural = _("deliveries")
         indexes = sweep_indexes("servicerequests_delivery")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["idempotency_key"], name="servicerequests_delivery_unique_key"
-            )
-        ]
 
     def __str__(self):
         return f"{self.service_request.number} via {self.channel} ({self.state})"
@@ -87,10 +89,9 @@ class Delivery(OutboxRow):
 class DeliveryAttempt(AttemptRecord):
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
 
-    class Meta:
+    class Meta(AttemptRecord.Meta):
         verbose_name = _("delivery attempt")
         verbose_name_plural = _("delivery attempts")
-        ordering = ["delivery_id", "number"]
 
 
 class NoteDelivery(OutboxRow):
@@ -105,15 +106,10 @@ class NoteDelivery(OutboxRow):
         "servicerequests.Channel", on_delete=models.PROTECT, related_name="note_deliveries"
     )
 
-    class Meta:
+    class Meta(OutboxRow.Meta):
         verbose_name = _("note delivery")
         verbose_name_plural = _("note deliveries")
         indexes = sweep_indexes("servicerequests_note")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["idempotency_key"], name="servicerequests_notedelivery_unique_key"
-            )
-        ]
 
     def __str__(self):
         return f"note {self.note_id} via {self.channel} ({self.state})"
@@ -122,7 +118,6 @@ class NoteDelivery(OutboxRow):
 class NoteDeliveryAttempt(AttemptRecord):
     delivery = models.ForeignKey(NoteDelivery, on_delete=models.CASCADE, related_name="attempt_log")
 
-    class Meta:
+    class Meta(AttemptRecord.Meta):
         verbose_name = _("note delivery attempt")
         verbose_name_plural = _("note delivery attempts")
-        ordering = ["delivery_id", "number"]

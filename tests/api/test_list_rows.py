@@ -17,6 +17,7 @@ from accounts.models import User
 from accounts.roles import Role
 from customers.models import Contact, Customer, Tag
 from incidents import services as incident_services
+from incidents.api import affected_customers_of
 from incidents.models import Incident
 from servicerequests import services as request_services
 from servicerequests.models import Channel, Delivery, RoutingRule, ServiceRequest, SupportTopic
@@ -256,3 +257,22 @@ def test_a_list_request_makes_at_most_four_queries_in_all(name, cast, api_token_
     for label, (url, _filtered) in _targets(client, path).items():
         total, _own = _queries(client, url)
         assert total <= 4, label
+
+
+def test_an_incidents_affected_customers_are_those_the_caller_may_see(db):
+    contoso, fabrikam = CustomerFactory(company_name="Contoso"), CustomerFactory(company_name="Fab")
+    incident, quiet = IncidentFactory(), IncidentFactory()
+    for customer in (fabrikam, contoso):
+        AffectedCustomerFactory(incident=incident, customer=customer)
+    ids = [incident.pk, quiet.pk]
+    everyone = affected_customers_of(ids, Customer.objects.all())
+    assert [link["company_name"] for link in everyone[incident.pk]] == ["Contoso", "Fab"]
+    assert everyone[incident.pk][0] == {
+        "tenant_id": str(contoso.tenant_id),
+        "company_name": "Contoso",
+    }
+    assert quiet.pk not in everyone
+    # A narrower set of customers (a rule in ``visible_to``) narrows the links; none, none.
+    some = affected_customers_of(ids, Customer.objects.filter(pk=fabrikam.pk))
+    assert [link["company_name"] for link in some[incident.pk]] == ["Fab"]
+    assert affected_customers_of(ids, Customer.objects.none()) == {}

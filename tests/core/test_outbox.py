@@ -27,6 +27,9 @@ OUTCOMES = {
 }
 
 
+MINUTE = timedelta(minutes=1)
+
+
 class Refused(Exception):
     def __init__(self, message, *, permanent=False, retry_after=None, status=503):
         super().__init__(message)
@@ -38,11 +41,7 @@ class ScriptedOutbox(outbox.Outbox):
     task_name = "tests.core.deliver"
     lease = timedelta(seconds=30)
     retry = outbox.ExponentialRetry(
-        max_attempts=3,
-        max_retry_after=timedelta(minutes=5),
-        jitter=0.5,
-        first=timedelta(seconds=10),
-        longest=timedelta(minutes=1),
+        max_attempts=3, max_retry_after=5 * MINUTE, jitter=0.5, first=MINUTE / 6, longest=MINUTE
     )
     failure_types = (Refused,)
 

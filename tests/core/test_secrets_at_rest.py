@@ -54,58 +54,51 @@ def post_json(client, url, body, method="post"):
     return getattr(client, method)(url, body, content_type="application/json")
 
 
+def created(client, url, model, body):
+    """The ``model`` row that POSTing ``body`` to the API list at ``url`` created."""
+    response = post_json(client, url, body)
+    assert response.status_code == 201, response.content
+    return model.objects.get(pk=response.json()["id"])
+
+
+# What staff enter through the API, one secret in each.
+FEED = {
+    "name": "Contoso feed",
+    "tenant_id": str(uuid.uuid4()),
+    "base_url": f"{LOOPBACK}/v1.0",
+    "token_url": f"{LOOPBACK}/{{tenant_id}}/oauth2/v2.0/token",
+    "client_id": "portal-app",
+    "client_secret": FEED_SECRET,
+    "poll_interval_seconds": 300,
+}
+CHANNEL = {
+    "name": "Advanced Support webhook",
+    "credentials": {"signing_secret": CHANNEL_SECRET},
+    "kind": "webhook",
+    "category": "technical",
+    "tier": "advanced",
+    "endpoint": f"{LOOPBACK}/hook",
+}
+WEBHOOK = {
+    "name": "ConnectWise",
+    "target_url": f"{LOOPBACK}/psa",
+    "event_types": ["incident.created"],
+    "auth_type": "bearer",
+    "auth_secret": RECEIVER_TOKEN,
+    "secret": SIGNING_SECRET,
+}
+
+
 def test_no_secret_is_stored_shown_or_audited_in_the_clear(client_for, cast, password):
     admin = client_for("global_admin")
     shown_once = []
 
     # A customer's Microsoft Graph feed: its client secret.
-    response = post_json(
-        admin,
-        "/api/v1/feed-sources/",
-        {
-            "name": "Contoso feed",
-            "tenant_id": str(uuid.uuid4()),
-            "base_url": f"{LOOPBACK}/v1.0",
-            "token_url": f"{LOOPBACK}/{{tenant_id}}/oauth2/v2.0/token",
-            "client_id": "portal-app",
-            "client_secret": FEED_SECRET,
-            "poll_interval_seconds": 300,
-        },
-    )
-    assert response.status_code == 201, response.content
-    source = FeedSource.objects.get(pk=response.json()["id"])
-
+    source = created(admin, "/api/v1/feed-sources/", FeedSource, FEED)
     # An escalation channel: its signing secret.
-    response = post_json(
-        admin,
-        "/api/v1/channels/",
-        {
-            "name": "Advanced Support webhook",
-            "kind": "webhook",
-            "category": "technical",
-            "tier": "advanced",
-            "endpoint": f"{LOOPBACK}/hook",
-            "credentials": {"signing_secret": CHANNEL_SECRET},
-        },
-    )
-    assert response.status_code == 201, response.content
-    channel = Channel.objects.get(pk=response.json()["id"])
-
+    channel = created(admin, "/api/v1/channels/", Channel, CHANNEL)
     # Two PSA webhook subscriptions: one brings its signing secret, one has it generated.
-    response = post_json(
-        admin,
-        "/api/v1/webhooks/",
-        {
-            "name": "ConnectWise",
-            "target_url": f"{LOOPBACK}/psa",
-            "event_types": ["incident.created"],
-            "auth_type": "bearer",
-            "auth_secret": RECEIVER_TOKEN,
-            "secret": SIGNING_SECRET,
-        },
-    )
-    assert response.status_code == 201, response.content
-    brought = WebhookSubscription.objects.get(pk=response.json()["id"])
+    brought = created(admin, "/api/v1/webhooks/", WebhookSubscription, WEBHOOK)
     response = post_json(
         admin,
         "/api/v1/webhooks/",

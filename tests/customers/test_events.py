@@ -31,9 +31,9 @@ def make_customer(**fields):
     values = {
         "tenant_id": "0d5e2c4a-1111-4222-8333-944455556666",
         "company_name": "Contoso Ltd",
+        "tags": ["vip"],
         "default_domain": "contoso.onmicrosoft.com",
         "country": "GB",
-        "tags": ["vip"],
         "contacts": [
             {"name": "Ana", "email": "ana@contoso.example", "phone": "", "role": "primary"}
         ],

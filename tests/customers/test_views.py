@@ -199,14 +199,8 @@ def test_bad_input_gets_field_errors_and_writes_nothing(client_for, cast):
     )
     assert response.status_code == 200
     errors = response.context["form"].errors
-    assert {
-        "company_name",
-        "tenant_id",
-        "default_domain",
-        "other_domains",
-        "country",
-        "relationship",
-    } <= set(errors)
+    invalid = "company_name tenant_id default_domain other_domains country relationship"
+    assert set(invalid.split()) <= set(errors)
     assert response.context["contact_formset"].errors[0]["email"]
     assert Customer.objects.count() == 1
     assert not AuditEntry.objects.filter(action="customer.created").exists()

@@ -1,6 +1,7 @@
 import pytest
 
-from tests.fault.helpers import PrivateRedis
+from tests.fault.helpers import PrivateRedis, subscribe_to_opened_requests
+from tests.servicerequests.helpers import deliver_only_to
 
 
 @pytest.fixture
@@ -10,6 +11,14 @@ def fault_scale(request):
     if scale <= 0:
         pytest.fail("--fault-scale must be positive")
     return scale
+
+
+@pytest.fixture
+def both_outboxes(webhook_receiver, psa_receiver, cast):
+    """Every service request escalated to the receiver simulator (the only channel enabled) and,
+    once opened, sent as a webhook to the PSA receiver."""
+    deliver_only_to(webhook_receiver)
+    subscribe_to_opened_requests(psa_receiver, cast["global_admin"])
 
 
 @pytest.fixture

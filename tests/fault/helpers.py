@@ -399,19 +399,24 @@ class FileEmailBackend(filebased.EmailBackend):
         super().__init__(*args, file_path=file_path or os.environ["FAULT_EMAIL_DIR"], **kwargs)
 
 
-def deliver_only_to(webhook_receiver):
-    """A webhook channel to the receiver simulator, the only one enabled: every request goes
-    there, and the receiver's tickets are the effects to count."""
-    from servicerequests.models import Channel
-    from tests.servicerequests.helpers import channel
+def open_requests(count, customers, title="Fault test", description="Opened during a fault."):
+    """Opens ``count`` service requests as the portal's pages do, for ``customers`` in turn."""
+    from servicerequests import services
+    from tests.servicerequests.helpers import topic
 
-    target = channel(
-        "webhook",
-        endpoint=webhook_receiver.base_url + "/tickets",
-        credentials={"signing_secret": "receiver-signing-secret"},
-    )
-    Channel.objects.exclude(pk=target.pk).update(enabled=False)
-    return target
+    return [
+        services.open_service_request(
+            actor=None,
+            title=f"{title} {n}",
+            description=description,
+            severity="moderate",
+            support_topic=topic("technical"),
+            customer=customers[n % len(customers)],
+            contact_name="Test Contact",
+            contact_email="contact@customer.example",
+        )
+        for n in range(count)
+    ]
 
 
 def kill_repeatedly(worker, times, interval=(0.8, 2.0)):

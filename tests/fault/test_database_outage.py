@@ -44,9 +44,7 @@ from tests.fault.helpers import (
     Worker,
     assert_webhooks_once,
     busy_web_env,
-    deliver_only_to,
     delivered_counts,
-    subscribe_to_opened_requests,
     sweep_both,
     wait_for,
     webhook_summary,
@@ -134,6 +132,7 @@ def test_a_database_outage_answers_503_loses_nothing_and_shows_the_interrupted_p
     private_broker,
     webhook_receiver,
     psa_receiver,
+    both_outboxes,
     service_health_simulator,
     api_token_for,
     cast,
@@ -142,8 +141,6 @@ def test_a_database_outage_answers_503_loses_nothing_and_shows_the_interrupted_p
     # ``cast`` re-applies the role matrix: an earlier transactional test flushed the roles, and
     # a token of a role with no permissions gets 404 everywhere.
     simulator, add_source = service_health_simulator
-    deliver_only_to(webhook_receiver)
-    subscribe_to_opened_requests(psa_receiver, cast["global_admin"])
     customer = CustomerFactory()
     source = add_source(customer)
     simulator.add_issue(

@@ -29,7 +29,6 @@ from partnerportal.celery import app
 from servicehealth import polling
 from servicehealth.models import FeedSource
 from servicehealth.tasks import poll_source
-from servicerequests import services
 from servicerequests.models import Delivery
 from tests.customers.factories import CustomerFactory
 from tests.fault.helpers import (
@@ -37,13 +36,11 @@ from tests.fault.helpers import (
     Beat,
     Worker,
     assert_webhooks_once,
-    deliver_only_to,
     delivered_counts,
-    subscribe_to_opened_requests,
+    open_requests,
     wait_for,
     webhook_summary,
 )
-from tests.servicerequests.helpers import topic
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
@@ -80,11 +77,14 @@ def worker_counts(workers):
 
 
 def test_two_beats_and_two_workers_do_everything_once_and_a_doubled_poll_is_skipped(
-    private_broker, webhook_receiver, psa_receiver, service_health_simulator, cast, tmp_path
+    private_broker,
+    webhook_receiver,
+    psa_receiver,
+    both_outboxes,
+    service_health_simulator,
+    tmp_path,
 ):
     simulator, add_source = service_health_simulator
-    deliver_only_to(webhook_receiver)
-    subscribe_to_opened_requests(psa_receiver, cast["global_admin"])
     customers = [CustomerFactory() for _ in range(SOURCES)]
     sources = []
     for n, customer in enumerate(customers):
@@ -114,19 +114,12 @@ def test_two_beats_and_two_workers_do_everything_once_and_a_doubled_poll_is_skip
             process.start()
         for worker in workers:
             worker.wait_ready()
-        opened = [
-            services.open_service_request(
-                actor=None,
-                title=f"Two schedulers {n}",
-                description="Opened while two beats and two workers run.",
-                severity="moderate",
-                support_topic=topic("technical"),
-                customer=customers[n % SOURCES],
-                contact_name="Test Contact",
-                contact_email="contact@customer.example",
-            )
-            for n in range(REQUESTS)
-        ]
+        opened = open_requests(
+            REQUESTS,
+            customers,
+            title="Two schedulers",
+            description="Opened while two beats and two workers run.",
+        )
 
         def settled():
             # Every source polled and every request delivered, both beats have sent the feed

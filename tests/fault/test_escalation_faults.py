@@ -20,7 +20,7 @@ from django.db import connection
 from django.db.models import Count, Q
 
 from accounts.roles import Role
-from servicerequests import delivery, services
+from servicerequests import delivery
 from servicerequests.models import (
     Channel,
     Delivery,
@@ -34,52 +34,32 @@ from tests.fault.helpers import (
     Gunicorn,
     Worker,
     busy_web_env,
-    deliver_only_to,
     kill_repeatedly,
+    open_requests,
     wait_for,
     wait_until_all_delivered,
     with_redis_restarted_empty,
 )
-from tests.servicerequests.helpers import channel, topic
+from tests.servicerequests.helpers import channel, deliver_only_to, receiver_channel, topic
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
-
-
-def open_requests(count, target, customers):
-    opened = []
-    for n in range(count):
-        opened.append(
-            services.open_service_request(
-                actor=None,
-                title=f"Fault test {n}",
-                description="Opened during a fault.",
-                severity="moderate",
-                support_topic=topic("technical"),
-                customer=random.choice(customers),
-                contact_name="Test Contact",
-                contact_email="contact@customer.example",
-            )
-        )
-    return opened
 
 
 def test_no_request_is_lost_or_delivered_twice_when_workers_die_and_redis_restarts(
     private_broker, webhook_receiver, tmp_path
 ):
     webhook_receiver.latency = (0.05, 0.3)
-    target = deliver_only_to(webhook_receiver)
+    deliver_only_to(webhook_receiver)
     customers = [CustomerFactory() for _ in range(5)]
     worker = Worker(private_broker.url, tmp_path)
     started = time.monotonic()
     try:
         worker.start()
         # Part 1: 60 requests while the worker is SIGKILLed five times mid-delivery.
-        first = open_requests(60, target, customers)
+        first = open_requests(60, customers)
         kill_repeatedly(worker, 5)
         # Part 2: Redis dies (and comes back empty) while 10 more requests are opened.
-        second = with_redis_restarted_empty(
-            private_broker, lambda: open_requests(10, target, customers)
-        )
+        second = with_redis_restarted_empty(private_broker, lambda: open_requests(10, customers))
         assert Delivery.objects.filter(service_request__in=second).count() == 10  # committed
         expected = len(first) + len(second)
         all_delivered = wait_until_all_delivered(Delivery.objects, expected, delivery.sweep)
@@ -229,11 +209,7 @@ def test_r1_requests_opened_through_the_api_survive_worker_and_child_kills_on_th
         )
     mail_dir = tmp_path / "mail"
     targets = {
-        "webhook": channel(
-            "webhook",
-            endpoint=webhook_receiver.base_url + "/tickets",
-            credentials={"signing_secret": "receiver-signing-secret"},
-        ),
+        "webhook": receiver_channel(webhook_receiver),
         "partner_center": channel(
             "partner_center",
             endpoint=partner_center_simulator.base_url,

@@ -26,9 +26,7 @@ from tests.fault.helpers import (
     LEASE_SECONDS,
     Worker,
     assert_webhooks_once,
-    deliver_only_to,
     delivered_counts,
-    subscribe_to_opened_requests,
     sweep_both,
     wait_for,
     webhook_summary,
@@ -88,15 +86,20 @@ def open_through_the_api(client, token, customer, n):
 
 
 @pytest.fixture
-def open_request(redis_everywhere, webhook_receiver, psa_receiver, api_token_for, cast):
+def open_request(redis_everywhere, both_outboxes, api_token_for):
     """Both outboxes routed to the receivers; ``open_request(n)`` opens service request ``n``
     through the API as a helpdesk agent and returns the response and the seconds it took."""
-    deliver_only_to(webhook_receiver)
-    subscribe_to_opened_requests(psa_receiver, cast["global_admin"])
     customer = CustomerFactory()
     token = api_token_for("helpdesk_agent")
     api = Client()
     return lambda n: open_through_the_api(api, token, customer, n)
+
+
+def start_with_one_request(worker, open_request):
+    """Starts ``worker`` and opens service request 0 before the fault, accepted."""
+    worker.start()
+    response, _seconds = open_request(0)
+    assert response.status_code == 201
 
 
 def open_during_the_outage(open_request):
@@ -138,9 +141,7 @@ def test_a_redis_outage_loses_nothing_and_answers_cleanly(
 ):
     worker = Worker(redis_everywhere.url, tmp_path, queue=BOTH_QUEUES)
     try:
-        worker.start()
-        response, _seconds = open_request(0)
-        assert response.status_code == 201
+        start_with_one_request(worker, open_request)
 
         redis_everywhere.kill()
         answers = open_during_the_outage(open_request)
@@ -185,9 +186,7 @@ def test_a_hung_redis_costs_one_timeout_not_one_per_request(
     cache and broker alike) for a while; afterwards the same worker delivers everything."""
     worker = Worker(redis_everywhere.url, tmp_path, queue=BOTH_QUEUES)
     try:
-        worker.start()
-        response, _seconds = open_request(0)
-        assert response.status_code == 201
+        start_with_one_request(worker, open_request)
 
         redis_everywhere.pause()
         paused_at = time.monotonic()

@@ -27,7 +27,7 @@ from tests.fault.helpers import (
     wait_until_all_delivered,
     with_redis_restarted_empty,
 )
-from tests.integrations.helpers import SECRET
+from tests.integrations.helpers import SECRET, incident_event
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
@@ -37,19 +37,7 @@ SUBSCRIPTIONS = 2
 def record_events(first, count, customers):
     for n in range(first, first + count):
         customer = random.choice(customers)
-        events.record(
-            [
-                events.build(
-                    type=EventTypeChoices.INCIDENT_UPDATED,
-                    summary=f"EX{n:06d}: fault test",
-                    object_type="incident",
-                    object_id=f"EX{n:06d}",
-                    consolidation_key=f"incident:EX{n:06d}:{customer.tenant_id}",
-                    tenant_id=customer.tenant_id,
-                    payload={"microsoft_id": f"EX{n:06d}"},
-                )
-            ]
-        )
+        events.record([incident_event(customer, EventTypeChoices.INCIDENT_UPDATED, f"EX{n:06d}")])
 
 
 def test_no_webhook_is_lost_or_applied_twice_when_workers_die_and_redis_restarts(

@@ -13,7 +13,7 @@ from core.models import AuditEntry
 from incidents import services
 from incidents.models import Acknowledgement, AffectedCustomer, Incident, IncidentPost
 from tests.customers.factories import CustomerFactory
-from tests.helpers import SUPPORT_READS, all_pages, schema_text, sync_stamps
+from tests.helpers import SUPPORT_READS, all_pages, key_set, schema_text, sync_stamps
 
 LIST_URL = "/api/v1/incidents/"
 
@@ -184,29 +184,12 @@ def test_an_incident_is_represented_with_customers_and_acknowledgements(client_f
     response = client_for("helpdesk_agent").get(detail_url(incident))
     assert response.status_code == 200
     data = response.json()
-    assert set(data) == {
-        "url",
-        "microsoft_id",
-        "classification",
-        "status",
-        "status_label",
-        "title",
-        "impact_description",
-        "service",
-        "feature",
-        "feature_group",
-        "origin",
-        "is_resolved",
-        "high_impact",
-        "started_at",
-        "ended_at",
-        "last_modified_at",
-        "affected_customers",
-        "acknowledgement_count",
-        "last_acknowledgement",
-        "created_at",
-        "modified_at",
-    }
+    assert set(data) == key_set(
+        "url microsoft_id classification status status_label title impact_description service"
+        " feature feature_group origin is_resolved high_impact started_at ended_at"
+        " last_modified_at affected_customers acknowledgement_count last_acknowledgement"
+        " created_at modified_at"
+    )
     assert data["url"] == "http://testserver/api/v1/incidents/EX123456/"
     assert data["microsoft_id"] == "EX123456"
     # A status Microsoft adds later is shown as sent.

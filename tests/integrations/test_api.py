@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from core.models import AuditEntry, Event, EventTypeChoices
 from integrations.models import (
@@ -22,21 +21,6 @@ WEBHOOKS = "/api/v1/webhooks/"
 DELIVERIES = "/api/v1/webhook-deliveries/"
 PSAS = "/api/v1/psa-connections/"
 MAPPINGS = "/api/v1/psa-mappings/"
-
-
-@pytest.fixture
-def api_for(cast):
-    def make(principal):
-        client = APIClient()
-        client.force_authenticate(cast[principal])
-        return client
-
-    return make
-
-
-@pytest.fixture
-def admin_api(api_for):
-    return api_for("global_admin")
 
 
 def new_subscription(api, **fields):

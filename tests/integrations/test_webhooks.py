@@ -57,6 +57,14 @@ def record_and_fan_out(*built):
     return fanout.fan_out_pending()
 
 
+def one_webhook_pending(admin, receiver):
+    """Subscribes ``receiver`` to everything and records one incident event, fanned out: one
+    delivery is pending. Returns the subscription."""
+    subscription = subscribe(admin, receiver.base_url)
+    record_and_fan_out(incident_event(CustomerFactory()))
+    return subscription
+
+
 def deliver_all():
     for delivery_id in WebhookDelivery.objects.values_list("pk", flat=True):
         delivery.deliver(delivery_id)
@@ -167,9 +175,7 @@ def test_setting_a_company_id_is_audited_and_tells_psas_the_customer_changed(adm
 
 
 def test_a_delivery_is_signed_per_standard_webhooks_and_verifies(admin, receiver):
-    customer = CustomerFactory()
-    subscribe(admin, receiver.base_url)
-    record_and_fan_out(incident_event(customer))
+    one_webhook_pending(admin, receiver)
     deliver_all()
 
     outbox = WebhookDelivery.objects.get()
@@ -275,9 +281,7 @@ def test_a_worker_whose_lease_ran_out_mid_send_leaves_the_outcome_to_the_next(ad
 
 
 def test_a_failing_receiver_gets_the_same_webhook_id_on_every_retry(admin, receiver):
-    customer = CustomerFactory()
-    subscribe(admin, receiver.base_url)
-    record_and_fan_out(incident_event(customer))
+    one_webhook_pending(admin, receiver)
     outbox = WebhookDelivery.objects.get()
     receiver.respond_next(500)
     receiver.respond_next(429, headers={"Retry-After": "7"})
@@ -325,9 +329,7 @@ def test_a_redirect_is_not_followed(admin, receiver):
 
 @pytest.mark.parametrize("status", [400, 401, 404, 422])
 def test_a_4xx_answer_is_final_after_one_attempt(admin, receiver, status):
-    customer = CustomerFactory()
-    subscription = subscribe(admin, receiver.base_url)
-    record_and_fan_out(incident_event(customer))
+    subscription = one_webhook_pending(admin, receiver)
     receiver.respond_next(status, times=2)
     outbox = WebhookDelivery.objects.get()
     assert delivery.deliver(outbox.pk) == "failed"
@@ -342,9 +344,7 @@ def test_a_4xx_answer_is_final_after_one_attempt(admin, receiver, status):
 
 @pytest.mark.parametrize("status", [408, 429])
 def test_a_408_or_429_answer_is_retried(admin, receiver, status):
-    customer = CustomerFactory()
-    subscribe(admin, receiver.base_url)
-    record_and_fan_out(incident_event(customer))
+    one_webhook_pending(admin, receiver)
     receiver.respond_next(status)
     outbox = WebhookDelivery.objects.get()
     assert delivery.deliver(outbox.pk) == "pending"
@@ -354,9 +354,7 @@ def test_a_408_or_429_answer_is_retried(admin, receiver, status):
 
 
 def test_410_gone_disables_the_subscription_and_tells_the_admins(admin, receiver):
-    customer = CustomerFactory()
-    subscription = subscribe(admin, receiver.base_url)
-    record_and_fan_out(incident_event(customer))
+    subscription = one_webhook_pending(admin, receiver)
     receiver.respond_next(410)
     deliver_all()
     subscription.refresh_from_db()
@@ -486,9 +484,7 @@ def test_a_real_worker_fans_out_and_delivers_recorded_events(cast, receiver, red
 def test_a_receiver_that_hangs_times_out_and_is_retried(admin, receiver, monkeypatch):
     # A short read timeout keeps the test quick; the receiver holds its answer longer.
     monkeypatch.setattr(sending, "TIMEOUT", (2, 0.5))
-    customer = CustomerFactory()
-    subscribe(admin, receiver.base_url)
-    record_and_fan_out(incident_event(customer))
+    one_webhook_pending(admin, receiver)
     receiver.respond_next(204, delay=5)
     outbox = WebhookDelivery.objects.get()
     assert delivery.deliver(outbox.pk) == "pending"
@@ -499,9 +495,7 @@ def test_a_receiver_that_hangs_times_out_and_is_retried(admin, receiver, monkeyp
 
 
 def test_a_worker_killed_mid_send_leaves_the_delivery_to_the_sweep(admin, receiver):
-    customer = CustomerFactory()
-    subscribe(admin, receiver.base_url)
-    record_and_fan_out(incident_event(customer))
+    one_webhook_pending(admin, receiver)
     outbox = WebhookDelivery.objects.get()
     # A worker claims it and dies before recording anything: the row stays "sending".
     assert delivery.claim(outbox.pk) is not None

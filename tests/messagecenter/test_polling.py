@@ -12,27 +12,26 @@ from messagecenter.models import MessageFeed, MessageRecipient, ServiceMessage
 from outbound.graph import GraphAuthError, GraphError
 from servicehealth.models import AuthMode, FeedSource
 from tests.customers.factories import CustomerFactory
+from tests.helpers import data_writes, query_count
 from tests.messagecenter.helpers import T0, feed_of, poll, publish
 
 MESSAGES = "/v1.0/admin/serviceAnnouncement/messages"
 
 
-def data_writes(queries):
-    """INSERT/UPDATE/DELETE statements other than the feed's own poll state."""
-    return [
-        q["sql"]
-        for q in queries
-        if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))
-        and "messagecenter_messagefeed" not in q["sql"].split(" WHERE")[0]
-    ]
+# The feed's own poll state, which every poll writes.
+POLL_STATE = "messagecenter_messagefeed"
 
 
-def test_a_first_poll_stores_each_message_once_and_links_its_customers(
-    service_health_simulator,
-):
-    simulator, add_source = service_health_simulator
-    contoso, fabrikam = CustomerFactory(), CustomerFactory()
-    contoso_source, fabrikam_source = add_source(contoso), add_source(fabrikam)
+def failed_poll(source):
+    """Polls ``source``, which fails and stores no message; returns its feed."""
+    with pytest.raises(GraphError):
+        poll(source)
+    assert not ServiceMessage.objects.exists()
+    return feed_of(source)
+
+
+def test_a_first_poll_stores_each_message_once_and_links_its_customers(customer_feeds):
+    simulator, [(contoso, contoso_source), (fabrikam, fabrikam_source)] = customer_feeds(2)
     publish(
         simulator,
         [contoso, fabrikam],
@@ -68,10 +67,8 @@ def test_a_first_poll_stores_each_message_once_and_links_its_customers(
     assert feed.next_poll_at > timezone.now() + polling.POLL_INTERVAL - timedelta(minutes=1)
 
 
-def test_a_re_poll_that_learns_nothing_writes_nothing(service_health_simulator):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_a_re_poll_that_learns_nothing_writes_nothing(customer_feed):
+    simulator, customer, source = customer_feed
     for n in range(3):
         publish(simulator, [customer], f"MC20000{n}")
     poll(source)
@@ -79,14 +76,12 @@ def test_a_re_poll_that_learns_nothing_writes_nothing(service_health_simulator):
     with CaptureQueriesContext(connection) as queries:
         summary = poll(source)
     assert summary.unchanged == 3 and summary.created == summary.updated == 0
-    assert data_writes(queries) == []
+    assert data_writes(queries, POLL_STATE) == []
     assert dict(ServiceMessage.objects.values_list("microsoft_id", "modified_at")) == modified
 
 
-def test_an_edited_message_is_updated_in_place(service_health_simulator):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_an_edited_message_is_updated_in_place(customer_feed):
+    simulator, customer, source = customer_feed
     publish(simulator, [customer])
     poll(source)
     before = ServiceMessage.objects.get()
@@ -99,10 +94,8 @@ def test_an_edited_message_is_updated_in_place(service_health_simulator):
     assert after.modified_at > before.modified_at
 
 
-def test_every_page_is_read(service_health_simulator):
-    simulator, add_source = service_health_simulator  # five messages a page
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_every_page_is_read(customer_feed):
+    simulator, customer, source = customer_feed
     for n in range(12):
         publish(simulator, [customer], f"MC3000{n:02d}")
     summary = poll(source)
@@ -136,7 +129,7 @@ def test_a_read_that_fails_on_a_later_page_writes_nothing(fault, service_health_
     simulator.fail_next(MESSAGES, fault["status"], **extra)
     with CaptureQueriesContext(connection) as queries, pytest.raises(GraphError):
         poll(source, max_attempts=4)
-    assert data_writes(queries) == []
+    assert data_writes(queries, POLL_STATE) == []
     assert not ServiceMessage.objects.filter(title__startswith="Changed").exists()
     feed = feed_of(source)
     assert feed.consecutive_failures == 1 and feed.last_error
@@ -145,17 +138,12 @@ def test_a_read_that_fails_on_a_later_page_writes_nothing(fault, service_health_
     assert poll(source).updated == 12
 
 
-def test_throttling_is_retried_on_schedule_with_retry_after(service_health_simulator):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_throttling_is_retried_on_schedule_with_retry_after(customer_feed):
+    simulator, customer, source = customer_feed
     publish(simulator, [customer])
     # Longer than a poll waits inside one read: the feed is tried again after it.
     simulator.fail_next(MESSAGES, 429, headers={"Retry-After": "600"})
-    with pytest.raises(GraphError):
-        poll(source)
-    assert not ServiceMessage.objects.exists()
-    feed = feed_of(source)
+    feed = failed_poll(source)
     assert feed.needs_attention is False
     assert "600" in feed.last_error
     assert timezone.now() + timedelta(
@@ -163,10 +151,8 @@ def test_throttling_is_retried_on_schedule_with_retry_after(service_health_simul
     ) < feed.next_poll_at and feed.next_poll_at < timezone.now() + timedelta(seconds=610)
 
 
-def test_a_short_throttle_is_waited_out_within_the_read(service_health_simulator):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_a_short_throttle_is_waited_out_within_the_read(customer_feed):
+    simulator, customer, source = customer_feed
     publish(simulator, [customer])
     simulator.fail_next(MESSAGES, 429, headers={"Retry-After": "2"})
     waits = []
@@ -174,18 +160,11 @@ def test_a_short_throttle_is_waited_out_within_the_read(service_health_simulator
     assert waits == [2.0]
 
 
-def test_a_tenant_refusing_the_message_center_is_shown_and_changes_nothing(
-    service_health_simulator,
-):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_a_tenant_refusing_the_message_center_is_shown_and_changes_nothing(customer_feed):
+    simulator, customer, source = customer_feed
     publish(simulator, [customer])
     simulator.deny_messages(customer.tenant_id)
-    with pytest.raises(GraphError):
-        poll(source)
-    assert not ServiceMessage.objects.exists()
-    feed = feed_of(source)
+    feed = failed_poll(source)
     assert feed.needs_attention is True
     # An app registration of the tenant's own: its consent is what is missing.
     assert "ServiceMessage.Read.All" in feed.last_error
@@ -203,10 +182,8 @@ def test_a_delegated_refusal_asks_for_message_center_reader():
     assert "Message Center Reader" in failure.error
 
 
-def test_malformed_records_and_unknown_values(service_health_simulator):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_malformed_records_and_unknown_values(customer_feed):
+    simulator, customer, source = customer_feed
     publish(simulator, [customer], category="someFutureCategory", severity="unknownFutureValue")
     body = (
         b'{"value": [{"title": "no id"}, {"id": "MC500001", "title": "Fine", '
@@ -232,11 +209,7 @@ def test_queries_per_poll_do_not_grow_with_messages(service_health_simulator):
     for n in range(40):
         publish(simulator, [large], f"MC7000{n:02d}")
     feed_of(source_small), feed_of(source_large)
-    with CaptureQueriesContext(connection) as few:
-        poll(source_small)
-    with CaptureQueriesContext(connection) as many:
-        poll(source_large)
-    assert len(many) == len(few)
+    assert query_count(lambda: poll(source_small)) == query_count(lambda: poll(source_large))
     assert MessageRecipient.objects.count() == 43
 
 

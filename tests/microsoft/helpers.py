@@ -12,9 +12,10 @@ CONSENT_URL = reverse("microsoft:consent")
 CALLBACK_URL = reverse("microsoft:consent_callback")
 
 
-def connect(simulator, actor=None, refresh_token=None):
-    """Connect with the simulator's app and a freshly consented refresh token; returns the
-    connection and the refresh token given."""
+def connect(simulator, actor=None, refresh_token=None, **api_urls):
+    """Connect with the simulator's app and a freshly consented refresh token, reaching Microsoft's
+    APIs at ``api_urls`` (``graph_url``, ``partner_center_url``); returns the connection and the
+    refresh token given."""
     token = refresh_token or simulator.issue_refresh_token()
     connection = services.connect(
         actor=actor,
@@ -23,6 +24,7 @@ def connect(simulator, actor=None, refresh_token=None):
         client_secret=simulator.client_secret,
         refresh_token=token,
         login_url=simulator.base_url,
+        **api_urls,
     )
     return connection, token
 

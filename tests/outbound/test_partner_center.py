@@ -10,6 +10,7 @@ import pytest
 from outbound.partner_center import PartnerCenterClient, PartnerCenterError
 from outbound.transport import Transport
 from outbound.urlguard import UrlGuard
+from tests.outbound.helpers import serving
 
 LOOPBACK = UrlGuard(allowed_hosts={"127.0.0.1"})
 
@@ -49,12 +50,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    server = Server()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(Server()) as running:
+        yield running
 
 
 def client(server, **kwargs):

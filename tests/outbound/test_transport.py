@@ -16,6 +16,7 @@ import pytest
 
 from outbound.transport import Transport, TransportError, parse_retry_after, read_at_most
 from outbound.urlguard import UrlGuard
+from tests.outbound.helpers import serving
 
 SECRET = "s3cr3t-bearer-token-value"
 LOOPBACK = UrlGuard(allowed_hosts={"127.0.0.1"})
@@ -85,14 +86,9 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    server = Server()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(Server()) as running:
+        yield running
+        running.release.set()  # a request still waiting on /slow ends before the server stops
 
 
 def failure(transport, url, **kwargs):

@@ -5,7 +5,7 @@ from simulators.http import SimulatorServer
 from simulators.service_health.model import SERVICES
 from simulators.service_health.server import ServiceHealthSimulator
 from tests.customers.factories import CustomerFactory
-from tests.servicehealth.helpers import connect_partner
+from tests.microsoft.helpers import connect
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def gdap_health(db, entra_simulator):
         simulator.add_service(service_id, spec[0])
     clear_token_cache()
     with SimulatorServer(simulator) as server:
-        connect_partner(entra_simulator, server.url)
+        connect(entra_simulator, graph_url=server.url)
 
         def add_customer(refusal=None, **fields):
             customer = CustomerFactory(**fields)

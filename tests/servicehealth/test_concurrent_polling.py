@@ -11,7 +11,7 @@ from core.models import Event
 from incidents.models import AffectedCustomer, Incident, IncidentPost
 from outbound.graph import GraphError
 from servicehealth import feeds, pool, snapshots, tasks
-from servicehealth.models import FeedSource
+from servicehealth.models import FeedSource, Service
 from tests.customers.factories import CustomerFactory
 from tests.servicehealth.test_polling import exchange_incident, poll
 
@@ -73,8 +73,11 @@ def test_a_snapshot_that_learns_nothing_is_applied_without_a_write(service_healt
     source = FeedSource.objects.select_related("customer").get(pk=sources[0].pk)
     snapshot = feeds.fetch(feeds.client_for(source))  # a full listing: every issue again
     with CaptureQueriesContext(connection) as queries:
-        summary = snapshots.apply(source, snapshot)
-    assert writes(queries) == []
+        changes = snapshots.compare(source, snapshot)
+        assert not changes.writes_data
+        summary = snapshots.write(changes)
+    # The tenant's health and the incidents, read; nothing written, no transaction.
+    assert len(queries) == 2 and writes(queries) == []
     assert (summary.incidents_unchanged, summary.posts_added, summary.events) == (3, 0, 0)
 
 
@@ -90,7 +93,26 @@ def test_a_re_poll_that_learns_nothing_writes_only_the_sources_own_state(
         'UPDATE "servicehealth_feedsource"'
     ] * 2
     assert summary.incidents_unchanged == 3 and not summary.full_listing
-    # The claim (2), the services and their health (2), the incidents read again with their
-    # posts and links (3), the outcome (1), and the test's own read of the source (1).
-    statements = [q for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(statements) <= 9
+    # The test's own read of the source (1), the claim (2), the tenant's health with its
+    # services (1), the incidents read again with their post counts and links (1) and the
+    # outcome (1); no transaction (BEGIN, SAVEPOINT, COMMIT) around a poll that writes no data.
+    statements = [q["sql"].split(" ")[0] for q in queries]
+    assert statements == ["SELECT", "UPDATE", "SELECT", "SELECT", "SELECT", "UPDATE"]
+
+
+def test_a_change_to_the_services_alone_is_written_with_the_outcome(service_health_simulator):
+    simulator, customers, sources = sources_sharing_incidents(service_health_simulator, 1)
+    poll(sources[0])
+    simulator.add_service("SharePoint", "SharePoint Online (renamed)")  # no incident there
+    with CaptureQueriesContext(connection) as queries:
+        summary = poll(sources[0])
+    assert summary.incidents_unchanged == 3 and summary.services
+    assert Service.objects.get(graph_id="SharePoint").name == "SharePoint Online (renamed)"
+    # The rename and the outcome, in one transaction (a savepoint inside the test's).
+    statements = [q["sql"].split(" ")[:2] for q in queries]
+    renamed = statements.index(["UPDATE", '"servicehealth_service"'])
+    outcome = statements.index(["UPDATE", '"servicehealth_feedsource"'], renamed)
+    opened = [n for n, words in enumerate(statements) if words[0] == "SAVEPOINT"]
+    closed = [n for n, words in enumerate(statements) if words[0] == "RELEASE"]
+    assert len(opened) == len(closed) == 1
+    assert opened[0] < renamed < outcome < closed[0]

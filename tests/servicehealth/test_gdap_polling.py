@@ -27,7 +27,7 @@ from simulators.graph import GraphSimulator, PartnerTenant
 from simulators.http import SimulatorServer
 from simulators.service_health import scenarios as service_health_scenarios
 from tests.customers.factories import CustomerFactory
-from tests.servicehealth.helpers import connect_partner
+from tests.microsoft.helpers import connect
 
 ISSUES = "/v1.0/admin/serviceAnnouncement/issues"
 OVERVIEWS = "/v1.0/admin/serviceAnnouncement/healthOverviews"
@@ -303,7 +303,7 @@ def test_make_runs_graph_host_serves_health_through_the_connection_and_gdap(db, 
     gdap = GraphSimulator(PartnerTenant(tenants[0], "demo-app", "demo-secret"))
     health = service_health_scenarios.demo(tenants, entra=entra_simulator, other_graph=gdap)
     with SimulatorServer(health) as server:
-        connect_partner(entra_simulator, server.url)
+        connect(entra_simulator, graph_url=server.url)
         summary = poll(delegated_source(customer))
         assert summary.incidents_created > 0
         assert gdap.base_url == server.url  # GDAP's links point at the one host

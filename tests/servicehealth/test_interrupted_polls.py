@@ -51,11 +51,9 @@ def held_lease(source, claimed_at):
 
 
 def test_a_poll_the_database_drops_mid_write_writes_nothing_and_shows_as_failed(
-    service_health_simulator, client_for
+    customer_feed, client_for
 ):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+    simulator, customer, source = customer_feed
     exchange_incident(simulator, [customer.tenant_id])
     with (
         database_goes_away(after='INSERT INTO "incidents_incident"') as outage,
@@ -95,11 +93,9 @@ def test_a_poll_the_database_drops_mid_write_writes_nothing_and_shows_as_failed(
 
 
 def test_the_worker_queues_the_record_of_an_interrupted_poll_with_a_short_countdown(
-    service_health_simulator, monkeypatch
+    customer_feed, monkeypatch
 ):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+    simulator, customer, source = customer_feed
     exchange_incident(simulator, [customer.tenant_id])
     queued = []
     monkeypatch.setattr(

@@ -15,6 +15,7 @@ from outbound.graph import GraphError
 from servicehealth import feeds, polling
 from servicehealth.models import FeedSource, TenantServiceHealth, TenantServiceHealthChange
 from tests.customers.factories import CustomerFactory
+from tests.helpers import data_writes, query_count
 from tests.waiting import wait_until
 
 T0 = datetime.now(UTC) - timedelta(hours=2)
@@ -45,22 +46,12 @@ def poll(source, **client_kwargs):
     )
 
 
-def data_writes(queries):
-    """INSERT/UPDATE/DELETE statements other than the source's own poll state."""
-    return [
-        q["sql"]
-        for q in queries
-        if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))
-        and "servicehealth_feedsource" not in q["sql"].split(" WHERE")[0]
-    ]
+# The source's own poll state, which every poll writes.
+POLL_STATE = "servicehealth_feedsource"
 
 
-def test_a_first_poll_writes_services_health_incidents_posts_links_and_events(
-    service_health_simulator,
-):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_a_first_poll_writes_services_health_incidents_posts_links_and_events(customer_feed):
+    simulator, customer, source = customer_feed
     exchange_incident(simulator, [customer.tenant_id])
     summary = poll(source)
     incident = Incident.objects.get(microsoft_id="EX100001")
@@ -81,15 +72,13 @@ def test_a_first_poll_writes_services_health_incidents_posts_links_and_events(
     assert source.issues_watermark == incident.last_modified_at
 
 
-def test_a_re_poll_that_learns_nothing_writes_nothing(service_health_simulator):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_a_re_poll_that_learns_nothing_writes_nothing(customer_feed):
+    simulator, customer, source = customer_feed
     exchange_incident(simulator, [customer.tenant_id])
     poll(source)
     with CaptureQueriesContext(connection) as queries:
         summary = poll(source)
-    assert data_writes(queries) == []
+    assert data_writes(queries, POLL_STATE) == []
     # The issue modified at the watermark is read again (the overlap) and compared: unchanged.
     assert summary.incidents_unchanged == 1
     assert Event.objects.count() == 1
@@ -104,12 +93,8 @@ def test_a_re_poll_that_learns_nothing_writes_nothing(service_health_simulator):
     assert overview_queries and all("$expand" not in query for query in overview_queries)
 
 
-def test_progress_over_time_updates_in_place_and_tells_every_affected_customer(
-    service_health_simulator,
-):
-    simulator, add_source = service_health_simulator
-    first, second = CustomerFactory(), CustomerFactory()
-    source_a, source_b = add_source(first), add_source(second)
+def test_progress_over_time_updates_in_place_and_tells_every_affected_customer(customer_feeds):
+    simulator, [(first, source_a), (second, source_b)] = customer_feeds(2)
     exchange_incident(
         simulator,
         [first.tenant_id, second.tenant_id],
@@ -139,10 +124,8 @@ def test_progress_over_time_updates_in_place_and_tells_every_affected_customer(
     ).exists()
 
 
-def test_the_filter_falls_back_to_a_full_listing_when_refused(service_health_simulator):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_the_filter_falls_back_to_a_full_listing_when_refused(customer_feed):
+    simulator, customer, source = customer_feed
     exchange_incident(simulator, [customer.tenant_id])
     poll(source)
     simulator.fail_next("/v1.0/admin/serviceAnnouncement/issues", 400)
@@ -216,10 +199,8 @@ def test_a_refusal_needs_an_admin_and_is_not_hammered(status, service_health_sim
     assert len(gets) <= 2  # a single token refresh, no retry loop
 
 
-def test_unknown_enum_values_are_kept(service_health_simulator):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_unknown_enum_values_are_kept(customer_feed):
+    simulator, customer, source = customer_feed
     exchange_incident(simulator, [customer.tenant_id])
     simulator.inject_unknown_enum(
         "EX100001", status="someFutureStatus", post_type="someFuturePostType"
@@ -244,11 +225,7 @@ def test_queries_per_poll_do_not_grow_with_incidents(service_health_simulator):
         exchange_incident(simulator, [small.tenant_id], issue_id=f"EX3000{n:02d}")
     for n in range(40):
         exchange_incident(simulator, [large.tenant_id], issue_id=f"EX4000{n:02d}")
-    with CaptureQueriesContext(connection) as few:
-        poll(source_small)
-    with CaptureQueriesContext(connection) as many:
-        poll(source_large)
-    assert len(many) == len(few)
+    assert query_count(lambda: poll(source_small)) == query_count(lambda: poll(source_large))
     assert Incident.objects.count() == 43
 
 
@@ -279,10 +256,8 @@ def test_the_scheduler_queues_due_sources_once(service_health_simulator, monkeyp
     assert polling.queue_due_sources(now=soon) == [due.pk]  # the message was lost: queued again
 
 
-def test_poll_feeds_prints_what_changed(service_health_simulator, capsys):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_poll_feeds_prints_what_changed(customer_feed, capsys):
+    simulator, customer, source = customer_feed
     exchange_incident(simulator, [customer.tenant_id])
     call_command("poll_feeds", "--source", str(source.pk))
     out = capsys.readouterr().out
@@ -317,10 +292,8 @@ def test_a_real_worker_polls_and_incidents_appear_through_the_api(
     assert [i["microsoft_id"] for i in response.json()["results"]] == ["EX100001"]
 
 
-def test_an_incident_already_resolved_when_first_seen_raises_no_event(service_health_simulator):
-    simulator, add_source = service_health_simulator
-    customer = CustomerFactory()
-    source = add_source(customer)
+def test_an_incident_already_resolved_when_first_seen_raises_no_event(customer_feed):
+    simulator, customer, source = customer_feed
     exchange_incident(simulator, [customer.tenant_id], resolve_at=T0 + timedelta(minutes=30))
     poll(source)
     assert Incident.objects.get().is_resolved

@@ -30,9 +30,9 @@ class SupportTopicFactory(factory.django.DjangoModelFactory):
         model = SupportTopic
 
     name = factory.Sequence(lambda n: f"Topic {n:04d}")
+    partner_center_id = factory.Sequence(lambda n: str(91000000 + n))
     description = "A support topic made by a test."
     category = "technical"
-    partner_center_id = factory.Sequence(lambda n: str(91000000 + n))
     active = True
 
 

@@ -28,6 +28,24 @@ def channel(
     return created
 
 
+def receiver_channel(receiver, path="/tickets"):
+    """A webhook channel to the receiver simulator (the ``webhook_receiver`` fixture) at
+    ``path``, with the signing secret it verifies."""
+    return channel(
+        "webhook",
+        endpoint=receiver.base_url + path,
+        credentials={"signing_secret": "receiver-signing-secret"},
+    )
+
+
+def deliver_only_to(receiver):
+    """A channel to the receiver simulator, the only one enabled: every request goes there, and
+    the receiver's tickets are the effects to count."""
+    target = receiver_channel(receiver)
+    Channel.objects.exclude(pk=target.pk).update(enabled=False)
+    return target
+
+
 def deliver_now(service_request):
     """Deliver the request's outbox row now, as a worker would; returns its new state."""
     outbox = Delivery.objects.get(service_request=service_request)

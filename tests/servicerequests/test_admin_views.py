@@ -23,18 +23,17 @@ OTHER_CANARY = "canary-credential-9c0ffe-do-not-show"
 
 
 def channel_data(**overrides):
-    data = {
+    return {
         "name": "Advanced Support webhook",
         "kind": "webhook",
         "category": "technical",
+        "signing_secret": CANARY,  # no page may show it back
+        "access_token": "",
         "tier": "advanced",
         "endpoint": "http://127.0.0.1:8766/hook",
         "enabled": "on",
-        "access_token": "",
-        "signing_secret": CANARY,
+        **overrides,
     }
-    data.update(overrides)
-    return data
 
 
 def assert_no_canary_anywhere(*responses):
@@ -393,15 +392,14 @@ def test_the_routing_test_page_falls_back_and_needs_a_topic_or_category(client_f
 
 
 def topic_data(**overrides):
-    data = {
+    return {
         "name": "Power BI",
         "description": "Reports, dashboards and gateways",
         "category": "technical",
         "partner_center_id": "99000001",
         "active": "on",
+        **overrides,
     }
-    data.update(overrides)
-    return data
 
 
 def test_adding_and_editing_a_topic(client_for):

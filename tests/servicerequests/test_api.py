@@ -32,7 +32,7 @@ from servicerequests.models import (
     TimelineEntry,
 )
 from tests.customers.factories import CustomerFactory
-from tests.helpers import ADMIN_ONLY, SUPPORT_READS, all_pages, sync_stamps
+from tests.helpers import ADMIN_ONLY, SUPPORT_READS, all_pages, key_set, sync_stamps
 
 LIST_URL = "/api/v1/service-requests/"
 TOPICS_URL = "/api/v1/support-topics/"
@@ -299,30 +299,11 @@ def test_create_opens_routes_and_answers_with_the_request(client_for, cast, rout
     service_request = ServiceRequest.objects.get()
     assert response["Location"] == data["url"]
     assert data["url"] == f"http://testserver{LIST_URL}{service_request.number}/"
-    assert set(data) == {
-        "url",
-        "number",
-        "title",
-        "description",
-        "severity",
-        "category",
-        "status",
-        "support_topic",
-        "customer",
-        "primary_contact",
-        "channel",
-        "channel_reference",
-        "incident",
-        "assignee",
-        "locale",
-        "response_due_at",
-        "first_response_at",
-        "is_breached",
-        "created_at",
-        "modified_at",
-        "closed_at",
-        "delivery",
-    }
+    assert set(data) == key_set(
+        "url number title description severity category status support_topic customer"
+        " primary_contact channel channel_reference incident assignee locale response_due_at"
+        " first_response_at is_breached created_at modified_at closed_at delivery"
+    )
     assert data["number"] == f"SR-{service_request.pk:06d}"
     assert data["category"] == "technical"  # from the topic
     assert data["status"] == "pending_delivery"
@@ -1074,19 +1055,10 @@ def test_rules_are_listed_in_order_and_updated(client_for, route):
         signed_in.get(RULES_URL).json()["results"], key=lambda row: (row["position"], row["id"])
     )
     assert [row["name"] for row in rows][:2] == ["First", rule.name]
-    assert set(rows[1]) == {
-        "url",
-        "id",
-        "position",
-        "name",
-        "category",
-        "severity",
-        "support_topic",
-        "customer_tag",
-        "channel",
-        "enabled",
-        "modified_at",
-    }
+    assert set(rows[1]) == key_set(
+        "url id position name category severity support_topic customer_tag channel enabled"
+        " modified_at"
+    )
     assert rows[1]["support_topic"] == topic.pk
     assert rows[1]["channel"] == channel.pk
     response = patch(

@@ -19,7 +19,7 @@ from servicerequests.models import (
     TimelineEntry,
 )
 from tests.customers.factories import CustomerFactory
-from tests.servicerequests.helpers import channel, deliver_now, topic
+from tests.servicerequests.helpers import channel, deliver_now, receiver_channel, topic
 
 
 @pytest.fixture
@@ -50,18 +50,10 @@ def pc_channel(simulator):
     )
 
 
-def webhook_channel(receiver, path="/tickets"):
-    return channel(
-        "webhook",
-        endpoint=receiver.base_url + path,
-        credentials={"signing_secret": "receiver-signing-secret"},
-    )
-
-
 def test_opening_writes_the_request_its_outbox_row_timeline_and_audit(
     open_request, webhook_receiver
 ):
-    service_request = open_request(webhook_channel(webhook_receiver), severity="critical")
+    service_request = open_request(receiver_channel(webhook_receiver), severity="critical")
     assert service_request.number == f"SR-{service_request.pk:06d}"
     assert service_request.status == "pending_delivery"
     assert service_request.response_due_at - service_request.created_at < timedelta(
@@ -74,7 +66,7 @@ def test_opening_writes_the_request_its_outbox_row_timeline_and_audit(
 
 
 def test_webhook_delivery_is_signed_and_carries_the_idempotency_key(open_request, webhook_receiver):
-    service_request = open_request(webhook_channel(webhook_receiver))
+    service_request = open_request(receiver_channel(webhook_receiver))
     assert deliver_now(service_request) == "delivered"
     received = webhook_receiver.deliveries[-1]
     assert received.signature_valid is True
@@ -93,7 +85,7 @@ def test_webhook_delivery_carries_the_deprecated_header_only_while_legacy_is_on(
     open_request, webhook_receiver, settings, legacy
 ):
     settings.CHANNEL_LEGACY_SIGNATURE = legacy
-    service_request = open_request(webhook_channel(webhook_receiver))
+    service_request = open_request(receiver_channel(webhook_receiver))
     webhook_receiver.respond_next(503)
     assert [deliver_now(service_request) for _ in range(2)] == ["pending", "delivered"]
     outbox = Delivery.objects.get(service_request=service_request)
@@ -115,13 +107,13 @@ def test_a_receiver_still_checking_the_old_header_works_only_while_legacy_is_on(
 ):
     settings.CHANNEL_LEGACY_SIGNATURE = legacy
     webhook_receiver.legacy = True
-    service_request = open_request(webhook_channel(webhook_receiver))
+    service_request = open_request(receiver_channel(webhook_receiver))
     assert deliver_now(service_request) == expected_state
     assert webhook_receiver.deliveries[-1].signature_valid is legacy
 
 
 def test_a_whsec_secret_that_is_not_base64_fails_without_sending(open_request, webhook_receiver):
-    target = webhook_channel(webhook_receiver)
+    target = receiver_channel(webhook_receiver)
     target.set_credentials({"signing_secret": "whsec_" + "a" * 21})
     target.save()
     assert deliver_now(open_request(target)) == "failed"
@@ -145,7 +137,7 @@ def test_webhook_failures_are_classified(
     from servicerequests.channels import base
 
     monkeypatch.setattr(base, "TIMEOUT", (2, 1))  # the hang case: give up after a second
-    service_request = open_request(webhook_channel(webhook_receiver))
+    service_request = open_request(receiver_channel(webhook_receiver))
     webhook_receiver.respond_next(**script)
     assert deliver_now(service_request) == expected_state
     outbox = Delivery.objects.get(service_request=service_request)
@@ -164,7 +156,7 @@ def test_webhook_failures_are_classified(
 
 
 def test_a_retry_after_a_lost_answer_does_not_open_a_second_ticket(open_request, webhook_receiver):
-    service_request = open_request(webhook_channel(webhook_receiver))
+    service_request = open_request(receiver_channel(webhook_receiver))
     webhook_receiver.respond_next(502, process=True)  # the ticket is made, the answer is lost
     assert deliver_now(service_request) == "pending"
     assert deliver_now(service_request) == "delivered"
@@ -174,7 +166,7 @@ def test_a_retry_after_a_lost_answer_does_not_open_a_second_ticket(open_request,
 
 def test_a_delivery_gives_up_after_the_attempt_limit(open_request, webhook_receiver, monkeypatch):
     monkeypatch.setattr(delivery.OUTBOX, "retry", replace(delivery.OUTBOX.retry, max_attempts=3))
-    service_request = open_request(webhook_channel(webhook_receiver))
+    service_request = open_request(receiver_channel(webhook_receiver))
     webhook_receiver.respond_next(500, times=3)
     states = [deliver_now(service_request) for _ in range(3)]
     assert states == ["pending", "pending", "failed"]
@@ -256,7 +248,7 @@ def test_manual_delivery_waits_for_the_agent(open_request, cast):
 
 
 def test_a_delivery_cannot_be_claimed_twice(open_request, webhook_receiver):
-    service_request = open_request(webhook_channel(webhook_receiver))
+    service_request = open_request(receiver_channel(webhook_receiver))
     outbox = Delivery.objects.get(service_request=service_request)
     assert delivery.claim(outbox.pk) is not None
     assert delivery.claim(outbox.pk) is None
@@ -267,7 +259,7 @@ def test_a_delivery_cannot_be_claimed_twice(open_request, webhook_receiver):
 def test_a_worker_whose_lease_ran_out_mid_send_leaves_the_outcome_to_the_next(
     open_request, webhook_receiver
 ):
-    service_request = open_request(webhook_channel(webhook_receiver))
+    service_request = open_request(receiver_channel(webhook_receiver))
     outbox = Delivery.objects.get(service_request=service_request)
     slow = delivery.claim(outbox.pk)
     # The first worker's send outlasts its lease; a second worker takes the row over.
@@ -293,7 +285,7 @@ def test_a_worker_whose_lease_ran_out_mid_send_leaves_the_outcome_to_the_next(
 
 
 def test_the_sweep_requeues_what_was_lost(open_request, webhook_receiver, monkeypatch):
-    service_request = open_request(webhook_channel(webhook_receiver))
+    service_request = open_request(receiver_channel(webhook_receiver))
     outbox = Delivery.objects.get(service_request=service_request)
     queued = []
     monkeypatch.setattr(delivery.OUTBOX, "queue", queued.extend)
@@ -304,7 +296,7 @@ def test_the_sweep_requeues_what_was_lost(open_request, webhook_receiver, monkey
 
 
 def test_an_admin_retries_a_failed_delivery(open_request, webhook_receiver, cast):
-    service_request = open_request(webhook_channel(webhook_receiver))
+    service_request = open_request(receiver_channel(webhook_receiver))
     webhook_receiver.respond_next(400)
     assert deliver_now(service_request) == "failed"
     services.retry_delivery(service_request, actor=cast["global_admin"])

@@ -10,7 +10,7 @@ from servicerequests import channel_updates, delivery, services
 from servicerequests.models import Channel, Delivery, ServiceRequest, StatusChoices
 from tests.customers.factories import CustomerFactory
 from tests.helpers import Boom
-from tests.servicerequests.helpers import channel, topic
+from tests.servicerequests.helpers import channel, receiver_channel, topic
 
 CREATED = EventTypeChoices.SERVICE_REQUEST_CREATED
 STATUS_CHANGED = EventTypeChoices.SERVICE_REQUEST_STATUS_CHANGED
@@ -132,12 +132,7 @@ def test_events_roll_back_with_their_change(open_request):
 
 
 def test_a_delivery_that_succeeds_records_pending_to_open(open_request, webhook_receiver):
-    target = channel(
-        "webhook",
-        endpoint=webhook_receiver.base_url + "/tickets",
-        credentials={"signing_secret": "receiver-signing-secret"},
-    )
-    service_request = open_request(target)
+    service_request = open_request(receiver_channel(webhook_receiver))
     assert deliver_now(service_request) == "delivered"
     [event] = status_events()
     assert event.summary == f"{service_request.number}: Pending delivery → Open"
@@ -148,12 +143,7 @@ def test_a_delivery_that_succeeds_records_pending_to_open(open_request, webhook_
 def test_a_delivery_that_fails_for_good_and_its_retry_are_recorded(
     open_request, webhook_receiver, cast
 ):
-    target = channel(
-        "webhook",
-        endpoint=webhook_receiver.base_url + "/tickets",
-        credentials={"signing_secret": "receiver-signing-secret"},
-    )
-    service_request = open_request(target)
+    service_request = open_request(receiver_channel(webhook_receiver))
     webhook_receiver.respond_next(503)
     assert deliver_now(service_request) == "pending"
     assert status_events() == []  # a transient failure changes no status
@@ -169,12 +159,7 @@ def test_a_delivery_that_fails_for_good_and_its_retry_are_recorded(
 
 
 def test_a_delivery_to_a_request_closed_meanwhile_records_nothing(open_request, webhook_receiver):
-    target = channel(
-        "webhook",
-        endpoint=webhook_receiver.base_url + "/tickets",
-        credentials={"signing_secret": "receiver-signing-secret"},
-    )
-    service_request = open_request(target)
+    service_request = open_request(receiver_channel(webhook_receiver))
     services.change_status(service_request, StatusChoices.CLOSED, actor=None)
     assert deliver_now(service_request) == "delivered"
     assert [event.payload["status"] for event in status_events()] == ["closed"]

@@ -36,7 +36,7 @@ from simulators.http import SimulatorServer
 from simulators.partner_center.model import SUPPORT_TOPICS
 from simulators.partner_center.server import PartnerCenterSimulator
 from tests.customers.factories import CustomerFactory
-from tests.servicerequests.helpers import channel, deliver_now, topic
+from tests.servicerequests.helpers import channel, deliver_now, deliver_only_to, topic
 
 PC_SCOPE_HOST = "api.partnercenter.microsoft.com"
 move_to_the_connection = importlib.import_module(
@@ -316,12 +316,7 @@ def test_a_note_refused_for_the_token_goes_once_the_connection_is_renewed(
 
 
 def test_notes_on_other_channels_stay_in_the_portal(db, cast, webhook_receiver):
-    target = channel(
-        "webhook",
-        endpoint=webhook_receiver.base_url + "/tickets",
-        credentials={"signing_secret": "receiver-signing-secret"},
-    )
-    Channel.objects.exclude(pk=target.pk).update(enabled=False)
+    deliver_only_to(webhook_receiver)
     service_request = services.open_service_request(
         actor=cast["helpdesk_agent"],
         title="Mail flow stopped",

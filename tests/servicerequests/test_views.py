@@ -277,22 +277,23 @@ def test_opening_a_request_goes_through_the_service(client_for, cast, routed):
     ).exists()
 
 
-def test_a_turkish_speaking_agent_opens_it_in_tr_tr(client_for, routed, settings):
-    topic, _channel, _rule = routed
-    client = client_for("helpdesk_agent")
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "tr"
-    response = client.post(reverse("servicerequests:create"), form_data(topic, CustomerFactory()))
-    assert response.status_code == 302
-    assert ServiceRequest.objects.get().locale == "tr-TR"
-
-
-def test_the_timeline_speaks_the_readers_language_not_the_writers(client_for, routed, settings):
+def opened_in_turkish(client_for, routed, settings):
+    """A helpdesk agent who reads Turkish opens a request on the page: their client, the request."""
     topic, _channel, _rule = routed
     turkish = client_for("helpdesk_agent")
     turkish.cookies[settings.LANGUAGE_COOKIE_NAME] = "tr"
     response = turkish.post(reverse("servicerequests:create"), form_data(topic, CustomerFactory()))
     assert response.status_code == 302
-    service_request = ServiceRequest.objects.get()
+    return turkish, ServiceRequest.objects.get()
+
+
+def test_a_turkish_speaking_agent_opens_it_in_tr_tr(client_for, routed, settings):
+    _turkish, service_request = opened_in_turkish(client_for, routed, settings)
+    assert service_request.locale == "tr-TR"
+
+
+def test_the_timeline_speaks_the_readers_language_not_the_writers(client_for, routed, settings):
+    turkish, service_request = opened_in_turkish(client_for, routed, settings)
     services.change_status(
         service_request, StatusChoices.ATTENTION_NEEDED, source="Partner Center", actor=None
     )

@@ -25,25 +25,12 @@ FABRIKAM = "22222222-2222-4222-8222-222222222222"
 # The request bodies in Microsoft's samples carry every property, those a request leaves unset
 # at their defaults.
 _REQUEST_DEFAULTS = {
-    "Id": None,
-    "Title": None,
-    "Description": None,
+    **dict.fromkeys(("Id", "Title", "Description", "SupportTopicId", "SupportTopicName")),
+    **dict.fromkeys(("Organization", "PrimaryContact", "LastUpdatedBy", "ProductName")),
+    **dict.fromkeys(("ProductId", "NewNote", "Notes", "CountryCode", "FileLinks")),
+    **dict.fromkeys(("CreatedDate", "LastModifiedDate", "LastClosedDate"), "0001-01-01T00:00:00"),
     "Severity": "unknown",
-    "SupportTopicId": None,
-    "SupportTopicName": None,
     "Status": "none",
-    "Organization": None,
-    "PrimaryContact": None,
-    "LastUpdatedBy": None,
-    "ProductName": None,
-    "ProductId": None,
-    "CreatedDate": "0001-01-01T00:00:00",
-    "LastModifiedDate": "0001-01-01T00:00:00",
-    "LastClosedDate": "0001-01-01T00:00:00",
-    "NewNote": None,
-    "Notes": None,
-    "CountryCode": None,
-    "FileLinks": None,
     "Attributes": {"ObjectType": "ServiceRequest"},
 }
 

@@ -59,6 +59,17 @@ def get(url_or_link, bearer, path="", **params):
     return requests.get(url_or_link + path, params=params or None, headers=headers, timeout=5)
 
 
+def modified(resource):
+    """When ``resource`` (an issue as JSON) last changed."""
+    return parse_datetime(resource["lastModifiedDateTime"])
+
+
+def overview_status(url, bearer, service_id):
+    """The status the tenant's health overview gives ``service_id``."""
+    overviews = get(url, bearer, OVERVIEWS).json()["value"]
+    return {overview["id"]: overview["status"] for overview in overviews}[service_id]
+
+
 def walk(url, bearer, path=ISSUES, **params):
     """Every page of a collection: (items, pages)."""
     items, pages, response = [], 0, get(url, bearer, path, **params)
@@ -439,12 +450,9 @@ def test_advance_moves_an_incident_to_resolved_with_a_new_post(serve):
     assert parse_datetime(after["posts"][-1]["createdDateTime"]) > parse_datetime(
         before["posts"][-1]["createdDateTime"]
     )
-    assert parse_datetime(after["lastModifiedDateTime"]) > parse_datetime(
-        before["lastModifiedDateTime"]
-    )
+    assert modified(after) > modified(before)
     # The overview follows: Exchange is operational again for this tenant.
-    overviews = get(url, bearer, OVERVIEWS).json()["value"]
-    assert {o["id"]: o["status"] for o in overviews}["Exchange"] == "serviceOperational"
+    assert overview_status(url, bearer, "Exchange") == "serviceOperational"
 
 
 def test_add_update_posts_now_and_moves_last_modified(serve):
@@ -457,9 +465,7 @@ def test_add_update_posts_now_and_moves_last_modified(serve):
     after = get(url, bearer, f"{ISSUES}/TM100004").json()
     assert after["isResolved"] is True and after["status"] == "serviceRestored"
     assert after["posts"][-1]["description"]["content"] == "Fixed now."
-    assert parse_datetime(after["lastModifiedDateTime"]) - parse_datetime(
-        before["lastModifiedDateTime"]
-    ) >= timedelta(hours=4)
+    assert modified(after) - modified(before) >= timedelta(hours=4)
 
 
 # --- health overviews -----------------------------------------------------------------------------
@@ -592,14 +598,11 @@ def test_unknown_enum_values_can_be_injected(serve):
     assert after["posts"][-1]["postType"] == "someFuturePostType"
     assert len(after["posts"]) == len(before["posts"]) + 1
     assert after["isResolved"] is False  # an unknown status leaves resolution as it was
-    assert parse_datetime(after["lastModifiedDateTime"]) > parse_datetime(
-        before["lastModifiedDateTime"]
-    )
+    assert modified(after) > modified(before)
     raw = get(url, bearer, ISSUES).text
     assert '"status": "someFutureStatus"' in raw
     # The overview shows the value as sent rather than calling the service healthy.
-    overviews = get(url, bearer, OVERVIEWS).json()["value"]
-    assert {o["id"]: o["status"] for o in overviews}["Microsoft365Defender"] == "someFutureStatus"
+    assert overview_status(url, bearer, "Microsoft365Defender") == "someFutureStatus"
 
 
 # --- the request log -----------------------------------------------------------------------------

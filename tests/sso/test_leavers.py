@@ -7,11 +7,11 @@ from knox.models import AuthToken
 
 from accounts.models import User
 from core.models import AuditEntry
-from microsoft import services as microsoft
 from simulators.graph import GraphSimulator, PartnerTenant
 from simulators.http import SimulatorServer
 from sso import leavers
 from sso.models import SsoSettings
+from tests.microsoft.helpers import connect
 from tests.sso.helpers import configure, sign_in
 
 pytestmark = pytest.mark.django_db
@@ -26,18 +26,6 @@ def graph(entra_simulator):
         yield server
 
 
-def connect(entra, graph):
-    microsoft.connect(
-        actor=None,
-        tenant_id=entra.tenant_id,
-        client_id=entra.client_id,
-        client_secret=entra.client_secret,
-        refresh_token=entra.issue_refresh_token(),
-        login_url=entra.base_url,
-        graph_url=graph.url,
-    )
-
-
 def signed_up(entra, email):
     person = entra.add_user(email, roles=["Portal.HelpdeskAgent"])
     assert sign_in(Client(), entra, person).status_code == 302
@@ -46,7 +34,7 @@ def signed_up(entra, email):
 
 def test_disabled_and_removed_people_are_deactivated(entra_simulator, graph):
     configure(entra_simulator)
-    connect(entra_simulator, graph)
+    connect(entra_simulator, graph_url=graph.url)
     stays, stayer = signed_up(entra_simulator, "lu@partner.example")
     disabled, leaver = signed_up(entra_simulator, "mo@partner.example")
     removed, gone = signed_up(entra_simulator, "ned@partner.example")

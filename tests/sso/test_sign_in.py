@@ -14,11 +14,19 @@ pytestmark = pytest.mark.django_db
 GROUP = "0b9e8a37-5c52-4a0c-9b8e-6bd3c8f0c2a1"
 
 
-def test_the_first_sign_in_with_a_mapped_role_creates_the_account(entra_simulator):
-    configure(entra_simulator)
-    person = entra_simulator.add_user("ada@partner.example", roles=["Portal.HelpdeskAgent"])
+def first_sign_in(entra, email, roles):
+    """SSO set up with its defaults, someone new to the portal holding ``roles`` in Entra ID signs
+    in on a fresh client: the person, the client and the sign-in's last answer."""
+    configure(entra)
+    person = entra.add_user(email, roles=roles)
     client = Client()
-    response = sign_in(client, entra_simulator, person)
+    return person, client, sign_in(client, entra, person)
+
+
+def test_the_first_sign_in_with_a_mapped_role_creates_the_account(entra_simulator):
+    _person, client, response = first_sign_in(
+        entra_simulator, "ada@partner.example", ["Portal.HelpdeskAgent"]
+    )
     assert response.status_code == 302
     user = User.objects.get(email="ada@partner.example")
     assert user.roles == [Role.HELPDESK_AGENT]
@@ -47,10 +55,7 @@ def test_roles_follow_entra_on_every_sign_in(entra_simulator):
 
 
 def test_someone_without_a_mapped_role_is_refused(entra_simulator):
-    configure(entra_simulator)
-    person = entra_simulator.add_user("cy@partner.example", roles=["Other.Role"])
-    client = Client()
-    response = sign_in(client, entra_simulator, person)
+    person, client, response = first_sign_in(entra_simulator, "cy@partner.example", ["Other.Role"])
     assert response.status_code == 403
     assert "holds no role in the portal" in response.content.decode()
     assert not User.objects.filter(email="cy@partner.example").exists()
@@ -117,10 +122,9 @@ def test_a_sign_in_while_it_is_off_is_refused(entra_simulator):
 
 
 def test_someone_without_a_password_confirms_access_with_microsoft(entra_simulator):
-    configure(entra_simulator)
-    person = entra_simulator.add_user("hu@partner.example", roles=["Portal.HelpdeskAgent"])
-    client = Client()
-    sign_in(client, entra_simulator, person)
+    _person, client, _response = first_sign_in(
+        entra_simulator, "hu@partner.example", ["Portal.HelpdeskAgent"]
+    )
     user_id = signed_in_user_id(client)
     activate = reverse("mfa_activate_totp")
     # Just signed in with Microsoft: that counts as confirming access.
