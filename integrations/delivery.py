@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from core import outbox
 from core.batch_outbox import BatchOutbox
@@ -181,8 +182,10 @@ class WebhookOutbox(BatchOutbox):
         # Given up while the subscription stays on: its last error (on its page while it is
         # failing) says which delivery, beside the delivery's own "failed" in the log.
         WebhookSubscription.objects.filter(pk=row.subscription_id, is_active=True).update(
-            last_error=_(
-                "Gave up on delivery %(id)s (%(event)s) after %(count)s attempts: %(error)s"
+            last_error=ngettext(
+                "Gave up on delivery %(id)s (%(event)s) after %(count)s attempt: %(error)s",
+                "Gave up on delivery %(id)s (%(event)s) after %(count)s attempts: %(error)s",
+                row.attempts,
             )
             % {
                 "id": row.message_id,

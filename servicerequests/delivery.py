@@ -234,6 +234,8 @@ class EscalationOutbox(ChannelOutbox):
                 "Delivery waits for the Microsoft connection: %(error)s It is sent again once "
                 "Microsoft is connected."
             )
+        elif row.attempts == 1:  # a permanent failure: given up at once
+            template = gettext_noop("Delivery failed for good at the first attempt: %(error)s")
         else:
             template = gettext_noop(
                 "Delivery failed for good after %(attempts)s attempts: %(error)s"

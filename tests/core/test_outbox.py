@@ -304,7 +304,7 @@ def test_a_webhook_that_runs_out_of_attempts_says_so_on_its_subscription(
     subscription = WebhookSubscription.objects.get(pk=row.subscription_id)
     assert subscription.is_active and subscription.is_failing
     assert subscription.last_error.startswith(f"Gave up on delivery {row.message_id}")
-    assert "after 1 attempts" in subscription.last_error
+    assert "after 1 attempt: " in subscription.last_error
     assert row.attempt_log.get().outcome == "failed"
 
 

@@ -170,9 +170,16 @@ def test_a_delivery_gives_up_after_the_attempt_limit(open_request, webhook_recei
     webhook_receiver.respond_next(500, times=3)
     states = [deliver_now(service_request) for _ in range(3)]
     assert states == ["pending", "pending", "failed"]
-    assert TimelineEntry.objects.filter(
-        service_request=service_request, kind="delivery_failed"
-    ).exists()
+    entry = TimelineEntry.objects.get(service_request=service_request, kind="delivery_failed")
+    assert entry.message.startswith("Delivery failed for good after 3 attempts: ")
+
+
+def test_a_delivery_refused_for_good_at_once_says_so(open_request, webhook_receiver):
+    service_request = open_request(receiver_channel(webhook_receiver))
+    webhook_receiver.respond_next(422)
+    assert deliver_now(service_request) == "failed"
+    entry = TimelineEntry.objects.get(service_request=service_request, kind="delivery_failed")
+    assert entry.message.startswith("Delivery failed for good at the first attempt: ")
 
 
 def test_partner_center_delivery_uses_its_documented_shape(open_request, partner_center_simulator):
