@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from core import audit
 from core.outbound import http_url_error
+from outbound import signing
 from outbound.urlguard import same_origin
 from servicerequests.models import Channel, RoutingRule, SupportTopic
 
@@ -90,9 +91,16 @@ def _check_endpoint(channel):
 
 
 def _typed_secret_errors(typed):
-    """Errors for the secrets typed in: a signing secret too short to resist guessing."""
+    """Errors for the secrets typed in: a signing secret that cannot key a signature, or too
+    short to resist guessing (a ``whsec_`` secret is keyed by its decoded bytes)."""
     secret = typed.get("signing_secret")
-    if secret and len(secret.encode()) < MIN_SIGNING_SECRET_BYTES:
+    if not secret:
+        return {}
+    try:
+        key = signing.signing_key(secret)
+    except signing.SignatureError:
+        return {"signing_secret": [_("The part after whsec_ must be base64.")]}
+    if len(key) < MIN_SIGNING_SECRET_BYTES:
         return {
             "signing_secret": [
                 _("A signing secret needs at least %(count)s bytes; use a long random one.")

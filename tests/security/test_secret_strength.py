@@ -162,3 +162,30 @@ def test_api_refuses_a_channel_signing_secret_under_24_bytes(admin_api):
     assert set(api_errors(short)) == {"credentials.signing_secret"}
     channel.refresh_from_db()
     assert channel.credentials_encrypted == before
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["whsec_" + "a" * 29, whsec(23), "whsec_" + "!" * 30],
+    ids=["not_base64", "23_bytes_decoded", "nothing_decoded"],
+)
+def test_a_whsec_channel_secret_is_judged_by_its_key(client_for, secret):
+    """A whsec_ channel secret keys its signatures by its decoded bytes: text that does not
+    decode, or decodes short, is refused with the field's error instead of failing later."""
+    admin = client_for("global_admin")
+    refused = admin.post(
+        reverse("servicerequests:channel_create"), channel_form(signing_secret=secret)
+    )
+    assert refused.status_code == 200
+    assert set(refused.context["form"].errors) == {"signing_secret"}
+    assert not Channel.objects.filter(name="Advanced Support webhook").exists()
+
+
+def test_a_whsec_channel_secret_of_24_decoded_bytes_is_taken(client_for):
+    admin = client_for("global_admin")
+    accepted = admin.post(
+        reverse("servicerequests:channel_create"), channel_form(signing_secret=whsec(24))
+    )
+    assert accepted.status_code == 302, accepted.context["form"].errors
+    channel = Channel.objects.get(name="Advanced Support webhook")
+    assert channel.credentials == {"signing_secret": whsec(24)}
