@@ -34,7 +34,7 @@ def attach(user):
         return
     read_at = time.monotonic()
     permissions = frozenset(user.get_all_permissions())
-    if cached is None and time.monotonic() - read_at <= token_cache.STALE_READ_SECONDS:
+    if cached is None and token_cache.fresh(read_at):
         cache.add(key, permissions, seconds)
 
 

@@ -98,7 +98,7 @@ def store(digest, user, token, read_at):
     seconds = settings.API_TOKEN_CACHE_SECONDS
     if token.expiry is not None:
         seconds = min(seconds, int((token.expiry - timezone.now()).total_seconds()))
-    if seconds <= 0 or time.monotonic() - read_at > STALE_READ_SECONDS:
+    if seconds <= 0 or not fresh(read_at):
         return
     grant = {
         # The password hash has no business in a cache; nothing on the API's path reads it.
@@ -108,6 +108,12 @@ def store(digest, user, token, read_at):
         "permissions": frozenset(user.get_all_permissions()),
     }
     grants_cache().add(KEY % digest, grant, seconds)
+
+
+def fresh(read_at):
+    """Whether what the database said at ``read_at`` (monotonic) may still be cached: a read
+    older than a tombstone's life could outlive the change the tombstone stood for."""
+    return time.monotonic() - read_at <= STALE_READ_SECONDS
 
 
 def forget_tokens(tokens):

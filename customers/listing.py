@@ -46,9 +46,9 @@ ROW = (
     "<td>{relationship}</td><td>{tags}</td><td>{access}{feeds}</td></tr>\n"
 )
 TAG = '<a class="badge" href="?{query}">{name}</a> '
-REMOVED = ' <span class="badge warning" title="{stamp}">{label}</span>'
 BADGE = '<span class="badge{kind}">{label}</span>'
-EXPIRING_BADGE = '<span class="badge warning" title="{stamp}">{label}</span>'
+# Removed from Partner Center, or delegated access ending: when, in the title.
+DATED_WARNING = '<span class="badge warning" title="{stamp}">{label}</span>'
 
 
 class TagNames(NamedTuple):
@@ -131,13 +131,10 @@ class _Rows:
         self.units = {name: _TranslatedOnce(text) for name, text in TIME_STRINGS.items()}
 
     def row(self, customer):
-        removed_at = customer.removed_from_partner_center_at
         return ROW.format(
             url=f"{self.url_head}{customer.tenant_id}{self.url_tail}",
             name=escape(customer.company_name),
-            removed=""
-            if removed_at is None
-            else REMOVED.format(stamp=_timestamp(removed_at, self.zone), label=self.removed_label),
+            removed=self.removed_badge(customer.removed_from_partner_center_at),
             domain=escape(customer.default_domain or customer.initial_domain or "—"),
             country=escape(customer.country),
             relationship=self.relationships.get(customer.relationship)
@@ -159,12 +156,18 @@ class _Rows:
             )
         return link
 
+    def removed_badge(self, removed_at):
+        if removed_at is None:
+            return ""
+        stamp = _timestamp(removed_at, self.zone)
+        return " " + DATED_WARNING.format(stamp=stamp, label=self.removed_label)
+
     def access_badge(self, customer):
         state = customer.gdap_state(self.now)
         if state != GdapStateChoices.EXPIRING:
             return self.access_badges[state]
         until = customer.gdap_access_until
         left = timeuntil(until, self.now, time_strings=self.units)
-        return EXPIRING_BADGE.format(
+        return DATED_WARNING.format(
             stamp=_timestamp(until, self.zone), label=escape(self.ends_in % {"left": left})
         )

@@ -3,6 +3,8 @@ following a list's pages, the served schema, an API client as a user, counting a
 and its data writes, and a stub name resolver."""
 
 import socket
+import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import connection
@@ -157,3 +159,18 @@ def unreachable_redis_cache():
         "LOCATION": f"redis://127.0.0.1:{port}/0",
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
+
+
+@contextmanager
+def serving(server):
+    """Serves ``server`` (a ``socketserver`` server) on a thread for the block, then stops it."""
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -20,6 +20,7 @@ from core.models import EventTypeChoices
 from integrations import delivery, fanout, services
 from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from tests.customers.factories import CustomerFactory
+from tests.helpers import serving
 from tests.integrations.helpers import SECRET, incident_event
 
 pytestmark = pytest.mark.django_db
@@ -244,11 +245,8 @@ def keep_alive_receiver():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
     server.daemon_threads = True
     server.requests, server.lock = [], threading.Lock()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield server
 
 
 def test_a_batch_goes_over_one_kept_alive_connection(admin, keep_alive_receiver):

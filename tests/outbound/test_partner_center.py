@@ -10,7 +10,7 @@ import pytest
 from outbound.partner_center import PartnerCenterClient, PartnerCenterError
 from outbound.transport import Transport
 from outbound.urlguard import UrlGuard
-from tests.outbound.helpers import serving
+from tests.helpers import serving
 
 LOOPBACK = UrlGuard(allowed_hosts={"127.0.0.1"})
 

@@ -16,7 +16,7 @@ import pytest
 
 from outbound.transport import Transport, TransportError, parse_retry_after, read_at_most
 from outbound.urlguard import UrlGuard
-from tests.outbound.helpers import serving
+from tests.helpers import serving
 
 SECRET = "s3cr3t-bearer-token-value"
 LOOPBACK = UrlGuard(allowed_hosts={"127.0.0.1"})
