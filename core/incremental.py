@@ -20,9 +20,15 @@ follows ``next`` to the end. For that to deliver every change exactly once:
   task and request time limits; a system check keeps the setting above them), and a session
   left open in psql must not stall every PSA's sync.
 
+A cutoff once read stays safe to use later: rows older than it were all committed when it was read,
+and a transaction that starts afterwards stamps its rows later still. So each process reuses its
+reading for a moment (``CUTOFF_REUSE_SECONDS``, at most a fifth of the settle window) instead of
+asking ``pg_stat_activity`` on every page; a change is served at most that much later.
+
 Without ``modified_since`` a list is served as it is now, with no cutoff.
 """
 
+import time
 from datetime import timedelta
 
 import django_filters
@@ -49,11 +55,32 @@ _OLDEST_OPEN_TRANSACTION = """
 """
 
 
+CUTOFF_REUSE_SECONDS = 1.0
+
+# (database alias, settle, longest write waited for) -> (monotonic time of reading, cutoff)
+_readings = {}
+
+
 def settled_cutoff(model=None):
     """The newest modification time an incremental read may return (exclusive)."""
+    alias = router.db_for_read(model) if model is not None else "default"
+    key = (alias, settings.API_SYNC_SETTLE_SECONDS, settings.API_SYNC_MAX_WRITE_SECONDS)
+    reuse_for = min(CUTOFF_REUSE_SECONDS, settings.API_SYNC_SETTLE_SECONDS / 5)
+    read_at, cutoff = _readings.get(key, (None, None))
+    now = time.monotonic()
+    if read_at is None or now - read_at >= reuse_for:
+        connection = connections[alias]
+        cutoff = _read_cutoff(connection)
+        # The reading leaves out this connection's own transaction, which another thread of the
+        # process would need: only a reading taken outside one is kept.
+        if not connection.in_atomic_block:
+            _readings[key] = (now, cutoff)
+    return cutoff
+
+
+def _read_cutoff(connection):
     settle = timedelta(seconds=settings.API_SYNC_SETTLE_SECONDS)
     cutoff = timezone.now() - settle
-    connection = connections[router.db_for_read(model) if model is not None else "default"]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_OLDEST_OPEN_TRANSACTION, [settings.API_SYNC_MAX_WRITE_SECONDS])

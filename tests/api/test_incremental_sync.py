@@ -14,6 +14,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from accounts.roles import Role
+from core import incremental
 from customers.models import Customer
 from incidents.models import Incident
 from servicehealth.models import FeedSource, TenantServiceHealth
@@ -361,3 +362,41 @@ def test_a_transaction_left_open_too_long_does_not_stall_sync(client_for, settin
         assert [item["company_name"] for item in psa.poll()] == ["Changed after the session opened"]
     finally:
         forgotten.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cutoff_reading_is_reused_for_a_moment(settings, monkeypatch, django_assert_num_queries):
+    settings.API_SYNC_SETTLE_SECONDS = 5
+    monkeypatch.setattr(incremental, "_readings", {})
+    with django_assert_num_queries(1):
+        first = incremental.settled_cutoff(Customer)
+    with django_assert_num_queries(0):
+        assert incremental.settled_cutoff(Customer) == first
+    monkeypatch.setattr(incremental, "CUTOFF_REUSE_SECONDS", 0)
+    with django_assert_num_queries(1):
+        assert incremental.settled_cutoff(Customer) > first
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reading_inside_a_transaction_is_not_kept(
+    settings, monkeypatch, django_assert_num_queries
+):
+    """Such a reading leaves out the transaction's own writes, which other threads must wait for."""
+    settings.API_SYNC_SETTLE_SECONDS = 5
+    monkeypatch.setattr(incremental, "_readings", {})
+    with transaction.atomic():
+        incremental.settled_cutoff(Customer)
+    with django_assert_num_queries(1):
+        incremental.settled_cutoff(Customer)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reused_reading_still_holds_back_a_write_begun_after_it(settings, monkeypatch):
+    settings.API_SYNC_SETTLE_SECONDS = 5
+    monkeypatch.setattr(incremental, "_readings", {})
+    reading = incremental.settled_cutoff(Customer)
+    customer = CustomerFactory()
+    with transaction.atomic():
+        _touch(Customer, customer, company_name="Open")
+        stamp = Customer.objects.get(pk=customer.pk).modified_at
+        assert incremental.settled_cutoff(Customer) == reading < stamp
