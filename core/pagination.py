@@ -7,13 +7,15 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 
 
-def page_of(request, items, per_page):
-    """A page's list: the page of ``items`` its query string asks for, and that query string
-    without ``page`` (the filters, which the page links carry on)."""
-    page = Paginator(items, per_page).get_page(request.GET.get("page"))
+def filtered_page(request, filterset, per_page):
+    """A list page's context: ``filterset``, the page of its rows the query string asks for (no
+    row while a filter is invalid: the form says why), and that query string without ``page``
+    (the filters, which the page links carry on)."""
+    rows = filterset.qs if filterset.is_valid() else filterset.queryset.none()
+    page = Paginator(rows, per_page).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return page, query.urlencode()
+    return {"filterset": filterset, "page": page, "query": query.urlencode()}
 
 
 class PortalCursorPagination(CursorPagination):

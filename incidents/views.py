@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import capability_required
 from accounts.roles import Capability
 from core.filters import menu_choices, values_present
-from core.pagination import page_of
+from core.pagination import filtered_page
 from customers.filters import filtered_customer
 from incidents import services
 from incidents.filters import IncidentFilterSet, IncidentStateChoices
@@ -45,8 +45,6 @@ def incident_list(request):
         .order_by(*LIST_ORDER)
     )
     filterset = IncidentFilterSet(request.GET, queryset=incidents)
-    filtered = filterset.qs if filterset.is_valid() else incidents.none()
-    page, query = page_of(request, filtered, PAGE_SIZE)
     services_seen, statuses_seen, classifications_seen = values_present(
         Incident.objects.visible_to(request.user), "service", "status", "classification"
     )
@@ -54,9 +52,7 @@ def incident_list(request):
         request,
         "incidents/incident_list.html",
         {
-            "filterset": filterset,
-            "page": page,
-            "query": query,
+            **filtered_page(request, filterset, PAGE_SIZE),
             "states": IncidentStateChoices.choices,
             "classifications": menu_choices(
                 IncidentClassificationChoices.choices, classifications_seen

@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404, render
 from accounts.permissions import capability_required
 from accounts.roles import Capability
 from core.filters import menu_choices, values_present
-from core.pagination import page_of
+from core.pagination import filtered_page
 from customers.filters import filtered_customer
 from messagecenter.filters import MessageFilterSet
 from messagecenter.models import (
@@ -31,8 +31,6 @@ def message_list(request):
         .order_by(*LIST_ORDER)
     )
     filterset = MessageFilterSet(request.GET, queryset=messages)
-    filtered = filterset.qs if filterset.is_valid() else messages.none()
-    page, query = page_of(request, filtered, PAGE_SIZE)
     categories, severities, services = values_present(
         ServiceMessage.objects.visible_to(request.user), "category", "severity", "services"
     )
@@ -41,9 +39,7 @@ def message_list(request):
         request,
         "messagecenter/message_list.html",
         {
-            "filterset": filterset,
-            "page": page,
-            "query": query,
+            **filtered_page(request, filterset, PAGE_SIZE),
             "categories": menu_choices(MessageCategoryChoices.choices, categories),
             "severities": menu_choices(MessageSeverityChoices.choices, severities),
             "services": sorted(s for s in services if s),

@@ -7,6 +7,7 @@ import threading
 from contextlib import contextmanager
 from datetime import timedelta
 
+import requests
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -85,6 +86,18 @@ def schema_text(client_for):
     response = client_for("helpdesk_agent").get(reverse("api-v1:schema"))
     assert response.status_code == 200
     return response.content.decode()
+
+
+def live_schema(live_server, token):
+    """The API schema as JSON, as the live server serves it over HTTP to ``token``'s bearer."""
+    response = requests.get(
+        live_server.url + reverse("api-v1:schema"),
+        params={"format": "json"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    return response.json()
 
 
 def authenticated_api(user):

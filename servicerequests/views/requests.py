@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
-from core.pagination import page_of
+from core.pagination import filtered_page
 from customers.filters import filtered_customer
 from servicerequests import services
 from servicerequests.channels.manual import ManualChannel
@@ -65,15 +65,11 @@ def service_request_list(request):
         .order_by("-created_at", "-pk")
     )
     filterset = ServiceRequestFilterSet(request.GET, queryset=queryset, user=request.user)
-    filtered = filterset.qs if filterset.is_valid() else queryset.none()
-    page, query = page_of(request, filtered, PAGE_SIZE)
     return render(
         request,
         "servicerequests/list.html",
         {
-            "filterset": filterset,
-            "page": page,
-            "query": query,
+            **filtered_page(request, filterset, PAGE_SIZE),
             "statuses": StatusChoices.choices,
             "severities": SeverityChoices.choices,
             "categories": CategoryChoices.choices,

@@ -9,16 +9,16 @@ stored changes), new host with the secret (saved, audited as changed).
 """
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 from django.urls import reverse
 
 from core.models import AuditEntry
 from integrations import services as integration_services
-from integrations.models import WebhookSubscription
 from outbound.urlguard import same_origin
-from servicehealth.models import FeedSource
-from servicerequests.models import Channel
 from tests.integrations.helpers import SECRET as SIGNING_SECRET
 from tests.security.helpers import api_errors
 from tests.servicehealth.factories import FeedSourceFactory
@@ -41,8 +41,22 @@ def form_errors(response):
     return {field: list(errors) for field, errors in response.context["form"].errors.items()}
 
 
-def last_audit(action):
-    return AuditEntry.objects.filter(action=action).order_by("-pk").first()
+def last_audit(target):
+    """The newest audit entry about ``target``."""
+    entries = AuditEntry.objects.filter(
+        target_type=target._meta.label_lower, target_id=str(target.pk)
+    )
+    return entries.order_by("-pk").first()
+
+
+def columns(obj):
+    """Every column of ``obj`` as it stands in memory."""
+    return {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+
+
+def assert_unchanged(obj):
+    """Nothing stored changed since ``obj`` was read: no URL, no name, no secret."""
+    assert columns(type(obj).objects.get(pk=obj.pk)) == columns(obj)
 
 
 def post_saved(admin, url, form):
@@ -57,7 +71,7 @@ def patch_saved(api, url, body):
     return response
 
 
-def assert_page_refuses(admin, url, form, errors, typed, assert_unchanged):
+def assert_page_refuses(admin, url, form, errors, typed, stored):
     """The page answers with the form again: what was typed stays, the stored secret does not."""
     refused = admin.post(url, form)
     assert refused.status_code == 200, typed
@@ -65,16 +79,16 @@ def assert_page_refuses(admin, url, form, errors, typed, assert_unchanged):
     page = refused.content.decode()
     assert "Typed name" in page and typed in page
     assert CANARY not in page
-    assert_unchanged()
+    assert_unchanged(stored)
 
 
-def assert_api_refuses(api, url, bodies, errors, assert_unchanged):
+def assert_api_refuses(api, url, bodies, errors, stored):
     for body in bodies:
         refused = api.patch(url, body, format="json")
         assert refused.status_code == 400, body
         assert refused.json()["type"] == "validation_error"
         assert api_errors(refused) == errors, body
-        assert_unchanged()
+        assert_unchanged(stored)
 
 
 def test_same_origin_compares_scheme_host_and_port():
@@ -111,75 +125,6 @@ def feed_form(source, **overrides):
     }
 
 
-def assert_feed_unchanged(source):
-    stored = FeedSource.objects.get(pk=source.pk)
-    assert stored.client_secret_encrypted == source.client_secret_encrypted
-    assert (stored.base_url, stored.token_url, stored.name) == (
-        source.base_url,
-        source.token_url,
-        source.name,
-    )
-
-
-def test_feed_page_needs_the_secret_again_when_a_url_moves_host(client_for):
-    source = feed_source()
-    admin = client_for("global_admin")
-    url = reverse("servicehealth:feed_edit", args=[source.pk])
-
-    post_saved(admin, url, feed_form(source, base_url=f"{HOME}/beta"))
-    source.refresh_from_db()
-    assert (source.base_url, source.client_secret) == (f"{HOME}/beta", CANARY)
-
-    moves = [
-        {"base_url": f"{ELSEWHERE}/v1.0"},
-        {"token_url": ELSEWHERE + "/{tenant_id}/oauth2/v2.0/token"},
-        {"token_url": "https://127.0.0.1:9/{tenant_id}/oauth2/v2.0/token"},
-    ]
-    for move in moves:
-        assert_page_refuses(
-            admin,
-            url,
-            feed_form(source, name="Typed name", **move),
-            {"client_secret": [AGAIN]},
-            next(iter(move.values())),
-            lambda: assert_feed_unchanged(source),
-        )
-
-    post_saved(
-        admin, url, feed_form(source, base_url=f"{ELSEWHERE}/v1.0", client_secret=NEW_SECRET)
-    )
-    source.refresh_from_db()
-    assert (source.base_url, source.client_secret) == (f"{ELSEWHERE}/v1.0", NEW_SECRET)
-    entry = last_audit("feed_source.updated")
-    assert (entry.before["client_secret"], entry.after["client_secret"]) == ("set", "changed")
-
-
-def test_feed_api_needs_the_secret_again_when_a_url_moves_host(admin_api):
-    source = feed_source()
-    url = f"/api/v1/feed-sources/{source.pk}/"
-
-    patch_saved(admin_api, url, {"token_url": HOME + "/{tenant_id}/token"})
-    source.refresh_from_db()
-    assert source.client_secret == CANARY
-
-    assert_api_refuses(
-        admin_api,
-        url,
-        ({"base_url": f"{ELSEWHERE}/v1.0"}, {"token_url": f"{ELSEWHERE}/token"}),
-        {"client_secret": AGAIN},
-        lambda: assert_feed_unchanged(source),
-    )
-
-    saved = patch_saved(
-        admin_api, url, {"base_url": f"{ELSEWHERE}/v1.0", "client_secret": NEW_SECRET}
-    )
-    assert NEW_SECRET not in saved.content.decode()
-    source.refresh_from_db()
-    assert (source.base_url, source.client_secret) == (f"{ELSEWHERE}/v1.0", NEW_SECRET)
-    entry = last_audit("feed_source.updated")
-    assert entry.after["client_secret"] == "changed"
-
-
 # --- support channels: the access token or signing secret goes with requests to the endpoint ----
 
 
@@ -197,20 +142,29 @@ def channel_form(channel, **overrides):
     }
 
 
-def assert_channel_unchanged(channel):
-    stored = Channel.objects.get(pk=channel.pk)
-    assert stored.credentials_encrypted == channel.credentials_encrypted
-    assert (stored.endpoint, stored.name) == (channel.endpoint, channel.name)
-
-
-@pytest.mark.parametrize(
-    ("kind", "key", "path"),
-    [("webhook", "signing_secret", "/hook"), ("partner_center", "access_token", "")],
+@pytest.fixture(
+    params=[("webhook", "signing_secret", "/hook"), ("partner_center", "access_token", "")],
+    ids=["webhook", "partner_center"],
 )
-def test_channel_page_needs_the_secret_again_when_the_endpoint_moves_host(
-    client_for, kind, key, path
-):
+def channel_at_home(request):
+    """A channel of each kind, its secret's name in ``credentials``, and its endpoint's path at
+    HOME."""
+    kind, key, path = request.param
     channel = ChannelFactory(kind=kind, endpoint=f"{HOME}{path}", credentials={key: CANARY})
+    return channel, key, path
+
+
+def assert_channel_moved_with_the_new_secret(channel, key, endpoint):
+    channel.refresh_from_db()
+    assert (channel.endpoint, channel.credentials) == (endpoint, {key: NEW_SECRET})
+    entry = last_audit(channel)
+    assert (entry.action, entry.after["credentials"]) == ("channel.updated", {key: "changed"})
+
+
+def test_channel_page_needs_the_secret_again_when_the_endpoint_moves_host(
+    client_for, channel_at_home
+):
+    channel, key, path = channel_at_home
     admin = client_for("global_admin")
     url = reverse("servicerequests:channel_edit", args=[channel.pk])
 
@@ -224,47 +178,32 @@ def test_channel_page_needs_the_secret_again_when_the_endpoint_moves_host(
         channel_form(channel, name="Typed name", endpoint=ELSEWHERE + path),
         {key: [AGAIN]},
         ELSEWHERE + path,
-        lambda: assert_channel_unchanged(channel),
+        channel,
     )
 
     post_saved(admin, url, channel_form(channel, endpoint=ELSEWHERE + path, **{key: NEW_SECRET}))
-    channel.refresh_from_db()
-    assert (channel.endpoint, channel.credentials) == (ELSEWHERE + path, {key: NEW_SECRET})
-    entry = last_audit("channel.updated")
-    assert entry.after["credentials"] == {key: "changed"}
+    assert_channel_moved_with_the_new_secret(channel, key, ELSEWHERE + path)
 
 
-@pytest.mark.parametrize(
-    ("kind", "key", "path"),
-    [("webhook", "signing_secret", "/hook"), ("partner_center", "access_token", "")],
-)
 def test_channel_api_needs_the_secret_again_when_the_endpoint_moves_host(
-    admin_api, kind, key, path
+    admin_api, channel_at_home
 ):
-    channel = ChannelFactory(kind=kind, endpoint=f"{HOME}{path}", credentials={key: CANARY})
+    channel, key, path = channel_at_home
     url = f"/api/v1/channels/{channel.pk}/"
 
     patch_saved(admin_api, url, {"endpoint": f"{HOME}/other"})
     channel.refresh_from_db()
     assert channel.credentials == {key: CANARY}
 
-    assert_api_refuses(
-        admin_api,
-        url,
-        (
-            {"endpoint": ELSEWHERE + path},
-            {"endpoint": ELSEWHERE + path, "credentials": {key: ""}},
-            {"endpoint": f"http://127.0.0.1:10{path}"},
-        ),
-        {f"credentials.{key}": AGAIN},
-        lambda: assert_channel_unchanged(channel),
+    refused = (
+        {"endpoint": ELSEWHERE + path},
+        {"endpoint": ELSEWHERE + path, "credentials": {key: ""}},
+        {"endpoint": f"http://127.0.0.1:10{path}"},
     )
+    assert_api_refuses(admin_api, url, refused, {f"credentials.{key}": AGAIN}, channel)
 
     patch_saved(admin_api, url, {"endpoint": ELSEWHERE + path, "credentials": {key: NEW_SECRET}})
-    channel.refresh_from_db()
-    assert (channel.endpoint, channel.credentials) == (ELSEWHERE + path, {key: NEW_SECRET})
-    entry = last_audit("channel.updated")
-    assert entry.after["credentials"] == {key: "changed"}
+    assert_channel_moved_with_the_new_secret(channel, key, ELSEWHERE + path)
 
 
 # --- webhook subscriptions: the password or token goes to the target URL ------------------------
@@ -300,69 +239,111 @@ def webhook_form(subscription, **overrides):
     }
 
 
-def assert_subscription_unchanged(subscription):
-    stored = WebhookSubscription.objects.get(pk=subscription.pk)
-    assert stored.auth_secret_encrypted == subscription.auth_secret_encrypted
-    assert stored.secret_encrypted == subscription.secret_encrypted
-    assert (stored.target_url, stored.name) == (subscription.target_url, subscription.name)
+# --- the same three cases for each object kind whose one secret goes to its URLs ----------------
+
+# What the edit page and the API say when a URL moves host without its secret typed again.
+AGAIN_FOR = {"client_secret": AGAIN, "auth_secret": AGAIN_AUTH}
 
 
-def test_webhook_page_needs_the_password_or_token_again_when_the_url_moves_host(client_for, cast):
-    hook = subscription(cast["global_admin"])
+@dataclass(frozen=True)
+class SecretAtUrl:
+    """An object kind whose stored secret, ``secret_field``, goes to the hosts of its ``*_url``
+    fields: ``make(admin)`` makes one storing CANARY at HOME, ``form(obj, **overrides)`` is its
+    edit page's form data; ``page`` and ``api`` name its edit page and API detail."""
+
+    make: Callable
+    form: Callable
+    page: str
+    api: str
+    secret_field: str
+
+    def url_fields(self, obj):
+        return [field.name for field in obj._meta.fields if field.name.endswith("_url")]
+
+    def moves(self, obj):
+        """Each URL moved to another host, and to another scheme, its path kept."""
+        for name in self.url_fields(obj):
+            path = urlsplit(getattr(obj, name)).path
+            yield {name: ELSEWHERE + path}
+            yield {name: "https://127.0.0.1:9" + path}
+
+    def path_only(self, obj):
+        return {self.url_fields(obj)[0]: f"{HOME}/other"}
+
+
+FEED_SOURCE = SecretAtUrl(
+    lambda admin: feed_source(),
+    feed_form,
+    "servicehealth:feed_edit",
+    "api-v1:feed-source-detail",
+    "client_secret",
+)
+WEBHOOK = SecretAtUrl(
+    subscription, webhook_form, "integrations:webhook_edit", "api-v1:webhook-detail", "auth_secret"
+)
+KINDS = [pytest.param(FEED_SOURCE, id="feed source"), pytest.param(WEBHOOK, id="webhook")]
+
+
+def assert_saved_with_the_new_secret(kind, stored, moved):
+    """Only the URL and the secret changed (another secret, such as a webhook's signing secret,
+    stays), and the audit log says the secret changed without holding it."""
+    before = columns(stored)
+    stored.refresh_from_db()
+    after = columns(stored)
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {*moved, f"{kind.secret_field}_encrypted", "modified_at"}
+    assert {name: getattr(stored, name) for name in moved} == moved
+    assert getattr(stored, kind.secret_field) == NEW_SECRET
+    entry = last_audit(stored)
+    assert entry.action.endswith(".updated")
+    assert (entry.before[kind.secret_field], entry.after[kind.secret_field]) == ("set", "changed")
+    audited = json.dumps([entry.before, entry.after])
+    assert CANARY not in audited and NEW_SECRET not in audited
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_page_needs_the_secret_again_when_a_url_moves_host(client_for, cast, kind):
+    stored = kind.make(cast["global_admin"])
     admin = client_for("global_admin")
-    url = reverse("integrations:webhook_edit", args=[hook.pk])
+    url = reverse(kind.page, args=[stored.pk])
 
-    post_saved(admin, url, webhook_form(hook, target_url=f"{HOME}/other"))
-    hook.refresh_from_db()
-    assert (hook.target_url, hook.auth_secret) == (f"{HOME}/other", CANARY)
+    path_only = kind.path_only(stored)
+    post_saved(admin, url, kind.form(stored, **path_only))
+    stored.refresh_from_db()
+    assert {name: getattr(stored, name) for name in path_only} == path_only
+    assert getattr(stored, kind.secret_field) == CANARY
 
-    assert_page_refuses(
-        admin,
-        url,
-        webhook_form(hook, name="Typed name", target_url=f"{ELSEWHERE}/hook"),
-        {"auth_secret": [AGAIN_AUTH]},
-        f"{ELSEWHERE}/hook",
-        lambda: assert_subscription_unchanged(hook),
-    )
+    moves = list(kind.moves(stored))
+    errors = {kind.secret_field: [AGAIN_FOR[kind.secret_field]]}
+    for move in moves:
+        typed = next(iter(move.values()))
+        form = kind.form(stored, name="Typed name", **move)
+        assert_page_refuses(admin, url, form, errors, typed, stored)
 
-    post_saved(
-        admin, url, webhook_form(hook, target_url=f"{ELSEWHERE}/hook", auth_secret=NEW_SECRET)
-    )
-    hook.refresh_from_db()
-    assert (hook.target_url, hook.auth_secret) == (f"{ELSEWHERE}/hook", NEW_SECRET)
-    assert hook.secret == SIGNING_SECRET  # only signatures leave: the signing secret stays
-    entry = last_audit("webhook.updated")
-    assert entry.after["auth_secret"] == "changed"
+    post_saved(admin, url, kind.form(stored, **moves[0], **{kind.secret_field: NEW_SECRET}))
+    assert_saved_with_the_new_secret(kind, stored, moves[0])
 
 
-def test_webhook_api_needs_the_password_or_token_again_when_the_url_moves_host(admin_api, cast):
-    hook = subscription(cast["global_admin"])
-    url = f"/api/v1/webhooks/{hook.pk}/"
+@pytest.mark.parametrize("kind", KINDS)
+def test_api_needs_the_secret_again_when_a_url_moves_host(admin_api, cast, kind):
+    stored = kind.make(cast["global_admin"])
+    url = reverse(kind.api, args=[stored.pk])
 
-    patch_saved(admin_api, url, {"target_url": f"{HOME}/other"})
-    hook.refresh_from_db()
-    assert hook.auth_secret == CANARY
+    patch_saved(admin_api, url, kind.path_only(stored))
+    stored.refresh_from_db()
+    assert getattr(stored, kind.secret_field) == CANARY
 
-    assert_api_refuses(
-        admin_api,
-        url,
-        ({"target_url": f"{ELSEWHERE}/hook"}, {"target_url": "https://127.0.0.1:9/h"}),
-        {"auth_secret": AGAIN_AUTH},
-        lambda: assert_subscription_unchanged(hook),
-    )
+    moves = list(kind.moves(stored))
+    errors = {kind.secret_field: AGAIN_FOR[kind.secret_field]}
+    assert_api_refuses(admin_api, url, moves, errors, stored)
 
-    saved = patch_saved(
-        admin_api, url, {"target_url": f"{ELSEWHERE}/hook", "auth_secret": NEW_SECRET}
-    )
+    saved = patch_saved(admin_api, url, {**moves[0], kind.secret_field: NEW_SECRET})
     assert NEW_SECRET not in saved.content.decode()
-    hook.refresh_from_db()
-    assert (hook.target_url, hook.auth_secret) == (f"{ELSEWHERE}/hook", NEW_SECRET)
-    assert hook.secret == SIGNING_SECRET
-    entry = last_audit("webhook.updated")
-    assert entry.after["auth_secret"] == "changed"
-    assert CANARY not in json.dumps([entry.before, entry.after])
+    assert_saved_with_the_new_secret(kind, stored, moves[0])
 
-    # Without a password or token, nothing but signatures leaves: any host will do.
+
+def test_a_webhook_without_a_password_or_token_moves_to_any_host(admin_api, cast):
+    """Without a password or token, nothing but signatures leaves: any host will do."""
     plain = subscription(cast["global_admin"], auth_type="none", auth_secret="", name="Autotask")
     patch_saved(admin_api, f"/api/v1/webhooks/{plain.pk}/", {"target_url": f"{ELSEWHERE}/hook"})
     plain.refresh_from_db()
