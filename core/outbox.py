@@ -61,22 +61,6 @@ def claim(queryset, now, lease):
     )
 
 
-def still_held(row):
-    """Lock ``row``'s table row; True while it is still this claim's (``row.attempts`` is the
-    number the claim gave it). False when the lease ran out mid-send and another worker has
-    claimed it since: that claim records the outcome, this one only logs its attempt."""
-    held = (
-        type(row)
-        .objects.select_for_update()
-        .filter(pk=row.pk, state=SENDING, attempts=row.attempts)
-        .values_list("pk", flat=True)
-    )
-    if list(held):
-        return True
-    log_taken_over(row)
-    return False
-
-
 def log_taken_over(row):
     logger.warning(
         "%s %s: the lease ran out during attempt %s and another worker took it over; only the "
@@ -279,14 +263,25 @@ class Outbox:
         self.model.objects.filter(pk__in=pks).update(**changes)
         return changes
 
+    def _update_held(self, row, changes, now):
+        """Write ``changes`` to ``row`` while it is still this claim's (``row.attempts`` is the
+        number the claim gave it); the UPDATE locks the row until commit. Returns what it wrote,
+        or None when the lease ran out mid-send and another worker has claimed it since: that
+        claim records the outcome, this one only logs its attempt."""
+        changes = {"lease_until": None, **changes, **dict.fromkeys(self.touched, now)}
+        held = self.model.objects.filter(pk=row.pk, state=SENDING, attempts=row.attempts)
+        if not held.update(**changes):
+            log_taken_over(row)
+            return None
+        return changes
+
     @transaction.atomic
     def record_success(self, row, result, started, clock):
         now = timezone.now()
-        held = still_held(row)
         self.log_attempt(row, self._attempt(row, started, clock, Outcome.SUCCESS, result=result))
-        if not held:
+        changes = self._update_held(row, self._success_changes(row, result, now), now)
+        if changes is None:
             return None
-        changes = self._update([row.pk], self._success_changes(row, result, now), now)
         # The row in memory as it is now stored, for the hook (the row itself is not read again).
         for name, value in changes.items():
             setattr(row, name, value)
@@ -304,14 +299,13 @@ class Outbox:
     def record_failure(self, row, failure, started, clock):
         now = timezone.now()
         outcome = self._failure_outcome(row, failure)
-        held = still_held(row)
         self.log_attempt(row, self._attempt(row, started, clock, outcome, failure=failure))
-        if not held:
-            return None
-        return self._write_failure(row, failure, now)["state"]
+        changes = self._write_failure(row, failure, now)
+        return None if changes is None else changes["state"]
 
     def _write_failure(self, row, failure, now):
-        """Write a failure of a held row and what it means; returns the row's changes."""
+        """Write a failure of a row this claim holds and what it means; returns the row's
+        changes, or None when another claim has taken the row over (``_update_held``)."""
         final = self._failure_outcome(row, failure) is Outcome.DEAD_LETTER
         changes = {
             "last_error": failure.message[:ERROR_LENGTH],
@@ -322,7 +316,9 @@ class Outbox:
         else:
             wait = self.retry.wait(row.attempts, failure.retry_after)
             changes.update(state=PENDING, next_attempt_at=now + wait)
-        changes = self._update([row.pk], changes, now)
+        changes = self._update_held(row, changes, now)
+        if changes is None:
+            return None
         self.failed(row, failure, now)
         if final:
             logger.warning(

@@ -3,7 +3,9 @@
 import os
 
 from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun
 from django.conf import settings
+from django.db import close_old_connections
 from kombu import Queue
 from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -44,3 +46,15 @@ app = Celery("partnerportal", task_cls=PortalTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in settings.CELERY_TASK_QUEUES_NAMES]
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(sender, **kwargs):
+    """Around each task, what Django does around each web request: close a database connection
+    past ``CONN_MAX_AGE``, broken, or left inside a transaction, and check the others before
+    their next use. Celery's own rule closed every connection around every task, so each one
+    began by opening a new PostgreSQL session (``CELERY_DB_REUSE_MAX`` turns that off).
+    Not for a task run eagerly: it runs inside its caller's transaction."""
+    if not getattr(sender.request, "is_eager", False):
+        close_old_connections()

@@ -561,6 +561,10 @@ CELERY_TASK_ROUTES = {
 # task has finished and is re-delivered if the worker dies.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A worker process keeps its database connection from task to task, closed by Django's own
+# rules (partnerportal.celery); Celery's default, closing it around every task, made each task
+# open a new PostgreSQL session. Celery now closes it only after this many tasks.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=1)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 180, minimum=1)

@@ -29,14 +29,16 @@ def detail_path(service_request):
     return reverse("api-v1:service-request-detail", kwargs={"number": service_request.number})
 
 
-def representation(service_request, request=None):
+def representation(service_request):
     """``service_request`` (its ``RELATIONS`` loaded) as ``GET /api/v1/service-requests/<number>/``
-    shows it: its link on the address ``request`` came to (an API answer), or else on the
-    portal's (an event). The link is the only part that depends on the address."""
-    data = _serializer().to_representation(service_request)
-    if request is not None:
-        data["url"] = request.build_absolute_uri(detail_path(service_request))
-    return data
+    shows it, its link on the portal's address (an event's payload)."""
+    return _serializer().to_representation(service_request)
+
+
+def on_address(data, service_request, request):
+    """``data``, a ``representation`` of ``service_request``, with its link on the address
+    ``request`` came to (an API answer): the link is the only part that depends on it."""
+    return {**data, "url": request.build_absolute_uri(detail_path(service_request))}
 
 
 def request_event(type_, service_request, summary):

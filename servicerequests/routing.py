@@ -79,9 +79,11 @@ def rules():
     )
 
 
-def route(*, category, severity, support_topic, customer_tags=(), candidates=None):
+def route(*, category, severity, support_topic, customer_tags=(), candidates=None, explain=True):
     """The decision; ``candidates`` are the ``rules()`` when the caller has read them already.
-    The fallback channel is read only when no rule matched."""
+    With ``explain``, every rule's reason (the routing test); without, the rules after the one
+    that matched are not tried (opening a request, which shows only the chosen rule). The
+    fallback channel is read only when no rule matched."""
     customer_tags = set(customer_tags)
     decision = RoutingDecision(channel=None, rule=None)
     for rule in rules() if candidates is None else candidates:
@@ -92,9 +94,12 @@ def route(*, category, severity, support_topic, customer_tags=(), candidates=Non
             support_topic=support_topic,
             customer_tags=customer_tags,
         )
-        decision.reasons.append((rule, why is None, why or _("all conditions match")))
+        if explain:
+            decision.reasons.append((rule, why is None, why or _("all conditions match")))
         if why is None and decision.rule is None:
             decision.rule, decision.channel = rule, rule.channel
+            if not explain:
+                break
     if decision.channel is None:
         decision.channel = (
             Channel.objects.filter(enabled=True, category=category).order_by("pk").first()
@@ -115,4 +120,5 @@ def route_request(service_request):
         support_topic=service_request.support_topic,
         customer_tags=tags,
         candidates=candidates,
+        explain=False,
     )

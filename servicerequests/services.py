@@ -104,7 +104,9 @@ def open_service_request(*, actor, request=None, **fields):
 
     Routed and validated first, writing nothing; ``NoRoute`` and ``ValidationError`` come from
     there. The writes then share the caller's transaction when there is one, without a savepoint
-    of their own: nothing in them is caught and recovered from, so a failure rolls it all back."""
+    of their own: nothing in them is caught and recovered from, so a failure rolls it all back.
+    The request returned has ``opened_event``, the event recorded: its payload is the request as
+    the API shows it."""
     now = timezone.now()
     service_request = ServiceRequest(
         created_by=actor if actor and actor.is_authenticated else None, **fields
@@ -156,15 +158,14 @@ def _write_opened(service_request, decision, *, actor, request):
         request=request,
     )
     # The request as it stands in memory is what was just written: no need to read it back.
-    events.record(
-        [
-            request_event(
-                EventTypeChoices.SERVICE_REQUEST_CREATED,
-                service_request,
-                lambda opened: f"{opened.number}: {opened.title}",
-            )
-        ]
+    event = request_event(
+        EventTypeChoices.SERVICE_REQUEST_CREATED,
+        service_request,
+        lambda opened: f"{opened.number}: {opened.title}",
     )
+    events.record([event])
+    # Its payload is the API's answer too, but for the link (rendered once: ``on_address``).
+    service_request.opened_event = event
 
 
 @transaction.atomic

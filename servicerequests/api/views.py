@@ -126,8 +126,9 @@ class ServiceRequestViewSet(
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         service_request = serializer.save()
-        # As written, its relations in memory: reading it back would only repeat the join.
-        data = events.representation(service_request, request)
+        # As written, its relations in memory: reading it back would only repeat the join. The
+        # event recorded with it carries that representation already; only the link differs.
+        data = events.on_address(service_request.opened_event.payload, service_request, request)
         return Response(
             data, status=status.HTTP_201_CREATED, headers={"Location": str(data["url"])}
         )

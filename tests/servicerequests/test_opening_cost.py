@@ -35,10 +35,11 @@ OPEN_STATEMENTS = 7
 # The topic and the customer the serializer validates; the Idempotency-Key looked up, then
 # written with the answer; the request's transaction around it all.
 API_STATEMENTS = OPEN_STATEMENTS + 2 + 2 + TRANSACTION
-# The outbox's: claim, read (with the channel, the customer and the topic), check the claim,
-# number and log the attempt, mark the row. Then the request locked and read with its assignee,
-# changed, the event, the timeline entry (a webhook channel takes no notes, so none wait for it).
-DELIVER_STATEMENTS = 6 + 4 + TRANSACTION
+# The outbox's: claim, read (with the channel, the customer and the topic), number and log the
+# attempt, mark the row while the claim still holds it (no separate check). Then the request
+# locked and read with its assignee, changed, the event, the timeline entry (a webhook channel
+# takes no notes, so none wait for it).
+DELIVER_STATEMENTS = 5 + 4 + TRANSACTION
 
 
 def test_opening_writes_everything_in_a_fixed_number_of_statements(
