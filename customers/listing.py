@@ -9,6 +9,7 @@ reverse(), the labels are translated and escaped once per request, each tag's li
 per page, and only the rare row with a feed badge renders servicehealth's template for it.
 """
 
+import functools
 import uuid
 from collections import defaultdict
 from html import escape
@@ -60,9 +61,7 @@ def tag_names(customers):
     """The tags the page shows, in name order, as plain values from one query: the filter's
     choices, and the tags of the listed customers through the many-to-many table."""
     listed = Customer.tags.through.objects.filter(customer__in=[c.pk for c in customers])
-    # The parts unordered: the union is ordered once, and a part left alone (no customer
-    # listed) would otherwise bring Tag's own ordering into the same statement.
-    every = Tag.objects.order_by().values_list("name", Value(None, output_field=BigIntegerField()))
+    every = _every_tag().all()  # a copy: the union keeps its parts' queries as they are
     rows = every.union(listed.order_by().values_list("tag__name", "customer_id"), all=True)
     names = TagNames([], defaultdict(list))
     for name, customer_id in rows.order_by("name"):
@@ -71,6 +70,14 @@ def tag_names(customers):
         else:
             names.listed[customer_id].append(name)
     return names
+
+
+@functools.cache
+def _every_tag():
+    """Every tag's name and no customer: the union's first part, the same on every page, built
+    once per process. Unordered: the union is ordered once, and a part left alone (no customer
+    listed) would otherwise bring Tag's own ordering into the same statement."""
+    return Tag.objects.order_by().values_list("name", Value(None, output_field=BigIntegerField()))
 
 
 def render_rows(customers, tags):

@@ -61,12 +61,29 @@ def _get_customer(request, tenant_id):
     return get_object_or_404(Customer.objects.visible_to(request.user), tenant_id=tenant_id)
 
 
+def _page_of(customers, number):
+    """The page of ``customers`` asked for, its rows read. A first page read with room to spare
+    holds every row, so the number of its rows is the count: a search or a filter mostly fits on
+    one page, and needs no COUNT(*). A full first page, and any other, are counted as Paginator
+    counts them."""
+    paginator = Paginator(customers, PAGE_SIZE)
+    if number not in (None, "", "1"):
+        page = paginator.get_page(number)
+        page.object_list = list(page.object_list)
+        return page
+    rows = list(customers[:PAGE_SIZE])
+    if len(rows) < PAGE_SIZE:
+        paginator.count = len(rows)
+    page = paginator.page(1)
+    page.object_list = rows
+    return page
+
+
 @capability_required(VIEW)
 def customer_list(request):
     filterset, customers, sort = _filtered_customers(request)
     customers = customers.only(*listing.LIST_COLUMNS).with_feed_badge()
-    page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = list(page.object_list)
+    page = _page_of(customers, request.GET.get("page"))
     tags = listing.tag_names(page.object_list)
     listing.render_rows(page.object_list, tags)
     query = request.GET.copy()

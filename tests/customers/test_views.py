@@ -81,7 +81,9 @@ def test_list_queries_do_not_grow_with_rows(client_for, cast):
         RelationshipFactory(customer=customer)
     many, response = count_queries()
     assert len(response.context["page"].object_list) == 50
-    assert many == few
+    # The full page adds its COUNT(*) (a first page with room to spare is its own count); the
+    # rows add nothing.
+    assert many == few + 1
 
 
 def test_the_export_holds_the_filtered_customers(client_for, cast):
