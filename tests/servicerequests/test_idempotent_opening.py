@@ -14,6 +14,7 @@ from servicerequests.models import ApiIdempotencyKey, Delivery, ServiceRequest
 from tests.customers.factories import CustomerFactory
 from tests.servicerequests.test_api import LIST_URL, payload, post
 from tests.servicerequests.test_api import route as route  # a fixture, used by name
+from tests.waiting import poll_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,8 +59,8 @@ class FirstRequest(threading.Thread):
                 },
             )
             self.inserted.set()
-            while not waiting_on_a_lock(own_pid):
-                threading.Event().wait(0.01)
+            if not poll_until(lambda: waiting_on_a_lock(own_pid), timeout=30, interval=0.01):
+                raise AssertionError("the duplicate never waited for this transaction's lock")
             connection.commit()
         except Exception as exc:  # reported by the test
             self.error = exc
