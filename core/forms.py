@@ -1,6 +1,7 @@
 """What the apps' forms share."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,6 +10,19 @@ def apply_errors(form, exc):
     them, any other at the top."""
     for field, errors in exc.update_error_dict({}).items():
         form.add_error(field if field in form.fields else None, errors)
+
+
+def save_through(request, form, instance, create, update, **fields):
+    """Add (``instance`` None) or change an object through its app's service, which validates
+    and audits, as the request's user: the saved object, or None with the service's errors on
+    the form."""
+    try:
+        if instance is None:
+            return create(actor=request.user, request=request, **fields)
+        return update(instance, actor=request.user, request=request, **fields)
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return None
 
 
 def secret_field(label, help_text="", max_length=4000):

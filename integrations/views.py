@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
+from core.forms import apply_errors
 from core.models import EventTypeChoices
 from customers.models import Customer
 from integrations import sending as webhook_sending
@@ -139,9 +140,7 @@ def webhook_edit(request, pk):
                 request=request,
             )
         except ValidationError as exc:
-            # Errors on fields the form shows go next to them; any other at the top.
-            for field, errors in exc.update_error_dict({}).items():
-                form.add_error(field if field in form.fields else None, errors)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("%(name)s is saved.") % {"name": saved})
             return redirect("integrations:webhook_detail", pk=saved.pk)

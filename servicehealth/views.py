@@ -1,7 +1,6 @@
 import uuid
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
-from core.forms import apply_errors
+from core.forms import save_through
 from customers.models import Customer
 from incidents.models import Incident
 from incidents.status import (
@@ -161,17 +160,8 @@ def feed_list(request):
 
 def _save_source(request, form, source=None):
     fields, secret = form.service_fields()
-    try:
-        if source is None:
-            return services.create_feed_source(
-                actor=request.user, request=request, client_secret=secret, **fields
-            )
-        return services.update_feed_source(
-            source, actor=request.user, request=request, client_secret=secret, **fields
-        )
-    except ValidationError as exc:
-        apply_errors(form, exc)
-        return None
+    create, update = services.create_feed_source, services.update_feed_source
+    return save_through(request, form, source, create, update, client_secret=secret, **fields)
 
 
 @capability_required(MANAGE)

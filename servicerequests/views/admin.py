@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
-from core.forms import apply_errors
+from core.forms import apply_errors, save_through
 from servicerequests import channel_setup, routing
 from servicerequests.forms import (
     CREDENTIAL_FIELDS,
@@ -100,6 +100,29 @@ def channel_edit(request, pk):
 # --- routing rules --------------------------------------------------------------------------
 
 
+# The services that add and change each kind the add/edit pages below serve.
+SETUP_SERVICES = {
+    "rule": (channel_setup.create_rule, channel_setup.update_rule),
+    "topic": (channel_setup.create_topic, channel_setup.update_topic),
+}
+
+
+def _setup_form_page(request, form, kind, instance):
+    """Add (``instance`` None) or edit a routing rule or support topic through channel_setup;
+    once saved, back to its list."""
+    if request.method == "POST" and form.is_valid():
+        saved = save_through(
+            request, form, instance, *SETUP_SERVICES[kind], **form.service_fields()
+        )
+        if saved is not None:
+            messages.success(request, _("%(name)s is saved.") % {"name": saved})
+            return redirect(f"servicerequests:{kind}_list")
+    # The form's validation may have changed the instance in memory: show the stored state.
+    if instance is not None:
+        instance.refresh_from_db()
+    return render(request, f"servicerequests/{kind}_form.html", {"form": form, kind: instance})
+
+
 @capability_required(MANAGE)
 def rule_list(request):
     rules = RoutingRule.objects.select_related("channel", "support_topic").order_by(
@@ -108,8 +131,10 @@ def rule_list(request):
     return render(request, "servicerequests/rule_list.html", {"rules": rules})
 
 
-def _rule_page(request, rule_pk=None):
-    rule = get_object_or_404(RoutingRule, pk=rule_pk) if rule_pk else None
+@capability_required(MANAGE)
+def rule_edit(request, pk=None):
+    """Add (no ``pk``: a new rule goes last) or edit a routing rule."""
+    rule = get_object_or_404(RoutingRule, pk=pk) if pk else None
     initial = {}
     if rule is None:
         last = RoutingRule.objects.order_by("-position").values_list("position", flat=True)
@@ -117,34 +142,7 @@ def _rule_page(request, rule_pk=None):
     form = RoutingRuleForm(
         request.POST if request.method == "POST" else None, instance=rule, initial=initial
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            if rule is None:
-                saved = channel_setup.create_rule(
-                    actor=request.user, request=request, **form.service_fields()
-                )
-            else:
-                saved = channel_setup.update_rule(
-                    rule, actor=request.user, request=request, **form.service_fields()
-                )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, _("%(name)s is saved.") % {"name": saved})
-            return redirect("servicerequests:rule_list")
-    if rule is not None:
-        rule.refresh_from_db()
-    return render(request, "servicerequests/rule_form.html", {"form": form, "rule": rule})
-
-
-@capability_required(MANAGE)
-def rule_create(request):
-    return _rule_page(request)
-
-
-@capability_required(MANAGE)
-def rule_edit(request, pk):
-    return _rule_page(request, pk)
+    return _setup_form_page(request, form, "rule", rule)
 
 
 @require_POST
@@ -199,34 +197,9 @@ def topic_list(request):
     return render(request, "servicerequests/topic_list.html", {"topics": topics})
 
 
-def _topic_page(request, topic_pk=None):
-    topic = get_object_or_404(SupportTopic, pk=topic_pk) if topic_pk else None
+@capability_required(MANAGE)
+def topic_edit(request, pk=None):
+    """Add (no ``pk``) or edit a support topic."""
+    topic = get_object_or_404(SupportTopic, pk=pk) if pk else None
     form = SupportTopicForm(request.POST if request.method == "POST" else None, instance=topic)
-    if request.method == "POST" and form.is_valid():
-        try:
-            if topic is None:
-                saved = channel_setup.create_topic(
-                    actor=request.user, request=request, **form.service_fields()
-                )
-            else:
-                saved = channel_setup.update_topic(
-                    topic, actor=request.user, request=request, **form.service_fields()
-                )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, _("%(name)s is saved.") % {"name": saved})
-            return redirect("servicerequests:topic_list")
-    if topic is not None:
-        topic.refresh_from_db()
-    return render(request, "servicerequests/topic_form.html", {"form": form, "topic": topic})
-
-
-@capability_required(MANAGE)
-def topic_create(request):
-    return _topic_page(request)
-
-
-@capability_required(MANAGE)
-def topic_edit(request, pk):
-    return _topic_page(request, pk)
+    return _setup_form_page(request, form, "topic", topic)
