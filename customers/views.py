@@ -3,7 +3,6 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Case, Count, F, Prefetch, Q, Value, When
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
@@ -16,6 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import capability_required
 from accounts.roles import Capability
 from core.exports import csv_response
+from core.forms import save_through
 from core.redirects import safe_next_url
 from customers import gdap, gdap_sync, imports, listing, service_links, services
 from customers.filters import CUSTOMER_ORDERINGS, CustomerFilterSet
@@ -242,19 +242,11 @@ def _requests_tab(customer):
 
 
 def _save_customer(request, form, contact_formset, customer=None):
-    data = form.service_fields()
+    create, update = services.create_customer, services.update_customer
     contacts = contacts_from(contact_formset)
-    try:
-        if customer is None:
-            return services.create_customer(
-                actor=request.user, request=request, contacts=contacts, **data
-            )
-        return services.update_customer(
-            customer, actor=request.user, request=request, contacts=contacts, **data
-        )
-    except ValidationError as exc:
-        form.add_error(None, exc)
-        return None
+    return save_through(
+        request, form, customer, create, update, contacts=contacts, **form.service_fields()
+    )
 
 
 def _customer_form_page(request, customer, saved_message):
