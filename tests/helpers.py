@@ -8,10 +8,14 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import requests
-from django.db import connection
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
+
+from partnerportal.celery import app
 
 # Who may read the support areas through the API, restated from the role matrix (README, Roles).
 SUPPORT_READS = {
@@ -187,3 +191,24 @@ def serving(server):
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def _close_worker_thread_sessions(**kwargs):
+    if threading.current_thread() is not threading.main_thread():  # not an eager task's caller
+        connections.close_all()
+
+
+@contextmanager
+def worker_in_thread(queue):
+    """Celery's test worker in a thread of this process (solo pool), taking tasks from ``queue``.
+    Its thread closes its database session after each task: a worker keeps the session from task
+    to task (partnerportal.celery), this one stops without telling it, and a thread's session
+    outlives the thread (the test database could not be dropped at the end)."""
+    task_postrun.connect(_close_worker_thread_sessions)
+    try:
+        with start_worker(
+            app, pool="solo", perform_ping_check=False, queues=[queue], loglevel="WARNING"
+        ) as worker:
+            yield worker
+    finally:
+        task_postrun.disconnect(_close_worker_thread_sessions)

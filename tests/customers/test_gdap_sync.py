@@ -14,6 +14,7 @@ from customers.models import AccessAssignment, DelegatedAdminRelationship, GdapS
 from outbound.graph import GraphError
 from simulators.graph import assignment_json, relationship_json
 from tests.customers.factories import CustomerFactory
+from tests.helpers import worker_in_thread
 from tests.waiting import wait_until
 
 SERVICE_SUPPORT = "f023fd81-a637-4b56-95fd-791ac0226033"
@@ -190,18 +191,13 @@ def test_the_command_prints_what_changed(db, graph_simulator, settings, capsys):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_beat_task_syncs_through_a_real_worker(graph_simulator, settings, redis_url):
-    from celery.contrib.testing.worker import start_worker
-
     from customers.tasks import sync_gdap
-    from partnerportal.celery import app
 
     simulator, connection = graph_simulator
     point_settings_at(settings, connection)
     customer = CustomerFactory()
     add(simulator, customer, 1)
-    with start_worker(
-        app, pool="solo", perform_ping_check=False, queues=["feeds"], loglevel="WARNING"
-    ):
+    with worker_in_thread("feeds"):
         sync_gdap.delay()
         wait_until(
             DelegatedAdminRelationship.objects.exists,

@@ -4,7 +4,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -12,8 +11,8 @@ from django.utils import timezone
 from core.models import AuditEntry
 from customers import imports
 from customers.models import Customer, CustomerImport
-from partnerportal.celery import app
 from tests.customers.factories import CustomerFactory
+from tests.helpers import worker_in_thread
 from tests.waiting import wait_until
 
 HEADER = "tenant_id,company_name,default_domain,other_domains,country,relationship,tags,contact_name,contact_email\n"
@@ -153,9 +152,7 @@ def test_helpdesk_agents_cannot_import(client_for):
 @pytest.mark.django_db(transaction=True)
 def test_an_upload_is_imported_by_a_real_worker(client_for, redis_url):
     signed_in = client_for("admin_agent")
-    with start_worker(
-        app, pool="solo", perform_ping_check=False, queues=["feeds"], loglevel="WARNING"
-    ):
+    with worker_in_thread("feeds"):
         response = signed_in.post(
             reverse("customers:import_upload"),
             {"file": SimpleUploadedFile("c.csv", (HEADER + row(1) + row(2)).encode())},

@@ -6,12 +6,11 @@ import re
 import uuid
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from playwright.sync_api import expect
 
 from customers.models import Customer
-from partnerportal.celery import app
 from tests.customers.factories import CustomerFactory, RelationshipFactory
+from tests.helpers import worker_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -48,9 +47,7 @@ def test_an_import_shows_its_progress_and_errors_then_succeeds(
         (tmp_path / name).write_text(out.getvalue())
 
     sign_in(page, cast["admin_agent"])
-    with start_worker(
-        app, pool="solo", perform_ping_check=False, queues=["feeds"], loglevel="WARNING"
-    ):
+    with worker_in_thread("feeds"):
         page.goto(f"{live_server.url}/customers/import/")
         page.set_input_files("input[name=file]", str(tmp_path / "bad.csv"))
         page.get_by_role("button", name="Upload and check").click()

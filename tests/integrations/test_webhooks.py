@@ -11,7 +11,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.core import mail
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -26,10 +25,10 @@ from integrations.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from partnerportal.celery import app
 from simulators.http import SimulatorServer
 from simulators.psa_webhooks import PsaWebhookReceiver
 from tests.customers.factories import CustomerFactory
+from tests.helpers import worker_in_thread
 from tests.integrations.helpers import SECRET, incident_event
 from tests.waiting import wait_until
 
@@ -460,9 +459,7 @@ def test_a_real_worker_fans_out_and_delivers_recorded_events(cast, receiver, red
     admin = cast["global_admin"]
     customer = CustomerFactory()
     subscribe(admin, receiver.base_url)
-    with start_worker(
-        app, pool="solo", perform_ping_check=False, queues=["webhooks"], loglevel="WARNING"
-    ):
+    with worker_in_thread("webhooks"):
         events.record(
             [incident_event(customer), incident_event(customer, EventTypeChoices.INCIDENT_UPDATED)]
         )
