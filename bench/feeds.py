@@ -3,7 +3,9 @@ then one polling cycle over 10,000 tenants whose Graph answers each request afte
 
 For every tenant a customer and a feed source point at the bundled service-communications
 simulator (real HTTP on loopback), served by a process of its own as Graph is another program
-in production, so its JSON and HTTP work is not charged to the polls (the cycle's too). The
+in production, so its JSON and HTTP work is not charged to the polls (the cycle's too). Like
+Graph, it keeps connections alive (HTTP/1.1): each polling thread reuses its connection from
+one request and one poll to the next, as a worker does against Microsoft. The
 first poll of every source writes everything; a re-poll learns nothing and must write nothing
 (counted: INSERT/UPDATE/DELETE statements other than the source's own lease and outcome). Both
 poll the sources one after the other in this process. The baseline inserts the same rows

@@ -47,18 +47,21 @@ def transport():
 
 
 # The tenants' Graph request counts (outbound.graph.GraphClient's ``request_counter``): one
-# round trip per request for every window. Each key is incremented in turn (expiring ARGV[2i-1]
-# seconds after its first request), stopping after the first whose count passes its budget
-# ARGV[2i], so a refused request is not counted in the next window. Replies: the counts.
+# round trip for every window, for one request or a reservation of ARGV[1]. The first key is
+# incremented by ARGV[1], each next one by as many as the one before took within its budget
+# ARGV[2i+1] (a request refused by the minute is not counted in the hour), stopping at one that
+# took none; a key expires ARGV[2i] seconds after the window's first request. Replies: the counts.
 COUNT_REQUEST = """
+local requests = tonumber(ARGV[1])
 local counts = {}
 for i, key in ipairs(KEYS) do
-    local spent = redis.call('INCR', key)
-    if spent == 1 then
-        redis.call('EXPIRE', key, ARGV[2 * i - 1])
+    local spent = redis.call('INCRBY', key, requests)
+    if spent == requests then
+        redis.call('EXPIRE', key, ARGV[2 * i])
     end
     counts[i] = spent
-    if spent > tonumber(ARGV[2 * i]) then
+    requests = math.min(requests, math.max(0, tonumber(ARGV[2 * i + 1]) - (spent - requests)))
+    if requests == 0 then
         break
     end
 end
@@ -72,35 +75,38 @@ class GraphRequestCounter:
     """Graph requests per tenant and window, in the ``throttle`` cache shared by every worker
     (looked up when used: this thread's connection, and the cache the settings name now).
 
-    In Redis, one script per request; while Redis is down the cache fails open (core.cache) and
-    requests go uncounted, Graph's own throttling still applying. In process memory (no
-    ``REDIS_URL``), the cache's ``incr`` and ``add``.
+    In Redis, one script per request (or reservation); while Redis is down the cache fails open
+    (core.cache) and requests go uncounted, Graph's own throttling still applying. In process
+    memory (no ``REDIS_URL``), the cache's ``incr`` and ``add``.
     """
 
-    def count(self, windows):
-        """``windows``: ``(key, keep_seconds, budget)`` each; see outbound.graph.GraphClient."""
+    def count(self, windows, requests=1):
+        """``windows``: ``(key, keep_seconds, budget)`` each, ``requests``: how many to add;
+        see outbound.graph.GraphClient."""
         cache = caches["throttle"]
         if isinstance(cache, FailOpenRedisCache):
             keys = [key for key, _keep, _budget in windows]
-            args = [value for _key, keep, budget in windows for value in (keep, budget)]
+            args = [requests]
+            args += [value for _key, keep, budget in windows for value in (keep, budget)]
             return cache.run_script(COUNT_REQUEST, COUNT_REQUEST_SHA, keys, args, None)
         counts = []
         for key, keep, budget in windows:
-            counts.append(_incr_or_add(cache, key, keep))
-            if counts[-1] > budget:
+            counts.append(_incr_or_add(cache, key, keep, requests))
+            requests = min(requests, max(0, budget - (counts[-1] - requests)))
+            if requests == 0:
                 break
         return counts
 
 
-def _incr_or_add(cache, key, keep):
-    """Add one to the count ``key`` and return it. The key exists but for the window's first
-    request, so try the increment first."""
+def _incr_or_add(cache, key, keep, requests):
+    """Add ``requests`` to the count ``key`` and return it. The key exists but for the window's
+    first request, so try the increment first."""
     try:
-        return cache.incr(key)
+        return cache.incr(key, requests)
     except ValueError:  # the window's first request
-        if cache.add(key, 1, timeout=keep):
-            return 1
-        return cache.incr(key)  # another worker's first request came first
+        if cache.add(key, requests, timeout=keep):
+            return requests
+        return cache.incr(key, requests)  # another worker's first request came first
 
 
 def graph_client(connection, *, client_class=GraphClient, **kwargs):

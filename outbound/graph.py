@@ -122,10 +122,11 @@ def _graph_error(exc, subject):
 
 class GraphClient:
     """``transport``: an ``outbound.transport.Transport``. ``request_counter``: shared counts,
-    or None to count nothing; its ``count([(key, keep_seconds, budget), …])`` adds one to each
-    key in turn, stops after the first whose count passes its budget, and returns the counts
-    (None when they cannot be had). ``requests_per_minute`` and ``requests_per_hour`` are the
-    budgets it counts against."""
+    or None to count nothing; its ``count([(key, keep_seconds, budget), …], requests)`` adds
+    ``requests`` to the first key and to each next one as many as the one before took within
+    its budget, stops at a key that took none, and returns the counts (None when they cannot
+    be had). ``requests_per_minute`` and ``requests_per_hour`` are the budgets it counts
+    against."""
 
     def __init__(
         self,
@@ -154,13 +155,38 @@ class GraphClient:
         self.sleep = sleep
         self.clock = clock  # wall time: the request budget's minutes
         self.requests_made = 0
+        # Requests already counted by reserve_requests, and the refusal of the next one.
+        self._reserved, self._refusal = 0, None
         transport.guard.check(connection.base_url)
 
     # --- the tenant's request budget -------------------------------------------------------
+    def reserve_requests(self, requests):
+        """Count the next ``requests`` requests against the budgets now, in one round trip to
+        the counter rather than one each (a feed poll knows it makes two). Those the budgets
+        take are then sent uncounted; the first they do not take is refused when it is made,
+        as if each had been counted in turn. A reserved request the caller never makes (its
+        read failed first) stays counted."""
+        granted, self._refusal = self._count_requests(requests)
+        self._reserved += granted
+
     def _spend_request(self):
-        """Count one request against the tenant's minute and hour; refuse it past a budget."""
-        if self.request_counter is None:
+        """One request from a reservation, or counted now; refused past a budget."""
+        if self._reserved:
+            self._reserved -= 1
             return
+        refusal, self._refusal = self._refusal, None
+        if refusal is None:
+            _granted, refusal = self._count_requests(1)
+        if refusal is not None:
+            raise refusal
+
+    def _count_requests(self, requests):
+        """Count ``requests`` requests against the tenant's minute and hour: ``(how many the
+        budgets take, the GraphError refusing the next one or None)``. Each window counts the
+        requests the one before it took (a request the minute refuses is not counted in the
+        hour), as if they were counted one by one."""
+        if self.request_counter is None:
+            return requests, None
         now = self.clock()
         windows = []
         for name, seconds, budget in (
@@ -173,25 +199,30 @@ class GraphClient:
                 key = f"graph-requests:{self.connection.tenant_id}:{window}{int(now // seconds)}"
                 windows.append((name, seconds, budget, key))
         if not windows:
-            return
+            return requests, None
         try:
             spent = self.request_counter.count(
-                [(key, seconds * 2, budget) for _name, seconds, budget, key in windows]
+                [(key, seconds * 2, budget) for _name, seconds, budget, key in windows], requests
             )
         except Exception:  # the counter is down: Graph's own throttling still applies
             logger.warning("Graph request budget unavailable; not counted", exc_info=True)
-            return
+            return requests, None
+        granted = requests
         for (name, seconds, budget, _key), count in zip(windows, spent or (), strict=False):
-            if count > budget:
+            taken = min(granted, max(0, budget - (count - granted)))
+            if taken < granted:
                 wait = seconds - now % seconds
-                raise GraphError(
+                return taken, GraphError(
                     f"This tenant's Graph request budget ({budget} a {name}) is spent; "
                     f"trying again in {wait:.0f} s.",
                     retry_after=wait,
                 )
+            granted = taken
+        return granted, None
 
     def _request(self, method, url, **kwargs):
-        """One attempt through the transport, spent from the budget and counted."""
+        """One attempt through the transport, spent from the budget (or a reservation) and
+        counted."""
         self._spend_request()
         try:
             response = self.transport.request(

@@ -16,6 +16,8 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 
+import orjson
+
 from core.outbound import graph_client
 from microsoft.clients import (
     NOT_CONNECTED_CODE,
@@ -51,6 +53,25 @@ class FeedSnapshot:
     full_listing: bool = True
     malformed: int = 0
     requests: int = 0
+
+    def digest(self, source):
+        """What the snapshot says, for ``source`` (as whom and for which customer it reads), as a
+        SHA-256: the services' names and statuses, and the fields and posts of the issues the
+        next incremental read lists again (modified after the new watermark less the overlap),
+        so a full listing and the incremental reads after it agree. Equal to the digest of the
+        last snapshot a poll of ``source`` applied, it has nothing to write."""
+        marks = [mark for mark in (source.issues_watermark, self.newest_modification) if mark]
+        since = max(marks) - REREAD_OVERLAP if marks else None
+        content = [
+            [str(source.tenant_id), source.customer_id, source.auth_mode, source.base_url],
+            sorted(self.services.items()),
+            [
+                [microsoft_id, issue.fields, sorted(post["fingerprint"] for post in issue.posts)]
+                for microsoft_id, issue in sorted(self.issues.items())
+                if since is None or (issue.fields["last_modified_at"] or since) > since
+            ],
+        ]
+        return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     @property
     def newest_modification(self):
@@ -213,6 +234,9 @@ def fetch(client, watermark=None):
     The overviews are read without ``$expand=issues``: their issues are the ones ``/issues``
     lists, and a poll that learns nothing should download (almost) nothing."""
     snapshot = FeedSnapshot()
+    # The overviews and the issues: two requests at least, counted against the tenant's budgets
+    # in one round trip.
+    client.reserve_requests(2)
     for overview in client.get_collection(HEALTH_OVERVIEWS):
         if not isinstance(overview, dict) or not overview.get("id") or not overview.get("service"):
             snapshot.malformed += 1

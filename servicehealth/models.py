@@ -141,6 +141,9 @@ class FeedSource(leases.PolledWork):
     last_finished_at = models.DateTimeField(null=True, blank=True, editable=False)
     # lastModifiedDateTime of the newest issue seen: the next poll asks only for newer ones.
     issues_watermark = models.DateTimeField(null=True, blank=True, editable=False)
+    # The digest of the last snapshot a poll applied (servicehealth.feeds.FeedSnapshot.digest):
+    # an incremental read with the same digest learned nothing, and is compared with nothing.
+    snapshot_digest = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     modified_at = models.DateTimeField(_("modified"), auto_now=True)
 

@@ -10,7 +10,7 @@ import logging
 from contextlib import nullcontext
 from datetime import timedelta
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -66,13 +66,34 @@ def claim(source_id, now=None):
     first, so the Feeds page shows it even if nothing told us in time.
     """
     now = now or timezone.now()
-    rows = FeedSource.objects.filter(pk=source_id, enabled=True)
-    # Mostly no one holds the lease: one statement. Otherwise, a lease that ran out first.
-    claimed = leases.take(rows.filter(lease_until__isnull=True), now, LEASE, last_polled_at=now)
-    if not claimed:
+    # Mostly no one holds the lease: one statement takes it and reads the source.
+    source = _take_free_lease(source_id, now)
+    if source is None:  # held, or a lease that ran out
         record_interrupted(source_id, now=now)
-        claimed = leases.take(rows, now, LEASE, last_polled_at=now)
-    return FeedSource.objects.select_related("customer").get(pk=source_id) if claimed else None
+        rows = FeedSource.objects.filter(pk=source_id, enabled=True)
+        if leases.take(rows, now, LEASE, last_polled_at=now):
+            source = FeedSource.objects.get(pk=source_id)
+    return source
+
+
+def _take_free_lease(source_id, now):
+    """The enabled source with its lease taken, if no one held it; else None. ``UPDATE …
+    RETURNING`` (Django's ``update`` returns a count only): the lease and the read in one
+    statement. Its customer is read when a poll needs it (for an event's tenant)."""
+    if not connection.features.can_return_columns_from_insert:  # SQLite before 3.35
+        rows = FeedSource.objects.filter(pk=source_id, enabled=True, lease_until__isnull=True)
+        taken = leases.take(rows, now, LEASE, last_polled_at=now)
+        return FeedSource.objects.get(pk=source_id) if taken else None
+    quote = connection.ops.quote_name
+    meta = FeedSource._meta
+    columns = ", ".join(quote(field.column) for field in meta.concrete_fields)
+    # Names from the model only; the values are parameters.
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {quote('lease_until')} = %s, "  # noqa: S608
+        f"{quote('last_polled_at')} = %s WHERE {quote(meta.pk.column)} = %s AND "
+        f"{quote('enabled')} AND {quote('lease_until')} IS NULL RETURNING {columns}"
+    )
+    return next(iter(FeedSource.objects.raw(sql, [now + LEASE, now, source_id])), None)
 
 
 def poll(source_id, client=None):
@@ -84,13 +105,7 @@ def poll(source_id, client=None):
     failure = None
     try:
         client = client or feeds.client_for(source)
-        snapshot = feeds.fetch(client, source.issues_watermark)
-        changes = snapshots.compare(source, snapshot)
-        # The data and the success, together: a poll whose success is not recorded wrote
-        # nothing. With no data to write, the success alone: one statement.
-        with transaction.atomic() if changes.writes_data else nullcontext():
-            summary = snapshots.write(changes)
-            record_success(source, watermark=changes.watermark)
+        summary = _apply(source, feeds.fetch(client, source.issues_watermark))
     except GraphError as exc:
         failure = exc
         _record_failure_or_interrupt(
@@ -111,6 +126,23 @@ def poll(source_id, client=None):
     return summary
 
 
+def _apply(source, snapshot):
+    """Write what ``snapshot`` changes and record the success, together: a poll whose success
+    is not recorded wrote nothing. With no data to write, the success alone: one statement. An
+    incremental snapshot with the digest of the last one applied (nothing new since) is not
+    even compared with what is stored; a full listing always is (it may hold older issues the
+    digest leaves out)."""
+    digest = snapshot.digest(source)
+    if not snapshot.full_listing and digest == source.snapshot_digest:
+        record_success(source)
+        return snapshots.unchanged(source, snapshot)
+    changes = snapshots.compare(source, snapshot)
+    with transaction.atomic() if changes.writes_data else nullcontext():
+        summary = snapshots.write(changes)
+        record_success(source, watermark=changes.watermark, digest=digest)
+    return summary
+
+
 def _record_failure_or_interrupt(source, error, **kwargs):
     try:
         record_failure(source, error, **kwargs)
@@ -119,13 +151,15 @@ def _record_failure_or_interrupt(source, error, **kwargs):
         raise PollInterrupted(source.pk, source.last_polled_at) from db_error
 
 
-def record_success(source, watermark=None, now=None):
-    """Record a successful poll; ``watermark``: the source's new issues watermark, recorded with
-    the data it covers (in its transaction)."""
+def record_success(source, watermark=None, digest=None, now=None):
+    """Record a successful poll; ``watermark``: the source's new issues watermark, and
+    ``digest``: its snapshot's, recorded with the data they cover (in its transaction)."""
     now = now or timezone.now()
     moved = {}
     if watermark is not None:
         moved["issues_watermark"] = source.issues_watermark = watermark
+    if digest is not None:
+        moved["snapshot_digest"] = source.snapshot_digest = digest
     FeedSource.objects.filter(pk=source.pk).update(
         **moved,
         lease_until=None,

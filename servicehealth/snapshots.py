@@ -2,8 +2,9 @@
 
 ``compare`` reads what is stored and decides every write; ``write`` makes them, inside the
 caller's transaction (servicehealth.polling opens one only when ``Changes.writes_data``, so a
-snapshot that learns nothing costs two reads and no transaction). Writes are bulk statements,
-so the number of queries does not grow with the number of incidents or posts. The incidents of
+snapshot that learns nothing costs two reads and no transaction; one with the digest of the
+last snapshot applied, ``unchanged``, costs none). Writes are bulk statements, so the number
+of queries does not grow with the number of incidents or posts. The incidents of
 one snapshot go in a single upsert ordered by Microsoft id, so polls of tenants that share
 incidents can run at once (servicehealth.pool): they lock those rows in one order, and a row
 another poll inserted meanwhile is updated rather than refused. Events (incident
@@ -322,15 +323,28 @@ class Changes:
         return bool(self.incidents.rows) or not _health_unchanged(self.health, self.snapshot)
 
 
-def compare(source, snapshot, now=None):
-    """Compare one poll's snapshot with what is stored (reads only). Returns its Changes."""
-    now = now or timezone.now()
-    summary = PollSummary(
+def _summary(source, snapshot):
+    return PollSummary(
         source=source.name,
         malformed=snapshot.malformed,
         full_listing=snapshot.full_listing,
         requests=snapshot.requests,
     )
+
+
+def unchanged(source, snapshot):
+    """The PollSummary of a snapshot that says what the last one applied said: every service
+    and incident unchanged, nothing read or written."""
+    summary = _summary(source, snapshot)
+    summary.services = len(snapshot.services)
+    summary.incidents_unchanged = len(snapshot.issues)
+    return summary
+
+
+def compare(source, snapshot, now=None):
+    """Compare one poll's snapshot with what is stored (reads only). Returns its Changes."""
+    now = now or timezone.now()
+    summary = _summary(source, snapshot)
     newest = snapshot.newest_modification
     return Changes(
         source=source,

@@ -38,6 +38,9 @@ class ServiceHealthSimulator(FaultScript, TenantAccess, MessageBoard, IssueCatal
     """A WSGI app serving Graph service communications for every tenant in ``tenants``."""
 
     fault_class = Fault
+    # Graph keeps connections alive: served over HTTP/1.1 (simulators.http), so a poll's
+    # requests reuse one connection as they do against Microsoft.
+    keep_alive = True
 
     def __init__(
         self,

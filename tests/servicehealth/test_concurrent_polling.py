@@ -93,11 +93,29 @@ def test_a_re_poll_that_learns_nothing_writes_only_the_sources_own_state(
         'UPDATE "servicehealth_feedsource"'
     ] * 2
     assert summary.incidents_unchanged == 3 and not summary.full_listing
-    # The test's own read of the source (1), the claim (2), the tenant's health with its
-    # services (1), the incidents read again with their post counts and links (1) and the
-    # outcome (1); no transaction (BEGIN, SAVEPOINT, COMMIT) around a poll that writes no data.
+    # The test's own read of the source (1), the claim (1: the lease taken and the source
+    # read) and the outcome (1): the snapshot has the digest of the one the first poll
+    # applied, so nothing is compared; no transaction (BEGIN, SAVEPOINT, COMMIT).
     statements = [q["sql"].split(" ")[0] for q in queries]
-    assert statements == ["SELECT", "UPDATE", "SELECT", "SELECT", "SELECT", "UPDATE"]
+    assert statements == ["SELECT", "UPDATE", "UPDATE"]
+    assert "RETURNING" in queries[1]["sql"]
+
+
+def test_a_re_poll_without_the_last_digest_compares_and_writes_only_the_outcome(
+    service_health_simulator,
+):
+    _simulator, _customers, sources = sources_sharing_incidents(service_health_simulator, 1)
+    poll(sources[0])
+    digest = FeedSource.objects.get(pk=sources[0].pk).snapshot_digest
+    FeedSource.objects.filter(pk=sources[0].pk).update(snapshot_digest="")
+    with CaptureQueriesContext(connection) as queries:
+        summary = poll(sources[0])
+    assert summary.incidents_unchanged == 3
+    # The test's own read, the claim, the tenant's health with its services, the incidents
+    # read again with their post counts and links, and the outcome with the digest again.
+    statements = [q["sql"].split(" ")[0] for q in queries]
+    assert statements == ["SELECT", "UPDATE", "SELECT", "SELECT", "UPDATE"]
+    assert FeedSource.objects.get(pk=sources[0].pk).snapshot_digest == digest
 
 
 def test_a_change_to_the_services_alone_is_written_with_the_outcome(service_health_simulator):

@@ -14,8 +14,9 @@ from incidents.models import AffectedCustomer, Incident, IncidentPost
 from outbound.graph import GraphError
 from servicehealth import feeds, polling
 from servicehealth.models import FeedSource, TenantServiceHealth, TenantServiceHealthChange
+from simulators.http import SimulatorServer
 from tests.customers.factories import CustomerFactory
-from tests.helpers import data_writes, query_count
+from tests.helpers import data_writes, query_count, worker_in_thread
 from tests.waiting import wait_until
 
 T0 = datetime.now(UTC) - timedelta(hours=2)
@@ -229,6 +230,46 @@ def test_queries_per_poll_do_not_grow_with_incidents(service_health_simulator):
     assert Incident.objects.count() == 43
 
 
+def test_a_change_after_a_poll_that_learned_nothing_is_written(customer_feed):
+    simulator, customer, source = customer_feed
+    exchange_incident(simulator, [customer.tenant_id])
+    # Modified long before the other: the first poll's full listing has it, the incremental
+    # reads after it do not.
+    simulator.add_issue(
+        "EX100002",
+        service_id="Exchange",
+        title="Older issue",
+        impact_description="Users could not sign in.",
+        steps=[(T0 - timedelta(hours=3), "serviceRestored", "Fixed.", "regular", True)],
+        tenant_ids=[str(customer.tenant_id)],
+    )
+    assert poll(source).incidents_created == 2
+    with CaptureQueriesContext(connection) as queries:
+        assert poll(source).incidents_unchanged == 1
+    # What the first poll applied, as far as an incremental read goes (the digest): nothing
+    # compared or written; the test's read of the source, the claim and the outcome.
+    assert data_writes(queries, POLL_STATE) == [] and len(queries) == 3
+    simulator.add_update("EX100001", "serviceDegradation", "Still investigating.")
+    summary = poll(source)
+    assert (summary.incidents_updated, summary.posts_added, summary.events) == (1, 1, 1)
+    assert Incident.objects.get(microsoft_id="EX100001").posts.count() == 3
+
+
+def test_a_workers_polls_go_over_one_kept_alive_connection(customer_feed):
+    simulator, customer, source = customer_feed
+    exchange_incident(simulator, [customer.tenant_id])
+    # The same simulator served again here, to count the connections made to it.
+    with SimulatorServer(simulator) as server:
+        FeedSource.objects.filter(pk=source.pk).update(
+            base_url=f"{server.url}/v1.0", token_url=server.url + "/{tenant_id}/oauth2/v2.0/token"
+        )
+        summaries = [poll(source) for _ in range(3)]
+    assert [s.incidents_created for s in summaries] == [1, 0, 0]
+    # A token, then the overviews and the issues at each poll: seven requests, one connection.
+    assert len(simulator.requests) == 7
+    assert server.connections_accepted == 1
+
+
 def test_two_pollers_of_one_source_poll_it_once(service_health_simulator):
     _simulator, add_source = service_health_simulator
     source = add_source(CustomerFactory())
@@ -269,17 +310,11 @@ def test_poll_feeds_prints_what_changed(customer_feed, capsys):
 def test_a_real_worker_polls_and_incidents_appear_through_the_api(
     service_health_simulator, redis_url, client_for
 ):
-    from celery.contrib.testing.worker import start_worker
-
-    from partnerportal.celery import app
-
     simulator, add_source = service_health_simulator
     customer = CustomerFactory()
     source = add_source(customer)
     exchange_incident(simulator, [customer.tenant_id])
-    with start_worker(
-        app, pool="solo", perform_ping_check=False, queues=["feeds"], loglevel="WARNING"
-    ):
+    with worker_in_thread("feeds"):
         assert polling.queue_due_sources() == [source.pk]
         wait_until(
             Incident.objects.exists,
