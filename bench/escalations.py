@@ -4,8 +4,7 @@ worker to the webhook receiver simulator, against two baselines measured in the 
 gunicorn serves the portal on a free loopback port (3 sync workers, as docker-compose.yml runs
 it; bench/api.py starts it), and each of ``--clients`` threads is one API client: its own API
 client and token, and its own HTTP connection, sending ``POST /api/v1/service-requests/`` with
-an ``Idempotency-Key``, as the API asks of PSA tools. The receiver keeps connections alive
-(HTTP/1.1), as a PSA's HTTPS endpoint does. The phases, in order:
+an ``Idempotency-Key``, as the API asks of PSA tools. The phases, in order:
 
 1. baseline: bare Celery round trips through the same worker (publish a task writing one row,
    the worker runs it, the bench sees the row);
@@ -249,9 +248,6 @@ def run(args, processes):
 
     run_id = secrets.token_hex(3)
     receiver = WebhookReceiver(secret=SECRET)
-    # Served over HTTP/1.1 with kept-alive connections, as a PSA's HTTPS endpoint is: each worker
-    # process's transport then reuses its connection from one delivery to the next.
-    receiver.keep_alive = True
     server = SimulatorServer(receiver).start()
     try:
         channel, topic, customers, tokens = seed(run_id, server.url, args.clients)
