@@ -9,7 +9,7 @@ how the last runs went.
 
 from dataclasses import dataclass, field
 
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -60,6 +60,29 @@ def take(queryset, now, lease, **fields):
     ``fields`` too; True if this worker got one."""
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     return bool(queryset.filter(free).update(lease_until=now + lease, **fields))
+
+
+def take_free(queryset, now, lease, **fields):
+    """The one row of ``queryset`` if no worker holds its lease, taken for ``lease`` with
+    ``fields`` set and read in the same statement (``UPDATE … RETURNING``: Django's ``update``
+    returns a count only); None if it is held or not there. Where the database cannot return
+    rows from an UPDATE (SQLite before 3.35), the take and the read are two statements."""
+    free = queryset.filter(lease_until__isnull=True)
+    changes = {"lease_until": now + lease, **fields}
+    connection = connections[queryset.db]
+    if not connection.features.can_return_columns_from_insert:
+        return queryset.get() if free.update(**changes) else None
+    meta, quote = queryset.model._meta, connection.ops.quote_name
+    where, where_params = free.query.get_compiler(connection=connection).compile(free.query.where)
+    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in changes)
+    values = [
+        meta.get_field(name).get_db_prep_save(value, connection) for name, value in changes.items()
+    ]
+    columns = ", ".join(quote(field.column) for field in meta.concrete_fields)
+    # Names from the model and SQL compiled by Django; the values are parameters.
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {where} RETURNING {columns}"  # noqa: S608
+    rows = queryset.model.objects.db_manager(queryset.db).raw(sql, [*values, *where_params])
+    return next(iter(rows), None)
 
 
 @dataclass

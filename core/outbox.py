@@ -258,8 +258,12 @@ class Outbox:
             **outcome_data,
         )
 
+    def _stamped(self, changes, now):
+        """``changes`` to a row whose claim ends: its lease freed, its ``touched`` fields now."""
+        return {"lease_until": None, **changes, **dict.fromkeys(self.touched, now)}
+
     def _update(self, pks, changes, now):
-        changes = {"lease_until": None, **changes, **dict.fromkeys(self.touched, now)}
+        changes = self._stamped(changes, now)
         self.model.objects.filter(pk__in=pks).update(**changes)
         return changes
 
@@ -268,7 +272,7 @@ class Outbox:
         number the claim gave it); the UPDATE locks the row until commit. Returns what it wrote,
         or None when the lease ran out mid-send and another worker has claimed it since: that
         claim records the outcome, this one only logs its attempt."""
-        changes = {"lease_until": None, **changes, **dict.fromkeys(self.touched, now)}
+        changes = self._stamped(changes, now)
         held = self.model.objects.filter(pk=row.pk, state=SENDING, attempts=row.attempts)
         if not held.update(**changes):
             log_taken_over(row)

@@ -10,7 +10,7 @@ import logging
 from contextlib import nullcontext
 from datetime import timedelta
 
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -66,34 +66,15 @@ def claim(source_id, now=None):
     first, so the Feeds page shows it even if nothing told us in time.
     """
     now = now or timezone.now()
-    # Mostly no one holds the lease: one statement takes it and reads the source.
-    source = _take_free_lease(source_id, now)
+    rows = FeedSource.objects.filter(pk=source_id, enabled=True)
+    # Mostly no one holds the lease: one statement takes it and reads the source (its customer
+    # is read when a poll needs it, for an event's tenant).
+    source = leases.take_free(rows, now, LEASE, last_polled_at=now)
     if source is None:  # held, or a lease that ran out
         record_interrupted(source_id, now=now)
-        rows = FeedSource.objects.filter(pk=source_id, enabled=True)
         if leases.take(rows, now, LEASE, last_polled_at=now):
-            source = FeedSource.objects.get(pk=source_id)
+            source = rows.get()
     return source
-
-
-def _take_free_lease(source_id, now):
-    """The enabled source with its lease taken, if no one held it; else None. ``UPDATE …
-    RETURNING`` (Django's ``update`` returns a count only): the lease and the read in one
-    statement. Its customer is read when a poll needs it (for an event's tenant)."""
-    if not connection.features.can_return_columns_from_insert:  # SQLite before 3.35
-        rows = FeedSource.objects.filter(pk=source_id, enabled=True, lease_until__isnull=True)
-        taken = leases.take(rows, now, LEASE, last_polled_at=now)
-        return FeedSource.objects.get(pk=source_id) if taken else None
-    quote = connection.ops.quote_name
-    meta = FeedSource._meta
-    columns = ", ".join(quote(field.column) for field in meta.concrete_fields)
-    # Names from the model only; the values are parameters.
-    sql = (
-        f"UPDATE {quote(meta.db_table)} SET {quote('lease_until')} = %s, "  # noqa: S608
-        f"{quote('last_polled_at')} = %s WHERE {quote(meta.pk.column)} = %s AND "
-        f"{quote('enabled')} AND {quote('lease_until')} IS NULL RETURNING {columns}"
-    )
-    return next(iter(FeedSource.objects.raw(sql, [now + LEASE, now, source_id])), None)
 
 
 def poll(source_id, client=None):
