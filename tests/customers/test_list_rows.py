@@ -147,6 +147,23 @@ def test_the_list_page_reads_the_database_a_fixed_number_of_times(client_for, ca
     assert response.content.decode().count("Health feed failing") == 3
 
 
+def test_feed_badges_show_on_a_later_filtered_page_too(client_for, cast):
+    """The badge's check reads the same on a page whose rows are found by their keys first, and
+    beside a filter's joins."""
+    vip = Tag.objects.create(name="vip")
+    for n in range(55):
+        CustomerFactory(company_name=f"Customer {n:02d}").tags.add(vip)
+    last, quiet = Customer.objects.order_by("-company_name")[:2]
+    FeedSourceFactory(customer=last, consecutive_failures=3, last_error="down")
+    FeedSourceFactory(customer=quiet)
+
+    html = listing(client_for("helpdesk_agent"), tag="vip", page=2)
+
+    assert "Health feed failing" in row_of(html, last)
+    assert "Health feed failing" not in row_of(html, quiet)
+    assert html.count("Health feed failing") == 1
+
+
 @pytest.mark.parametrize(
     "params",
     [{}, {"page": 2}, {"q": "customer"}, {"gdap_state": "expiring"}, {"tag": "tag-1"}],
@@ -193,3 +210,57 @@ def test_a_first_page_with_room_to_spare_is_its_own_count(client_for, cast):
         response = count_queries()[1]
         assert response.context["page"].paginator.count == shown, query
         assert f'<p class="muted">{shown} customers</p>' in response.content.decode(), query
+
+
+@pytest.mark.parametrize("sort", ["name", "-name", "country", "-access_until"])
+def test_a_later_page_holds_the_rows_an_offset_gives(client_for, cast, sort):
+    """A later page reads its customers' keys first and then the rows (customers.views._page_of):
+    the same customers, in the same order, as reading the ordered rows at the page's offset,
+    filtered or not; the last page is short, and a page past the end shows the last."""
+    for n in range(120):
+        RelationshipFactory(
+            customer__company_name=f"Customer {n % 7:02d}",  # ties: the pk orders them
+            customer__country=("TR", "DE", "GB")[n % 3],
+            ends_in=timedelta(days=1 + n % 90),
+        )
+    agent = client_for("helpdesk_agent")
+    orderings = {
+        "name": ("company_name", "pk"),
+        "-name": ("-company_name", "-pk"),
+        "country": ("country", "company_name", "pk"),
+        "-access_until": ("-gdap_access_until", "company_name", "pk"),
+    }
+    ordered = Customer.objects.order_by(*orderings[sort])
+    for params, customers, offset in [
+        ({"page": 2}, ordered, 50),
+        ({"page": 3}, ordered, 100),
+        ({"page": 99}, ordered, 100),
+        ({"page": 2, "gdap_state": "expiring"}, ordered.with_gdap_state("expiring"), 50),
+    ]:
+        response = agent.get(reverse("customers:list"), {**params, "sort": sort})
+        listed = [customer.pk for customer in response.context["page"].object_list]
+        expected = list(customers.values_list("pk", flat=True)[offset : offset + 50])
+        assert expected and listed == expected, params
+
+
+def test_the_filter_form_shows_every_filter_whichever_are_given(client_for, cast):
+    """The list builds only the filters the query string gives (customers.views.
+    _filtered_customers); its form still offers every filter's choices and shows the values
+    given, and a wrong value's error."""
+    CustomerFactory().tags.create(name="vip")
+    agent = client_for("helpdesk_agent")
+
+    html = listing(agent, tag="vip", q="<contoso>")
+    assert 'value="&lt;contoso&gt;"' in html
+    assert '<option value="vip" selected>vip</option>' in html
+    assert '<option value="reseller">Reseller (direct bill)</option>' in html
+    assert '<option value="expiring">' in html
+
+    html = listing(agent, gdap_state="expiring", relationship="direct")
+    assert '<option value="expiring" selected>' in html
+    assert '<option value="direct" selected>Direct (Microsoft bills)</option>' in html
+    assert '<option value="vip">vip</option>' in html
+    assert 'role="alert"' not in html
+
+    html = listing(agent, gdap_state="bogus")
+    assert '<div class="form-errors" role="alert">' in html and "bogus" in html
