@@ -12,6 +12,8 @@ from core.models import Event
 # The task that turns events into webhook deliveries (integrations.tasks); queued by name, as
 # integrations builds on core.
 FAN_OUT_TASK = "integrations.tasks.fan_out_events"
+# The message that wakes it, for a caller that sends it with its own (``broker.publish_tasks``).
+FAN_OUT_MESSAGE = (FAN_OUT_TASK, ())
 
 
 def build(
@@ -41,14 +43,15 @@ def build(
     return event
 
 
-def record(events):
+def record(events, *, wake=True):
     """Save built events in one statement; call inside the transaction of the change.
 
     Once the transaction commits, a worker fans them out to webhook subscriptions; if that
-    message is lost, the integrations sweep picks the events up within 15 s.
+    message is lost, the integrations sweep picks the events up within 15 s. ``wake=False``: the
+    caller queues ``FAN_OUT_MESSAGE`` itself after commit, together with its own messages.
     """
     saved = Event.objects.bulk_create(list(events), batch_size=500)
-    if saved:
+    if saved and wake:
         transaction.on_commit(wake_fan_out)
     return saved
 

@@ -341,19 +341,19 @@ class Outbox:
 
     # --- waking workers, and redelivery ---
 
+    def message(self, pk):
+        """The message that wakes a worker for row ``pk`` (``broker.publish_tasks``)."""
+        return (self.task_name, (pk,))
+
     def queue(self, ids):
         """Wake workers for these rows. Broker errors are logged: the sweep sends them anyway."""
         ids = list(ids)
         return self._publish(ids, f"{len(ids)} {self.model._meta.verbose_name_plural}")
 
     def _publish(self, args, what):
-        """One ``task_name`` message per item of ``args``; broker errors logged (``broker``)."""
-
-        def send():
-            for arg in args:
-                broker.send_task(self.task_name, arg, retry=False)
-
-        return broker.publish(send, what)
+        """One ``task_name`` message per item of ``args``, in one batch; broker errors logged
+        (``broker``)."""
+        return broker.publish_tasks([self.message(arg) for arg in args], what)
 
     def sweep(self, now=None):
         """Beat, every 15 s: queue rows that are due, or whose worker died holding the lease."""

@@ -4,35 +4,27 @@ Below the services and the delivery worker, which both record them in the transa
 change.
 """
 
-import functools
-
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from core import events
 from core.models import EventTypeChoices
 from servicerequests.models import ServiceRequest, StatusChoices
-from servicerequests.serializers import ServiceRequestSerializer
+from servicerequests.serializers import instance_data
 
 # What the API's representation reads beyond the request's own row.
 RELATIONS = ("support_topic", "customer", "channel", "incident", "assignee", "delivery")
-
-
-@functools.cache
-def _serializer():
-    # One for the process: DRF builds a serializer's fields on first use, which costs several
-    # times what rendering one request does, and the context (the portal's address) is fixed.
-    return ServiceRequestSerializer(context=events.api_context())
 
 
 def detail_path(service_request):
     return reverse("api-v1:service-request-detail", kwargs={"number": service_request.number})
 
 
-def representation(service_request):
+def representation(service_request, path):
     """``service_request`` (its ``RELATIONS`` loaded) as ``GET /api/v1/service-requests/<number>/``
-    shows it, its link on the portal's address (an event's payload)."""
-    return _serializer().to_representation(service_request)
+    shows it, its link (``path``) on the portal's address (an event's payload)."""
+    url = events.PortalAddress().build_absolute_uri(path)
+    return instance_data(service_request, url, timezone.now())
 
 
 def on_address(data, service_request, request):
@@ -44,15 +36,16 @@ def on_address(data, service_request, request):
 def request_event(type_, service_request, summary):
     """An event carrying ``service_request`` (its ``RELATIONS`` loaded, as they are now) as the
     API shows it. ``summary(service_request)`` gives the event's one-line text."""
+    path = detail_path(service_request)
     return events.build(
         type=type_,
         summary=summary(service_request),
         object_type="service_request",
         object_id=service_request.number,
-        object_url=events.absolute_url(detail_path(service_request)),
+        object_url=events.absolute_url(path),
         consolidation_key=f"servicerequest:{service_request.number}",
         tenant_id=service_request.customer.tenant_id,
-        payload=representation(service_request),
+        payload=representation(service_request, path),
     )
 
 

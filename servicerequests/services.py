@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from core import audit, events
+from core import audit, broker, events
 from core.models import EventTypeChoices
 from servicerequests import delivery, routing
 from servicerequests.choices import RESPONSE_TARGETS
@@ -131,9 +131,12 @@ def _write_opened(service_request, decision, *, actor, request):
     ServiceRequest.objects.filter(pk=service_request.pk).update(number=service_request.number)
     # Built with the request, so it is the request's ``delivery`` too (no query to read it).
     outbox = Delivery.objects.create(service_request=service_request, channel=decision.channel)
-    # The committed row is the record; the message only wakes a worker (the sweep is the net).
-    # Queued first, before the event's wake-up: the commit's messages go out in this order.
-    transaction.on_commit(lambda: delivery.queue(outbox.pk))
+    # The committed rows are the record; the messages only wake workers (the sweeps are the net).
+    # The delivery's first, then the event's, in one batch: one round trip to the broker.
+    messages = [delivery.OUTBOX.message(outbox.pk), events.FAN_OUT_MESSAGE]
+    transaction.on_commit(
+        lambda: broker.publish_tasks(messages, "a new service request's delivery and event")
+    )
     TimelineEntry.objects.bulk_create(
         [
             TimelineEntry.build(
@@ -163,7 +166,7 @@ def _write_opened(service_request, decision, *, actor, request):
         service_request,
         lambda opened: f"{opened.number}: {opened.title}",
     )
-    events.record([event])
+    events.record([event], wake=False)  # woken with the delivery, above
     # Its payload is the API's answer too, but for the link (rendered once: ``on_address``).
     service_request.opened_event = event
 

@@ -349,10 +349,10 @@ def test_a_broker_outage_does_not_slow_every_request(monkeypatch):
         raise ConnectionError("broker down")
 
     monkeypatch.setattr(broker, "_down_until", 0.0)
-    monkeypatch.setattr(broker, "send_task", refuse)
+    monkeypatch.setattr(broker, "send_tasks", refuse)
     assert delivery.queue(1) is False
     assert delivery.queue(2) is False  # skipped: the broker was just found down
-    assert calls == [(("servicerequests.tasks.deliver", 1), {"retry": False})]
+    assert calls == [(([("servicerequests.tasks.deliver", (1,))],), {})]
     monkeypatch.setattr(broker, "_down_until", 0.0)  # the backoff ran out
     assert delivery.queue(3) is False
     assert len(calls) == 2

@@ -2,12 +2,16 @@
 record, built from the rows they wrote rather than read back, is what a read of the request shows.
 """
 
+import json
 import uuid
 
 import pytest
+import redis
+from django.conf import settings
 from django.test import Client
 
 from accounts.roles import Role
+from core import broker, events
 from core.models import AuditEntry, Event, EventTypeChoices
 from customers.models import Tag
 from incidents.models import Incident
@@ -53,6 +57,41 @@ def test_opening_writes_everything_in_a_fixed_number_of_statements(
     assert Delivery.objects.get(service_request=service_request).state == "pending"
     assert AuditEntry.objects.filter(target_id=str(service_request.pk)).count() == 1
     assert Event.objects.filter(object_id=service_request.number).count() == 1
+
+
+def test_opening_wakes_its_delivery_then_the_fan_out_in_one_batch(
+    route, monkeypatch, django_capture_on_commit_callbacks
+):
+    batches = []
+    monkeypatch.setattr(broker, "send_tasks", batches.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        service_request = open_request(route[0], CustomerFactory())
+    outbox = Delivery.objects.get(service_request=service_request)
+    assert batches == [[(delivery.DELIVER_TASK, (outbox.pk,)), (events.FAN_OUT_TASK, ())]]
+
+
+def test_a_batch_reaches_each_tasks_queue_in_its_order(redis_url):
+    assert redis_url == settings.CELERY_BROKER_URL
+    client = redis.Redis.from_url(redis_url)
+    client.delete("escalations", "webhooks")
+    broker.send_tasks(
+        [
+            (delivery.DELIVER_TASK, (41,)),
+            (events.FAN_OUT_TASK, ()),
+            (delivery.DELIVER_TASK, (42,)),
+        ]
+    )
+
+    def queued(queue):  # oldest first: the worker takes from the tail
+        headers = [json.loads(message)["headers"] for message in client.lrange(queue, 0, -1)]
+        return [(header["task"], header["argsrepr"]) for header in reversed(headers)]
+
+    assert queued("escalations") == [
+        (delivery.DELIVER_TASK, "(41,)"),
+        (delivery.DELIVER_TASK, "(42,)"),
+    ]
+    assert queued("webhooks") == [(events.FAN_OUT_TASK, "()")]
+    client.delete("escalations", "webhooks")
 
 
 def test_the_customers_tags_are_read_only_when_a_rule_asks_for_them(
