@@ -197,6 +197,25 @@ class IssueCatalogue(ScenarioClock):
             return self._overview_status(service_id, visible)
 
     def _state(self, issue, at):
+        """The issue as of ``at``. It changes only at its steps: the state computed last is
+        served again while ``at`` lies between the same two steps and the issue's steps, status
+        override and start are those it was computed from, so an issue many tenants see is
+        worked out once, not once per tenant and request."""
+        steps = issue.steps
+        basis = (len(steps), issue.overrides.get("status"), issue.started)
+        held = issue.held_state
+        if held is not None and held[0] is steps and held[1] == basis:
+            since, until, state = held[2:]
+            if (since is None or since <= at) and (until is None or at < until):
+                return state
+        applied = bisect.bisect_right(steps, at, key=lambda step: step.at)
+        since = steps[applied - 1].at if applied else None
+        until = steps[applied].at if applied < len(steps) else None
+        state = self._state_at(issue, at)
+        issue.held_state = (steps, basis, since, until, state)
+        return state
+
+    def _state_at(self, issue, at):
         status, resolved, ended, modified, posts = None, False, None, None, []
         for step in issue.steps:
             if step.at > at:
@@ -271,15 +290,19 @@ class IssueCatalogue(ScenarioClock):
         }
 
     def _overview_status(self, service_id, visible):
-        worst, worst_rank = "serviceOperational", 0
+        return self._overview_statuses(visible).get(service_id, "serviceOperational")
+
+    def _overview_statuses(self, visible):
+        """The status of each service with an unresolved incident, from one pass over
+        ``visible``: its worst incident's (the services missing are operational)."""
+        worst = {}  # service id -> (rank, status)
         for issue, state in visible:
             if (
-                issue.service_id != service_id
-                or state.is_resolved
+                state.is_resolved
                 or issue.overrides.get("classification", issue.classification) != "incident"
             ):
                 continue
             rank = SEVERITY.get(state.status, UNKNOWN_SEVERITY)
-            if rank > worst_rank:
-                worst, worst_rank = state.status, rank
-        return worst
+            if rank > worst.get(issue.service_id, (0,))[0]:
+                worst[issue.service_id] = (rank, state.status)
+        return {service_id: status for service_id, (_rank, status) in worst.items()}

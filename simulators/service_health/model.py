@@ -158,6 +158,9 @@ class SimulatedIssue:
     started: datetime | None = None  # startDateTime; the first step when None
     tenant_ids: set = field(default_factory=set)
     overrides: dict = field(default_factory=dict)  # served values replacing the real ones
+    # The state last computed, with what it was computed from and the span of scenario time
+    # it holds for (IssueCatalogue._state).
+    held_state: tuple | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

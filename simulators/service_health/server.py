@@ -222,10 +222,12 @@ class ServiceHealthSimulator(FaultScript, TenantAccess, MessageBoard, IssueCatal
                 "'microsoft.graph.serviceHealth'.",
             )
 
+        statuses = self._overview_statuses(visible)
+
         def overview(service_id, with_issues):
             item = {
                 "service": self.services[service_id],
-                "status": self._overview_status(service_id, visible),
+                "status": statuses.get(service_id, "serviceOperational"),
                 "id": service_id,
             }
             if with_issues:

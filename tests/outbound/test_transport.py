@@ -23,9 +23,10 @@ LOOPBACK = UrlGuard(allowed_hosts={"127.0.0.1"})
 
 
 class Server(ThreadingHTTPServer):
-    """Answers ``/status/<code>`` with that status; ``?retry_after=`` sets the header and
-    ``?size=`` the body's length. ``/slow`` answers once ``release`` is set. Counts connections
-    (one handler per connection) and records each request line."""
+    """Answers ``/status/<code>`` with that status; ``?retry_after=`` sets the header,
+    ``?cookie=`` a Set-Cookie header and ``?size=`` the body's length. ``/slow`` answers once
+    ``release`` is set. Counts connections (one handler per connection) and records each request
+    line and the Cookie header it came with."""
 
     daemon_threads = True
 
@@ -33,6 +34,7 @@ class Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.connections = 0
         self.requests = []
+        self.cookies = []
         self.release = threading.Event()
         self.lock = threading.Lock()
         self.url = f"http://127.0.0.1:{self.server_port}"
@@ -57,6 +59,7 @@ class Handler(BaseHTTPRequestHandler):
         query = {key: values[0] for key, values in parse_qs(parts.query).items()}
         with self.server.lock:
             self.server.requests.append((self.command, parts.path))
+            self.server.cookies.append(self.headers.get("Cookie"))
         if parts.path == "/slow":
             self.server.release.wait(10)
             self._answer(200, b"late")
@@ -65,6 +68,8 @@ class Handler(BaseHTTPRequestHandler):
         headers = {}
         if "retry_after" in query:
             headers["Retry-After"] = query["retry_after"]
+        if "cookie" in query:
+            headers["Set-Cookie"] = query["cookie"]
         if 300 <= status < 400:
             headers["Location"] = "/status/200"
         body = b"x" * int(query.get("size", 0)) or f'{{"status": {status}}}'.encode()
@@ -175,6 +180,13 @@ def test_two_requests_reuse_one_kept_alive_connection(server):
     transport.request("POST", f"{server.url}/status/201", body=b"{}").close()
     assert len(server.requests) == 4
     assert server.connections == 1
+
+
+def test_a_cookie_a_host_sets_is_sent_back_to_it_by_the_same_session(server):
+    transport = Transport(LOOPBACK)
+    transport.request("GET", f"{server.url}/status/200?cookie=affinity%3Dnode-2").close()
+    transport.request("GET", f"{server.url}/status/200").close()
+    assert server.cookies == [None, "affinity=node-2"]
 
 
 def test_each_thread_has_its_own_session(server):

@@ -468,6 +468,18 @@ def test_add_update_posts_now_and_moves_last_modified(serve):
     assert modified(after) - modified(before) >= timedelta(hours=4)
 
 
+def test_an_issue_is_worked_out_once_between_its_steps_and_again_after_an_update():
+    simulator = small_scenario()
+    before = simulator.state("TM100004")
+    assert before.status != "serviceRestored"
+    assert simulator.state("TM100004") is before  # no step since: the state already worked out
+    simulator.add_update("TM100004", "serviceRestored", "Fixed now.")
+    after = simulator.state("TM100004")
+    assert after is not before
+    assert (after.status, after.is_resolved) == ("serviceRestored", True)
+    assert after.posts[-1].content == "Fixed now."
+
+
 # --- health overviews -----------------------------------------------------------------------------
 
 
