@@ -15,7 +15,13 @@ __all__ = ["InvalidToken", "decrypt", "encrypt", "rotate"]
 
 
 def _development_key():
-    path = settings.VAR_DIR / "field-encryption.key"
+    return _development_key_at(settings.VAR_DIR / "field-encryption.key")
+
+
+@cache
+def _development_key_at(path):
+    # Once per process and file: every decrypt asks for the key (a feed poll decrypts its
+    # client secret), and reading the file each time was a twentieth of a re-poll.
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(Fernet.generate_key())
