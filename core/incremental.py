@@ -37,7 +37,7 @@ from django.db import connections, router
 from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
 
-from core.filters import PortalFilterSet, UtcIsoDateTimeField
+from core.filters import PortalFilterSet, StandaloneFilter, UtcIsoDateTimeField
 
 MODIFIED_SINCE_HELP = (
     "ISO 8601 date and time with an offset. Only rows modified strictly after it, oldest change "
@@ -90,7 +90,7 @@ def _read_cutoff(connection):
     return cutoff
 
 
-class ModifiedSinceFilter(django_filters.IsoDateTimeFilter):
+class ModifiedSinceFilter(StandaloneFilter, django_filters.IsoDateTimeFilter):
     """``?modified_since=``: strictly after the given time, and only settled changes."""
 
     field_class = UtcIsoDateTimeField

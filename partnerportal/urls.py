@@ -26,6 +26,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # First: PSA tools' polling makes most requests, and Django tries every pattern above the one
+    # that matches (about a hundred page patterns, each kept in the match's ``tried`` list).
+    path("api/v1/", include((api_v1, "api-v1"))),
     path("", include("core.urls")),
     path("", include("dashboard.urls")),
     path("", include("accounts.urls")),
@@ -44,7 +47,6 @@ urlpatterns = [
     path("accounts/oidc/<str:provider_id>/", include("sso.urls_oidc")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("api/v1/", include((api_v1, "api-v1"))),
 ]
 if settings.DJANGO_ADMIN_ENABLED:
     # Off by default: not even its sign-in redirect is served (accounts.admin_site).

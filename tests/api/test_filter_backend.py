@@ -84,11 +84,44 @@ def test_the_rows_are_those_of_the_whole_filter_set(query, incidents, api_token_
     assert len(served) == min(len(expected), 2 if "page_size=2" in query else 50)
 
 
-def test_the_errors_are_those_of_the_whole_filter_set(incidents, api_token_for):
+@pytest.mark.parametrize(
+    "query",
+    [
+        "state=sideways&customer=not-a-uuid&modified_since=yesterday&page_size=2",
+        # modified_since alone is cleaned without a filter set (core.filters.StandaloneFilter).
+        "modified_since=yesterday",
+        "modified_since=0001-01-01T00:00:00%2B01:00",
+        "modified_since=2025-01-01T00:00:00Z&modified_since=soon",
+    ],
+)
+def test_the_errors_are_those_of_the_whole_filter_set(query, incidents, api_token_for):
     client = _client(api_token_for)
-    query = "state=sideways&customer=not-a-uuid&modified_since=yesterday&page_size=2"
     response = client.get(f"/api/v1/incidents/?{query}")
     assert response.status_code == 400
     whole = IncidentApiFilterSet(QueryDict(query), queryset=Incident.objects.all())
     assert not whole.is_valid()
-    assert [error["attr"] for error in response.json()["errors"]] == list(whole.errors)
+    expected = [
+        {"attr": name, "code": error.code, "detail": error.message % (error.params or ())}
+        for name, errors in whole.errors.as_data().items()
+        for error in errors
+    ]
+    assert [
+        {key: error[key] for key in ("attr", "code", "detail")}
+        for error in response.json()["errors"]
+    ] == expected
+
+
+def test_a_standalone_filter_is_applied_without_a_filter_set(incidents, api_token_for, settings):
+    """modified_since alone takes the backend's own path, and filters as the filter set does."""
+    settings.API_SYNC_SETTLE_SECONDS = 0  # the rows were all written just now
+    first = Incident.objects.order_by("modified_at", "pk").first()
+    query = QueryDict(mutable=True)
+    query["modified_since"] = first.modified_at.isoformat()
+    response = _client(api_token_for).get(f"/api/v1/incidents/?{query.urlencode()}")
+    assert response.status_code == 200
+    served = [row["microsoft_id"] for row in response.json()["results"]]
+    whole = IncidentApiFilterSet(query, queryset=Incident.objects.all())
+    expected = whole.qs.order_by("modified_at", "pk").values_list("microsoft_id", flat=True)
+    assert first.microsoft_id not in served
+    assert served == list(expected)
+    assert len(served) == Incident.objects.count() - 1
