@@ -4,7 +4,7 @@ Each target is requested in-process through Django's test client on a throwaway 
 (SQLite under a temporary VAR_DIR, or DATABASE_URL if set), so the figure is the portal's own
 cost per request: views, queries, serialisation, templates. Usage:
 
-    .venv/bin/python bench/customers.py [--customers 10000] [--requests 50] [--json]
+    .venv/bin/python bench/customers.py [--customers 10000] [--requests 100] [--json]
 
 With --json the table ends with one JSON line, ``{"list_page_vs_minimal": …}``: the worst of the
 list-page targets as a multiple of the minimal view (the goal in issue 16 is at most 3).
@@ -34,6 +34,8 @@ from django.urls import include, path  # noqa: E402
 def minimal(request):
     return JsonResponse({"ok": True})
 
+
+ROUNDS = 10
 
 urlpatterns = [path("bench/minimal/", minimal), path("", include("partnerportal.urls"))]
 
@@ -103,7 +105,7 @@ def seed(count):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=10_000)
-    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=100, help="per target, in 10 rounds")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
 
@@ -148,11 +150,19 @@ def main():
         ("API list, first page", "/api/v1/customers/"),
         (f"API list, {deep_pages} pages deep", deep_api),
     ]
-    results = []
-    for label, url in targets:
+    # The targets take turns, a few requests each round, so that a slower spell of a shared
+    # machine falls on the baseline and the pages alike rather than on whichever ran then.
+    for _label, url in targets:
         timed(client, url, 5)  # warm up
-        median = statistics.median(timed(client, url, args.requests))
-        results.append((label, median, count_queries(client, url)))
+    samples = {label: [] for label, _url in targets}
+    per_round = max(1, args.requests // ROUNDS)
+    for _ in range(ROUNDS):
+        for label, url in targets:
+            samples[label].extend(timed(client, url, per_round))
+    results = [
+        (label, statistics.median(samples[label]), count_queries(client, url))
+        for label, url in targets
+    ]
     base = results[0][1]
     print(f"{'target':<34} {'median ms':>10} {'x baseline':>11} {'queries':>8}")
     for label, median, queries in results:
