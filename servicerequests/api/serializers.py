@@ -130,15 +130,14 @@ class ServiceRequestCreateSerializer(serializers.ModelSerializer):
         }
 
     # ModelSerializer builds its fields from the model on every instance (8% of an open's Python
-    # calls). The model does not change while the process runs: they are built once and copied,
-    # as DRF copies declared fields.
-    _built_fields = None
-
+    # calls). The model does not change while the process runs: they are built once per class
+    # (a subclass builds its own) and copied, as DRF copies declared fields.
     def get_fields(self):
         cls = type(self)
-        if cls._built_fields is None:
-            cls._built_fields = super().get_fields()
-        return copy.deepcopy(cls._built_fields)
+        built = cls.__dict__.get("_built_fields")
+        if built is None:
+            built = cls._built_fields = super().get_fields()
+        return copy.deepcopy(built)
 
     # The same rules as the form: whitespace does not count towards the minimum.
     def validate_title(self, value):
