@@ -264,3 +264,17 @@ def test_the_filter_form_shows_every_filter_whichever_are_given(client_for, cast
 
     html = listing(agent, gdap_state="bogus")
     assert '<div class="form-errors" role="alert">' in html and "bogus" in html
+
+
+def test_a_filter_error_names_the_filter_by_its_label_in_the_language_shown(client_for, cast):
+    agent = client_for("helpdesk_agent")
+    url = reverse("customers:list")
+
+    html = agent.get(url, {"gdap_state": "bogus"}).content.decode()
+    alert = html.split('<div class="form-errors" role="alert">')[1].split("</div>")[0]
+    assert "<li>Delegated access: Select a valid choice. bogus is not" in alert
+    assert "gdap_state" not in alert  # the query parameter is not what a person reads
+
+    html = agent.get(url, {"gdap_state": "bogus"}, HTTP_ACCEPT_LANGUAGE="tr").content.decode()
+    alert = html.split('<div class="form-errors" role="alert">')[1].split("</div>")[0]
+    assert "<li>Temsilci erişimi: " in alert and "bogus" in alert
