@@ -57,9 +57,7 @@ def record(events, *, wake=True):
 
 
 def wake_fan_out():
-    return broker.publish(
-        lambda: broker.send_task(FAN_OUT_TASK, retry=False), "the webhook fan-out"
-    )
+    return broker.publish_tasks([FAN_OUT_MESSAGE], "the webhook fan-out")
 
 
 def absolute_url(path):

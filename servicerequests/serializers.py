@@ -16,6 +16,7 @@ from servicerequests.models import (
     Delivery,
     ServiceRequest,
     SupportTopic,
+    delivery_of,
     response_breached,
 )
 
@@ -237,7 +238,7 @@ def _values(service_request):
     relations are loaded. Choices as their plain values, as the serializer's fields give them."""
     topic, customer = service_request.support_topic, service_request.customer
     channel, incident = service_request.channel, service_request.incident
-    assignee, delivery = service_request.assignee, _delivery(service_request)
+    assignee, delivery = service_request.assignee, delivery_of(service_request)
     values = {
         name: getattr(service_request, name)
         for name in (
@@ -274,13 +275,6 @@ def _values(service_request):
         for name in ("attempts", "next_attempt_at", "last_error", "delivered_at"):
             values[f"delivery__{name}"] = getattr(delivery, name)
     return values
-
-
-def _delivery(service_request):
-    try:
-        return service_request.delivery
-    except Delivery.DoesNotExist:
-        return None
 
 
 def instance_data(service_request, url, now):

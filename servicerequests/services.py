@@ -35,14 +35,6 @@ SNAPSHOT_FIELDS = ("title", "severity", "status", "category", "channel_reference
 IN_FLIGHT = {DeliveryStateChoices.PENDING, DeliveryStateChoices.SENDING}
 
 
-def delivery_of(service_request):
-    """The request's delivery (outbox) row, or None when it has none."""
-    try:
-        return service_request.delivery
-    except Delivery.DoesNotExist:
-        return None
-
-
 def reopen_status(delivery):
     """The status a closed request reopens to: where its delivery stands."""
     if delivery is None or delivery.state == DeliveryStateChoices.DELIVERED:

@@ -30,6 +30,7 @@ from servicerequests.models import (
     StatusChoices,
     SupportTopic,
     TimelineEntry,
+    delivery_of,
 )
 from servicerequests.serializers import (
     DeliverySerializer,
@@ -218,7 +219,7 @@ class ServiceRequestUpdateSerializer(serializers.Serializer):
         service_request = self.instance
         wanted = attrs.get("status")
         if wanted == StatusChoices.CLOSED and service_request.status != StatusChoices.CLOSED:
-            delivery = services.delivery_of(service_request)
+            delivery = delivery_of(service_request)
             if delivery is not None and delivery.state in services.IN_FLIGHT:
                 raise serializers.ValidationError(
                     {
@@ -251,7 +252,7 @@ def _target_status(service_request, wanted):
     if wanted == StatusChoices.CLOSED and current != StatusChoices.CLOSED:
         return StatusChoices.CLOSED
     if wanted == StatusChoices.OPEN and current == StatusChoices.CLOSED:
-        return services.reopen_status(services.delivery_of(service_request))
+        return services.reopen_status(delivery_of(service_request))
     return None
 
 

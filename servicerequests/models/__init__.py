@@ -14,6 +14,7 @@ from servicerequests.models.outbox import (
     DeliveryAttempt,
     NoteDelivery,
     NoteDeliveryAttempt,
+    delivery_of,
 )
 from servicerequests.models.service_request import (
     ApiIdempotencyKey,
@@ -52,6 +53,7 @@ __all__ = [
     "TierChoices",
     "TimelineEntry",
     "TimelineKindChoices",
+    "delivery_of",
     "english",
     "render_message",
     "response_breached",

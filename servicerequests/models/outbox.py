@@ -86,6 +86,14 @@ class Delivery(OutboxRow):
         return f"{self.service_request.number} via {self.channel} ({self.state})"
 
 
+def delivery_of(service_request):
+    """The request's delivery (outbox) row, or None when it has none."""
+    try:
+        return service_request.delivery
+    except Delivery.DoesNotExist:
+        return None
+
+
 class DeliveryAttempt(AttemptRecord):
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
 

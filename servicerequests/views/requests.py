@@ -28,6 +28,7 @@ from servicerequests.models import (
     SeverityChoices,
     StatusChoices,
     TimelineEntry,
+    delivery_of,
 )
 
 VIEW = Capability.VIEW_SUPPORT
@@ -107,7 +108,7 @@ def dashboard_summary(user, now=None, limit=8):
 @capability_required(VIEW)
 def service_request_detail(request, number):
     service_request = _get_request(request, number)
-    delivery = services.delivery_of(service_request)
+    delivery = delivery_of(service_request)
     attempts = (
         DeliveryAttempt.objects.filter(delivery=delivery).order_by("number", "pk")
         if delivery is not None
@@ -178,7 +179,7 @@ def service_request_status(request, number):
     if not form.is_valid():
         messages.error(request, _("Choose whether to close or reopen it."))
         return redirect(service_request)
-    delivery = services.delivery_of(service_request)
+    delivery = delivery_of(service_request)
     if form.cleaned_data["action"] == StatusForm.CLOSE:
         if service_request.status == StatusChoices.CLOSED:
             messages.info(request, _("%(number)s is already closed.") % {"number": number})
@@ -232,7 +233,7 @@ def service_request_assign(request, number):
 def service_request_reference(request, number):
     """The agent filed it in Microsoft's portal by hand and records Microsoft's number."""
     service_request = _get_request(request, number)
-    delivery = services.delivery_of(service_request)
+    delivery = delivery_of(service_request)
     if delivery is None or delivery.state != DeliveryStateChoices.MANUAL:
         messages.error(
             request, _("%(number)s is not waiting for a reference.") % {"number": number}
@@ -254,7 +255,7 @@ def service_request_reference(request, number):
 def service_request_retry(request, number):
     """A Global admin sends a failed delivery again (the same idempotency key)."""
     service_request = _get_request(request, number)
-    delivery = services.delivery_of(service_request)
+    delivery = delivery_of(service_request)
     if delivery is None or delivery.state != DeliveryStateChoices.FAILED:
         messages.info(request, _("Its delivery has not failed: nothing to retry."))
         return redirect(service_request)
